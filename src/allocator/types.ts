@@ -1,0 +1,58 @@
+// The allocator's public surface, shared by the controller and the operator tools.
+// Implementations live beside this file; nothing here imports from Kubernetes.
+
+export type Family = 'IPv4' | 'IPv6';
+
+/** One cluster CIDR carved into node subnets of one mask. */
+export interface RangeSpec {
+  /** e.g. "10.233.64.0/18"; host bits must be clear. */
+  readonly clusterCIDR: string;
+  /** Prefix length of each node subnet, e.g. 24. */
+  readonly nodeMask: number;
+}
+
+/** Usage of one range, for metrics, `check` and early warnings. */
+export interface RangeUsage {
+  readonly clusterCIDR: string;
+  readonly family: Family;
+  readonly nodeMask: number;
+  readonly capacity: number;
+  /** Subnets marked in the bitmap, reserved and quarantined ones included. */
+  readonly used: number;
+  readonly free: number;
+  /** Released subnets still waiting out the quarantine (counted in `used`). */
+  readonly quarantined: number;
+  /** Subnets blocked by reserved ranges (counted in `used`). */
+  readonly reserved: number;
+}
+
+/** Called by the allocator as bits flip; metrics hang off this, never a global registry. */
+export interface AllocatorObserver {
+  allocated?(clusterCIDR: string, tries: number): void;
+  occupied?(clusterCIDR: string, subnets: number): void;
+  released?(clusterCIDR: string, subnets: number): void;
+}
+
+/** A CIDR released at a given time, waiting out the quarantine (durable quarantine persists these). */
+export interface QuarantineEntry {
+  readonly cidr: string;
+  /** Release time, milliseconds on the allocator's clock. */
+  readonly releasedAt: number;
+}
+
+/**
+ * What the controller needs from the allocator. CIDR lists are ordered like the families of the
+ * configured ranges (the first range's family first), matching node.spec.podCIDRs order.
+ */
+export interface PodCidrAllocator {
+  /** The families in podCIDRs order, e.g. ['IPv4', 'IPv6']. */
+  readonly families: readonly Family[];
+  /** One CIDR per family, all or nothing. Throws RangeExhaustedError when any family is full. */
+  allocate(): string[];
+  /** Marks existing CIDRs as used (idempotent). Throws CidrParseError / CidrOutOfRangeError. */
+  occupy(cidr: string): void;
+  /** Frees CIDRs (idempotent); with a quarantine they are not reissued before it ends. */
+  release(cidr: string): void;
+  isAllocated(cidr: string): boolean;
+  usage(): RangeUsage[];
+}
