@@ -1,0 +1,131 @@
+// Static checks of the Dockerfile and .dockerignore against package.json and the Deployment.
+// There is no image build here; these catch the drift an image build would only reveal at run time.
+
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type * as k8s from '@kubernetes/client-node';
+import { describe, expect, it } from 'vitest';
+import { controllerContainer, findObject, loadResources, manifestsDir, repoRoot } from './manifests.js';
+
+interface Instruction {
+  readonly keyword: string;
+  readonly args: string;
+  /** Index of the FROM that starts the stage holding this instruction. */
+  readonly stage: number;
+}
+
+/** Dockerfile instructions with continuation lines joined and comments dropped. */
+function parseDockerfile(text: string): Instruction[] {
+  const joined = text
+    .split('\n')
+    .filter((line) => !line.trimStart().startsWith('#'))
+    .join('\n')
+    .replace(/\\\n/g, ' ');
+  const instructions: Instruction[] = [];
+  let stage = -1;
+  for (const line of joined.split('\n')) {
+    const match = /^\s*([A-Za-z]+)\s+(.*)$/.exec(line);
+    if (match?.[1] === undefined || match[2] === undefined) continue;
+    const keyword = match[1].toUpperCase();
+    if (keyword === 'FROM') stage++;
+    instructions.push({ keyword, args: match[2].trim(), stage });
+  }
+  return instructions;
+}
+
+const dockerfile = parseDockerfile(readFileSync(join(repoRoot, 'Dockerfile'), 'utf8'));
+const dockerignore = readFileSync(join(repoRoot, '.dockerignore'), 'utf8')
+  .split('\n')
+  .map((l) => l.trim())
+  .filter((l) => l !== '' && !l.startsWith('#'));
+const pkg = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as {
+  bin: Record<string, string>;
+  engines: { node: string };
+  devDependencies: Record<string, string>;
+};
+const lastStage = Math.max(...dockerfile.map((i) => i.stage));
+const runtime = dockerfile.filter((i) => i.stage === lastStage);
+
+function only(keyword: string, instructions = runtime): Instruction {
+  const found = instructions.filter((i) => i.keyword === keyword);
+  expect(found, keyword).toHaveLength(1);
+  const [first] = found;
+  if (first === undefined) throw new Error(`no ${keyword}`);
+  return first;
+}
+
+function nodeImage(): string {
+  const arg = dockerfile.find((i) => i.keyword === 'ARG' && i.args.startsWith('NODE_IMAGE='));
+  return arg?.args.slice('NODE_IMAGE='.length) ?? '';
+}
+
+describe('the Dockerfile', () => {
+  it('starts the bin that package.json declares, from /app', () => {
+    const entrypoint = JSON.parse(only('ENTRYPOINT').args) as string[];
+    expect(entrypoint).toEqual(['node', `/app/${pkg.bin['podcidr-allocator'] ?? ''}`]);
+  });
+
+  it('runs by default the subcommand the Deployment passes first', () => {
+    const deployment = findObject<k8s.V1Deployment>(loadResources(join(manifestsDir, 'base')), 'Deployment', 'podcidr-allocator');
+    const cmd = JSON.parse(only('CMD').args) as string[];
+    expect(cmd).toEqual([controllerContainer(deployment).args?.[0]]);
+  });
+
+  it('copies the compiled tree that contains the bin into /app', () => {
+    const bin = pkg.bin['podcidr-allocator'] ?? '';
+    const copies = runtime.filter((i) => i.keyword === 'COPY' && i.args.startsWith('--from=build'));
+    const targets = copies.map((c) => c.args.split(/\s+/).at(-1)?.replace(/^\.\//, '') ?? '');
+    expect(targets.some((t) => bin.startsWith(`${t.replace(/\/$/, '')}/`))).toBe(true);
+    expect(only('WORKDIR').args).toBe('/app');
+  });
+
+  it('runs as uid and gid 65532, the ones the Deployment asks for', () => {
+    expect(only('USER').args).toBe('65532:65532');
+  });
+
+  it('installs only production dependencies in the image, without install scripts', () => {
+    const installs = dockerfile.filter((i) => i.keyword === 'RUN' && i.args.includes('npm ci'));
+    expect(installs.length).toBeGreaterThanOrEqual(2);
+    const production = installs.filter((i) => i.args.includes('--omit=dev'));
+    expect(production).toHaveLength(1);
+    // The node_modules the image ships must come from the --omit=dev stage.
+    const copied = runtime.find((i) => i.keyword === 'COPY' && i.args.includes('node_modules'));
+    const from = /--from=(\S+)/.exec(copied?.args ?? '')?.[1];
+    const stageNames = dockerfile.filter((i) => i.keyword === 'FROM').map((i) => /\bAS\s+(\S+)/i.exec(i.args)?.[1]);
+    expect(stageNames.indexOf(from)).toBe(production[0]?.stage);
+    for (const install of installs) expect(install.args, install.args).toContain('--ignore-scripts');
+    expect(pkg.devDependencies.node, 'the node package must stay a devDependency').toBeDefined();
+  });
+
+  it('builds and runs on one pinned Node release that package.json accepts', () => {
+    const image = nodeImage();
+    const version = /^node:(\d+)\.(\d+)\.(\d+)-[a-z]+-slim$/.exec(image);
+    expect(version, image).not.toBeNull();
+    const [major, minor] = [Number(version?.[1]), Number(version?.[2])];
+    const engine = /^>=(\d+)\.(\d+)$/.exec(pkg.engines.node);
+    expect(engine, pkg.engines.node).not.toBeNull();
+    expect(major > Number(engine?.[1]) || (major === Number(engine?.[1]) && minor >= Number(engine?.[2]))).toBe(true);
+    expect(pkg.devDependencies.node?.split('.')[0]).toBe(String(major));
+    for (const from of dockerfile.filter((i) => i.keyword === 'FROM')) expect(from.args).toMatch(/^\$\{NODE_IMAGE\}( AS \w+)?$/);
+  });
+
+  it('builds with npm run build and compiles only the sources', () => {
+    const build = dockerfile.filter((i) => i.keyword === 'RUN' && i.args.includes('npm run build'));
+    expect(build).toHaveLength(1);
+    expect(dockerfile.filter((i) => i.keyword === 'COPY' && /^(test|hack|\.)[\s/]/.test(i.args))).toEqual([]);
+  });
+});
+
+describe('the .dockerignore', () => {
+  it.each(['node_modules', 'dist', '.git', 'test', 'hack', 'coverage'])('keeps %s out of the build context', (path) => {
+    expect(dockerignore).toContain(path);
+  });
+
+  it('keeps in everything the build stage copies', () => {
+    const copied = dockerfile
+      .filter((i) => i.keyword === 'COPY' && !i.args.startsWith('--from'))
+      .flatMap((i) => i.args.split(/\s+/).slice(0, -1));
+    expect(copied.filter((path) => dockerignore.includes(path))).toEqual([]);
+    expect(copied).toEqual(expect.arrayContaining(['package.json', 'package-lock.json', 'src']));
+  });
+});
