@@ -1,0 +1,102 @@
+// Converts a Kubernetes Node (typed list item or plain watch JSON) into the slim NodeInfo the cache keeps.
+// The result shares nothing with the input, so the full Node (status, images) can be collected at once.
+
+import type { V1ManagedFieldsEntry, V1Node } from '@kubernetes/client-node';
+import type { NodeInfo } from './types.js';
+
+const NO_CIDRS: readonly string[] = Object.freeze([]);
+const NO_LABELS: Readonly<Record<string, string>> = Object.freeze({});
+
+/**
+ * The slim view of node. List responses carry Dates and watch events carry RFC 3339 strings for
+ * timestamps; both become the server's string form ("2024-05-01T10:00:00Z").
+ */
+export function toNodeInfo(node: V1Node): NodeInfo {
+  const meta = node.metadata ?? {};
+  const info: {
+    -readonly [K in keyof NodeInfo]: NodeInfo[K];
+  } = {
+    name: meta.name ?? '',
+    uid: meta.uid ?? '',
+    resourceVersion: meta.resourceVersion ?? '',
+    podCIDRs: podCIDRsOf(node),
+    labels: copyLabels(meta.labels),
+  };
+  const deletion = timestampString(meta.deletionTimestamp);
+  if (deletion !== undefined) info.deletionTimestamp = deletion;
+  const manager = podCIDRManager(meta.managedFields);
+  if (manager !== undefined) info.podCIDRManager = manager;
+  return info;
+}
+
+function podCIDRsOf(node: V1Node): readonly string[] {
+  const plural = node.spec?.podCIDRs;
+  if (plural !== undefined && plural.length > 0) return [...plural];
+  const single = node.spec?.podCIDR;
+  return single ? [single] : NO_CIDRS;
+}
+
+function copyLabels(labels: Record<string, string> | undefined): Readonly<Record<string, string>> {
+  if (labels === undefined) return NO_LABELS;
+  const keys = Object.keys(labels);
+  if (keys.length === 0) return NO_LABELS;
+  const copy: Record<string, string> = {};
+  for (const key of keys) {
+    const value = labels[key];
+    if (typeof value === 'string') copy[key] = value;
+  }
+  return copy;
+}
+
+/** Object metadata times have second precision; a Date's ".000Z" is dropped to match the wire form. */
+export function timestampString(value: Date | string | undefined | null): string | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value === 'string') return value;
+  if (Number.isNaN(value.getTime())) return undefined;
+  return value.toISOString().replace(/\.000Z$/, 'Z');
+}
+
+/**
+ * The field manager owning spec.podCIDRs (or, failing that, spec.podCIDR) according to
+ * managedFields. Status-subresource entries are skipped: they never own spec.
+ */
+export function podCIDRManager(entries: readonly V1ManagedFieldsEntry[] | undefined): string | undefined {
+  if (entries === undefined) return undefined;
+  let singularOwner: string | undefined;
+  for (const entry of entries) {
+    if (entry.subresource !== undefined && entry.subresource !== '') continue;
+    const spec = fieldsOf(entry.fieldsV1, 'f:spec');
+    if (spec === undefined) continue;
+    if (entry.manager !== undefined && 'f:podCIDRs' in spec) return entry.manager;
+    if (singularOwner === undefined && 'f:podCIDR' in spec) singularOwner = entry.manager;
+  }
+  return singularOwner;
+}
+
+function fieldsOf(value: unknown, key: string): object | undefined {
+  if (typeof value !== 'object' || value === null) return undefined;
+  const child: unknown = (value as Record<string, unknown>)[key];
+  return typeof child === 'object' && child !== null ? child : undefined;
+}
+
+/** True when a and b differ in anything but resourceVersion, i.e. the change matters for allocation. */
+export function nodeInfoChanged(a: NodeInfo, b: NodeInfo): boolean {
+  return (
+    a.name !== b.name ||
+    a.uid !== b.uid ||
+    a.deletionTimestamp !== b.deletionTimestamp ||
+    a.podCIDRManager !== b.podCIDRManager ||
+    !sameList(a.podCIDRs, b.podCIDRs) ||
+    !sameLabels(a.labels, b.labels)
+  );
+}
+
+function sameList(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((v, i) => v === b[i]);
+}
+
+function sameLabels(a: Readonly<Record<string, string>>, b: Readonly<Record<string, string>>): boolean {
+  const keys = Object.keys(a);
+  if (keys.length !== Object.keys(b).length) return false;
+  return keys.every((k) => Object.hasOwn(b, k) && a[k] === b[k]);
+}

@@ -1,0 +1,380 @@
+// A slim, self-restarting Node reflector: paginated list, then watch with bookmarks, into a map of NodeInfo.
+// It never stops on its own: every failure is retried with jittered backoff, 410 Gone relists, and a watchdog ends silent watches.
+
+import type { Logger } from 'pino';
+import { nodeInfoChanged } from './node-info.js';
+import { type Clock, sleep, systemClock } from './rate-limiter.js';
+import type { NodeInfo, NodeLister } from './types.js';
+
+/** One page of a Node list, already converted to NodeInfo. */
+export interface NodePage {
+  readonly nodes: readonly NodeInfo[];
+  readonly resourceVersion: string;
+  /** Present when more pages follow. */
+  readonly continueToken?: string;
+}
+
+export interface NodeListOptions {
+  readonly limit: number;
+  readonly continueToken?: string;
+  readonly signal: AbortSignal;
+}
+
+export interface NodeWatchOptions {
+  readonly resourceVersion: string;
+  /** Asks the server to end the watch cleanly after this long. */
+  readonly timeoutSeconds: number;
+  readonly signal: AbortSignal;
+}
+
+export type NodeWatchEventType = 'ADDED' | 'MODIFIED' | 'DELETED';
+
+export interface NodeWatchHandlers {
+  onEvent(type: NodeWatchEventType, node: NodeInfo): void;
+  onBookmark(resourceVersion: string): void;
+  /** The watch ended: no argument for a clean close by the server, else the error. */
+  onClose(err?: unknown): void;
+}
+
+/** Where Nodes come from; the real one wraps CoreV1Api.listNode and k8s.Watch (see src/kube). */
+export interface NodeSource {
+  list(options: NodeListOptions): Promise<NodePage>;
+  /** Opens a watch; the returned promise settles when it is started, the handlers report the rest. */
+  watch(options: NodeWatchOptions, handlers: NodeWatchHandlers): Promise<void>;
+}
+
+/** 410 Gone: the resourceVersion (or continue token) is too old; the informer relists. */
+export class ResourceExpiredError extends Error {
+  constructor(message = 'resource version too old', options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'ResourceExpiredError';
+  }
+}
+
+/** The watch delivered neither events nor bookmarks for too long. */
+export class WatchStalledError extends Error {
+  constructor(readonly quietMs: number) {
+    super(`node watch silent for ${Math.round(quietMs / 1000)}s`);
+    this.name = 'WatchStalledError';
+  }
+}
+
+/** Handlers run inside the informer; they should only enqueue. A throwing handler is logged, not fatal. */
+export interface NodeEventHandlers {
+  add?(node: NodeInfo): void;
+  update?(oldNode: NodeInfo, newNode: NodeInfo): void;
+  /** node is the last state known: the deleted object, or the cached one when a relist found it gone. */
+  delete?(node: NodeInfo): void;
+}
+
+/** Optional hooks for metrics. */
+export interface NodeInformerObserver {
+  onList?(nodes: number, seconds: number): void;
+  /** reason: 'expired' (410), 'stalled' (watchdog), 'error', 'closed' (clean close). */
+  onWatchRestart?(reason: 'expired' | 'stalled' | 'error' | 'closed'): void;
+}
+
+export interface NodeInformerOptions {
+  source: NodeSource;
+  log: Logger;
+  clock?: Clock;
+  /** Returns a number in [0, 1); injected for deterministic tests. */
+  random?: () => number;
+  observer?: NodeInformerObserver;
+  /** Page size of the list. */
+  pageSize?: number;
+  /** Server-side watch timeout is randomised in [min, 2 × min) like client-go; default 300 s. */
+  minWatchTimeoutSeconds?: number;
+  /** Restart a watch that delivered nothing (not even a bookmark) for this long; default 5 min. */
+  watchdogMs?: number;
+  /** Backoff between failed attempts: doubles from initial to max, plus up to jitter × delay. */
+  initialBackoffMs?: number;
+  maxBackoffMs?: number;
+  backoffJitter?: number;
+  /** A watch that lived this long resets the backoff. */
+  healthyAfterMs?: number;
+}
+
+/**
+ * The Node cache. Start it, wait for sync, then read it through NodeLister. Objects in the cache
+ * are frozen-by-contract NodeInfo values: callers must not mutate them.
+ */
+export class NodeInformer implements NodeLister {
+  readonly #source: NodeSource;
+  readonly #log: Logger;
+  readonly #clock: Clock;
+  readonly #random: () => number;
+  readonly #observer: NodeInformerObserver;
+  readonly #pageSize: number;
+  readonly #minWatchTimeoutSeconds: number;
+  readonly #watchdogMs: number;
+  readonly #initialBackoffMs: number;
+  readonly #maxBackoffMs: number;
+  readonly #backoffJitter: number;
+  readonly #healthyAfterMs: number;
+
+  #nodes = new Map<string, NodeInfo>();
+  readonly #handlers: NodeEventHandlers[] = [];
+  #resourceVersion = '';
+  #synced = false;
+  readonly #syncWaiters: (() => void)[] = [];
+  #failures = 0;
+  #stop: AbortController | undefined;
+  #loop: Promise<void> | undefined;
+
+  constructor(options: NodeInformerOptions) {
+    this.#source = options.source;
+    this.#log = options.log;
+    this.#clock = options.clock ?? systemClock;
+    this.#random = options.random ?? Math.random;
+    this.#observer = options.observer ?? {};
+    this.#pageSize = options.pageSize ?? 500;
+    this.#minWatchTimeoutSeconds = options.minWatchTimeoutSeconds ?? 300;
+    this.#watchdogMs = options.watchdogMs ?? 5 * 60_000;
+    this.#initialBackoffMs = options.initialBackoffMs ?? 800;
+    this.#maxBackoffMs = options.maxBackoffMs ?? 30_000;
+    this.#backoffJitter = options.backoffJitter ?? 0.2;
+    this.#healthyAfterMs = options.healthyAfterMs ?? 2 * 60_000;
+    if (!(this.#pageSize >= 1)) throw new RangeError(`pageSize must be >= 1, got ${this.#pageSize}`);
+    if (!(this.#watchdogMs > 0)) throw new RangeError(`watchdogMs must be > 0, got ${this.#watchdogMs}`);
+    if (!(this.#initialBackoffMs > 0 && this.#maxBackoffMs >= this.#initialBackoffMs)) {
+      throw new RangeError('backoff needs 0 < initialBackoffMs <= maxBackoffMs');
+    }
+  }
+
+  /** Registers handlers; register before start() to see the initial adds. */
+  addHandlers(handlers: NodeEventHandlers): void {
+    this.#handlers.push(handlers);
+  }
+
+  /** Starts listing and watching in the background; it runs until stop(). */
+  start(): void {
+    if (this.#loop !== undefined) return;
+    const stop = new AbortController();
+    this.#stop = stop;
+    this.#loop = this.#run(stop.signal);
+  }
+
+  /** Stops the watch without triggering a restart and waits for the loop to end. */
+  async stop(): Promise<void> {
+    this.#stop?.abort(new Error('informer stopped'));
+    await this.#loop;
+    for (const wake of this.#syncWaiters.splice(0)) wake();
+  }
+
+  hasSynced(): boolean {
+    return this.#synced;
+  }
+
+  /** Resolves true once the first full list is in the cache; false if signal aborts or the informer stops first. */
+  waitForSync(signal?: AbortSignal): Promise<boolean> {
+    if (this.#synced) return Promise.resolve(true);
+    if (signal?.aborted || this.#stop?.signal.aborted) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      const wake = (): void => {
+        signal?.removeEventListener('abort', wake);
+        resolve(this.#synced);
+      };
+      signal?.addEventListener('abort', wake, { once: true });
+      this.#syncWaiters.push(wake);
+    });
+  }
+
+  /** The resourceVersion the next watch would start from. */
+  lastSyncResourceVersion(): string {
+    return this.#resourceVersion;
+  }
+
+  get(name: string): NodeInfo | undefined {
+    return this.#nodes.get(name);
+  }
+
+  list(): NodeInfo[] {
+    return [...this.#nodes.values()];
+  }
+
+  size(): number {
+    return this.#nodes.size;
+  }
+
+  async #run(signal: AbortSignal): Promise<void> {
+    let needList = true;
+    while (!signal.aborted) {
+      try {
+        if (needList) {
+          await this.#relist(signal);
+          needList = false;
+        }
+        const restart = await this.#watchOnce(signal);
+        if (restart !== undefined) {
+          this.#observer.onWatchRestart?.('closed');
+          this.#log.debug({ resourceVersion: this.#resourceVersion }, 'node watch closed; reconnecting');
+          if (restart === 'too-soon') await this.#backoff(signal, 'node watch closed at once');
+        }
+      } catch (err) {
+        if (signal.aborted) break;
+        if (err instanceof ResourceExpiredError) {
+          this.#observer.onWatchRestart?.('expired');
+          this.#log.info({ resourceVersion: this.#resourceVersion }, 'node watch expired (410); relisting');
+          needList = true;
+          continue;
+        }
+        this.#observer.onWatchRestart?.(err instanceof WatchStalledError ? 'stalled' : 'error');
+        await this.#backoff(signal, needList ? 'node list failed' : 'node watch failed', err);
+      }
+    }
+  }
+
+  async #backoff(signal: AbortSignal, what: string, err?: unknown): Promise<void> {
+    const base = Math.min(this.#maxBackoffMs, this.#initialBackoffMs * 2 ** this.#failures);
+    const delayMs = Math.round(base * (1 + this.#backoffJitter * this.#random()));
+    this.#failures += 1;
+    this.#log.warn({ error: describe(err), attempt: this.#failures, delayMs }, `${what}; retrying`);
+    await sleep(this.#clock, delayMs, signal).catch(() => undefined);
+  }
+
+  /** Lists every page, then swaps the cache and emits the differences (including deletes missed meanwhile). */
+  async #relist(signal: AbortSignal): Promise<void> {
+    const started = this.#clock.now();
+    const fresh = new Map<string, NodeInfo>();
+    let page: NodePage | undefined;
+    let continueToken: string | undefined;
+    do {
+      try {
+        page = await this.#source.list({ limit: this.#pageSize, continueToken, signal });
+      } catch (err) {
+        // An expired continue token means the snapshot is gone: start a fresh list at once.
+        if (err instanceof ResourceExpiredError && continueToken !== undefined) {
+          fresh.clear();
+          continueToken = undefined;
+          page = undefined;
+          continue;
+        }
+        throw err;
+      }
+      for (const node of page.nodes) fresh.set(node.name, node);
+      continueToken = page.continueToken;
+    } while (continueToken !== undefined || page === undefined);
+    if (signal.aborted) return;
+    this.#replace(fresh, page.resourceVersion);
+    this.#observer.onList?.(fresh.size, (this.#clock.now() - started) / 1000);
+    this.#log.debug({ nodes: fresh.size, resourceVersion: page.resourceVersion }, 'listed nodes');
+    if (!this.#synced) {
+      this.#synced = true;
+      this.#log.info({ nodes: fresh.size }, 'node cache synced');
+      for (const wake of this.#syncWaiters.splice(0)) wake();
+    }
+  }
+
+  #replace(fresh: Map<string, NodeInfo>, resourceVersion: string): void {
+    const old = this.#nodes;
+    this.#nodes = fresh;
+    this.#resourceVersion = resourceVersion;
+    for (const [name, before] of old) {
+      if (!fresh.has(name)) this.#emitDelete(before);
+    }
+    for (const node of fresh.values()) this.#emitChange(old.get(node.name), node);
+  }
+
+  /**
+   * One watch from the current resourceVersion. Resolves on a clean close ('too-soon' when it
+   * closed at once with nothing delivered, which is backed off like a failure); rejects on error.
+   */
+  #watchOnce(stopSignal: AbortSignal): Promise<'closed' | 'too-soon' | undefined> {
+    const attempt = new AbortController();
+    const onStop = (): void => attempt.abort(stopSignal.reason);
+    stopSignal.addEventListener('abort', onStop, { once: true });
+    const started = this.#clock.now();
+    let lastActivity = started;
+    let delivered = 0;
+    let cancelWatchdog: (() => void) | undefined;
+
+    return new Promise<'closed' | 'too-soon' | undefined>((resolve, reject) => {
+      let finished = false;
+      const finish = (err?: unknown): void => {
+        if (finished) return;
+        finished = true;
+        cancelWatchdog?.();
+        stopSignal.removeEventListener('abort', onStop);
+        attempt.abort(err ?? new Error('watch closed'));
+        const lived = this.#clock.now() - started;
+        if (lived >= this.#healthyAfterMs) this.#failures = 0;
+        if (stopSignal.aborted) resolve(undefined);
+        else if (err !== undefined) reject(err);
+        else resolve(delivered === 0 && lived < 1000 ? 'too-soon' : 'closed');
+      };
+      const armWatchdog = (ms: number): void => {
+        cancelWatchdog = this.#clock.setTimer(() => {
+          const quiet = this.#clock.now() - lastActivity;
+          if (quiet >= this.#watchdogMs) finish(new WatchStalledError(quiet));
+          else armWatchdog(this.#watchdogMs - quiet);
+        }, ms);
+      };
+      armWatchdog(this.#watchdogMs);
+
+      const handlers: NodeWatchHandlers = {
+        onEvent: (type, node) => {
+          if (finished) return;
+          lastActivity = this.#clock.now();
+          delivered += 1;
+          this.#apply(type, node);
+        },
+        onBookmark: (resourceVersion) => {
+          if (finished) return;
+          lastActivity = this.#clock.now();
+          delivered += 1;
+          if (resourceVersion !== '') this.#resourceVersion = resourceVersion;
+        },
+        onClose: (err) => finish(err),
+      };
+      const timeoutSeconds = Math.floor(this.#minWatchTimeoutSeconds * (1 + this.#random()));
+      this.#source
+        .watch({ resourceVersion: this.#resourceVersion, timeoutSeconds, signal: attempt.signal }, handlers)
+        .catch((err: unknown) => finish(err ?? new Error('watch failed')));
+    });
+  }
+
+  #apply(type: NodeWatchEventType, node: NodeInfo): void {
+    if (node.resourceVersion !== '') this.#resourceVersion = node.resourceVersion;
+    const before = this.#nodes.get(node.name);
+    if (type === 'DELETED') {
+      this.#nodes.delete(node.name);
+      this.#emitDelete(node);
+      return;
+    }
+    this.#nodes.set(node.name, node);
+    this.#emitChange(before, node);
+  }
+
+  /** A changed uid under the same name is a different Node: the old one is reported deleted first. */
+  #emitChange(before: NodeInfo | undefined, after: NodeInfo): void {
+    if (before === undefined) {
+      this.#emit('add', (h) => h.add?.(after));
+    } else if (before.uid !== after.uid) {
+      this.#emitDelete(before);
+      this.#emit('add', (h) => h.add?.(after));
+    } else if (nodeInfoChanged(before, after)) {
+      this.#emit('update', (h) => h.update?.(before, after));
+    }
+  }
+
+  #emitDelete(node: NodeInfo): void {
+    this.#emit('delete', (h) => h.delete?.(node));
+  }
+
+  #emit(kind: string, call: (h: NodeEventHandlers) => void): void {
+    for (const handlers of this.#handlers) {
+      try {
+        call(handlers);
+      } catch (err) {
+        this.#log.error({ error: describe(err), event: kind }, 'node event handler threw; continuing');
+      }
+    }
+  }
+}
+
+function describe(err: unknown): string | undefined {
+  if (err === undefined) return undefined;
+  const text = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+  return text.split('\n', 1)[0];
+}
