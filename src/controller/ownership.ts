@@ -1,0 +1,101 @@
+// Who holds which podCIDR: an index of the ranges live nodes claim, searchable by overlap across sizes.
+// Pure bookkeeping (no allocator, no Kubernetes): the reconciler decides what is owned and what is released.
+
+import { contains, prefixMask } from '../cidr/cidr.js';
+import type { Cidr } from '../cidr/cidr.js';
+
+export type { Cidr };
+
+/**
+ * How a node holds a range:
+ * - owned: the node is the first holder; the range is released when the node is deleted;
+ * - shadowed: the range overlaps another node's, the node was reported and holds it only until the owner goes;
+ * - pending: allocated for the node, the patch not yet known to have landed (kept out of others' reach).
+ */
+export type ClaimState = 'owned' | 'shadowed' | 'pending';
+
+export interface Claim {
+  readonly node: string;
+  readonly uid: string;
+  /** The text as the node (or the allocator) spelled it: what occupy/release get back. */
+  readonly text: string;
+  readonly cidr: Cidr;
+  state: ClaimState;
+}
+
+/** The CIDR of `prefix` bits holding `base` (host bits cleared), e.g. the node subnet around a /25. */
+export function makeCidr(like: Cidr, base: bigint, prefix: number): Cidr {
+  return { family: like.family, bits: like.bits, base: base & prefixMask(like.bits, prefix), prefix };
+}
+
+export function sameCidr(a: Cidr, b: Cidr): boolean {
+  return a.family === b.family && a.base === b.base && a.prefix === b.prefix;
+}
+
+/**
+ * Claims grouped by family and prefix length, keyed by network address. Nodes almost always hold
+ * ranges of one size, so an overlap query is one map lookup per prefix length in use; only claims
+ * smaller than the query are found by a scan.
+ */
+export class ClaimIndex {
+  readonly #groups = new Map<Cidr['family'], Map<number, Map<bigint, Claim[]>>>();
+  #size = 0;
+
+  get size(): number {
+    return this.#size;
+  }
+
+  add(claim: Claim): void {
+    const { family, prefix, base } = claim.cidr;
+    let byPrefix = this.#groups.get(family);
+    if (!byPrefix) this.#groups.set(family, (byPrefix = new Map()));
+    let byBase = byPrefix.get(prefix);
+    if (!byBase) byPrefix.set(prefix, (byBase = new Map()));
+    const bucket = byBase.get(base);
+    if (bucket) bucket.push(claim);
+    else byBase.set(base, [claim]);
+    this.#size++;
+  }
+
+  /** Removes this exact claim object; other claims on the same range stay. */
+  remove(claim: Claim): boolean {
+    const { family, prefix, base } = claim.cidr;
+    const byBase = this.#groups.get(family)?.get(prefix);
+    const bucket = byBase?.get(base);
+    const at = bucket?.indexOf(claim) ?? -1;
+    if (!byBase || !bucket || at < 0) return false;
+    bucket.splice(at, 1);
+    if (bucket.length === 0) byBase.delete(base);
+    this.#size--;
+    return true;
+  }
+
+  /** Every claim sharing at least one address with `cidr`, in insertion order per range. */
+  overlapping(cidr: Cidr): Claim[] {
+    const found: Claim[] = [];
+    for (const [prefix, byBase] of this.#groups.get(cidr.family) ?? []) {
+      if (prefix <= cidr.prefix) {
+        const network = cidr.base & prefixMask(cidr.bits, prefix);
+        found.push(...(byBase.get(network) ?? []));
+        continue;
+      }
+      for (const bucket of byBase.values()) {
+        for (const claim of bucket) if (contains(cidr, claim.cidr)) found.push(claim);
+      }
+    }
+    return found;
+  }
+
+  *all(): IterableIterator<Claim> {
+    for (const byPrefix of this.#groups.values()) {
+      for (const byBase of byPrefix.values()) {
+        for (const bucket of byBase.values()) yield* bucket;
+      }
+    }
+  }
+
+  clear(): void {
+    this.#groups.clear();
+    this.#size = 0;
+  }
+}

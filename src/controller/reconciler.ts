@@ -1,0 +1,607 @@
+// The reconciler: rebuilds the allocator from existing Nodes, gives podCIDRs to Nodes without them,
+// reclaims on delete. A range some live node holds in its spec is never handed to another node.
+
+import type { Logger } from 'pino';
+import { CidrOutOfRangeError, RangeExhaustedError } from '../allocator/errors.js';
+import type { PodCidrAllocator } from '../allocator/types.js';
+import { CidrParseError, formatCidr, overlaps, tryParseCidr } from '../cidr/index.js';
+import type { Cidr } from '../cidr/index.js';
+import { ClaimIndex, makeCidr, sameCidr } from './ownership.js';
+import type { Claim } from './ownership.js';
+import { PatchError } from './types.js';
+import type { EventSink, NodeInfo, NodeLister, NodeWriter, PatchFailure } from './types.js';
+
+/**
+ * Problems found in podCIDRs that nodes already carry. Each is reported once per node (and uid) and
+ * CIDR as a Warning Event on the Node, with the reason:
+ * - malformed     → PodCIDRMalformed: not a CIDR, or host bits set;
+ * - out-of-range  → PodCIDROutOfRange: inside no configured cluster CIDR (e.g. after a range change);
+ * - duplicate     → PodCIDRConflict: the same CIDR is already held by another node;
+ * - overlap       → PodCIDRConflict: a CIDR of another size shares addresses with another node's.
+ * The node is never modified: the API server forbids changing podCIDRs once set.
+ */
+export type ConflictKind = 'malformed' | 'out-of-range' | 'duplicate' | 'overlap';
+
+const REASONS: Record<ConflictKind, string> = {
+  malformed: 'PodCIDRMalformed',
+  'out-of-range': 'PodCIDROutOfRange',
+  duplicate: 'PodCIDRConflict',
+  overlap: 'PodCIDRConflict',
+};
+
+/** Metrics hooks; the caller wires them to Prometheus. */
+export interface ReconcilerObserver {
+  conflict?(kind: ConflictKind): void;
+  /** A node got its podCIDRs (one call per node, not per family). */
+  allocated?(): void;
+  /** Node subnets handed back to the allocator. */
+  released?(subnets: number): void;
+  patchFailed?(failure: PatchFailure): void;
+  /** Nodes waiting for space after the range ran out. */
+  waiting?(nodes: number): void;
+}
+
+export interface Clock {
+  /** Milliseconds; the same clock the allocator's quarantine uses. */
+  now(): number;
+}
+
+export interface ReconcilerOptions {
+  readonly allocator: PodCidrAllocator;
+  readonly lister: NodeLister;
+  readonly writer: NodeWriter;
+  readonly events: EventSink;
+  readonly logger: Logger;
+  readonly clock: Clock;
+  readonly observer?: ReconcilerObserver;
+  /** Ask the work queue to sync `name` again, after `afterMs` when given. */
+  readonly requeue?: (name: string, afterMs?: number) => void;
+  /** Our field manager: of duplicate podCIDRs found at rebuild, the node we patched wins. */
+  readonly fieldManager?: string;
+}
+
+export interface RebuildSummary {
+  readonly nodes: number;
+  /** CIDRs now owned by a node. */
+  readonly occupied: number;
+  readonly conflicts: Readonly<Record<ConflictKind, number>>;
+}
+
+/** Thrown when a retry is wanted for a reason that is not itself an error (e.g. outcome unknown). */
+export class PatchPendingError extends Error {
+  constructor(
+    readonly node: string,
+    readonly podCIDRs: readonly string[],
+    options?: { cause?: unknown },
+  ) {
+    super(`podCIDRs patch for node ${node} has an unknown outcome; ${podCIDRs.join(',')} stay reserved for it`, options);
+    this.name = 'PatchPendingError';
+  }
+}
+
+/** One allocation on its way to the API server. Identity matters: a dropped attempt is stale. */
+interface Attempt {
+  readonly cidrs: readonly string[];
+  readonly claims: readonly Claim[];
+  /** A patch timed out: the write may land later, so the CIDRs are never released on 'failed'. */
+  uncertain: boolean;
+}
+
+/** What we know about one node incarnation (name + uid). */
+interface NodeRecord {
+  readonly uid: string;
+  /** Owned and shadowed claims, all in the index. */
+  readonly claims: Claim[];
+  attempt?: Attempt;
+  /** CIDRs already reported, so resyncs do not repeat the Event. */
+  readonly reported: Set<string>;
+}
+
+/** Above this many node subnets in one claim, release it whole and re-occupy what others hold. */
+const MAX_SUBNET_WALK = 4096;
+
+const NO_CONFLICTS: Readonly<Record<ConflictKind, number>> = {
+  malformed: 0,
+  'out-of-range': 0,
+  duplicate: 0,
+  overlap: 0,
+};
+
+export class Reconciler {
+  readonly #allocator: PodCidrAllocator;
+  readonly #lister: NodeLister;
+  readonly #writer: NodeWriter;
+  readonly #events: EventSink;
+  readonly #log: Logger;
+  readonly #clock: Clock;
+  readonly #observer: ReconcilerObserver;
+  readonly #requeue: (name: string, afterMs?: number) => void;
+  readonly #fieldManager: string | undefined;
+  /** Cluster CIDRs with their node masks, to release claims node subnet by node subnet. */
+  readonly #ranges: { cidr: Cidr; nodeMask: number }[];
+  /** Every claim of every known node: owned, shadowed and pending. */
+  readonly #index = new ClaimIndex();
+  readonly #records = new Map<string, NodeRecord>();
+  /** Nodes that found the range exhausted, requeued whenever space frees. */
+  readonly #waiting = new Set<string>();
+
+  constructor(options: ReconcilerOptions) {
+    this.#allocator = options.allocator;
+    this.#lister = options.lister;
+    this.#writer = options.writer;
+    this.#events = options.events;
+    this.#log = options.logger;
+    this.#clock = options.clock;
+    this.#observer = options.observer ?? {};
+    this.#requeue = options.requeue ?? (() => {});
+    this.#fieldManager = options.fieldManager;
+    this.#ranges = options.allocator.usage().flatMap((u) => {
+      const cidr = tryParseCidr(u.clusterCIDR);
+      return cidr ? [{ cidr, nodeMask: u.nodeMask }] : [];
+    });
+  }
+
+  // ---- startup -------------------------------------------------------------------------------
+
+  /**
+   * Occupies every podCIDR of a fresh full list; call before any sync and on every new leadership.
+   * Bad podCIDRs are reported and skipped, never thrown: upstream crash-loops on them (#82773).
+   * Of overlapping podCIDRs the first holder keeps the range: nodes patched by our field manager
+   * first, then name order (the API server's list order). NodeInfo has no creation time; name order
+   * makes every leader pick the same holder whatever order its cache lists nodes in.
+   */
+  rebuild(nodes: readonly NodeInfo[]): RebuildSummary {
+    const previous = [...this.#index.all()];
+    const attempts = this.#attemptsToKeep(nodes);
+    this.#index.clear();
+    this.#records.clear();
+    this.#waiting.clear();
+    this.#observer.waiting?.(0);
+    const conflicts = { ...NO_CONFLICTS };
+    for (const node of this.#firstHolderOrder(nodes)) {
+      for (const kind of this.#claimSafely(node)) conflicts[kind]++;
+    }
+    this.#restoreAttempts(attempts);
+    // The allocator may be the one of an earlier term: hand back what no listed node holds now.
+    this.#freeAll(previous);
+    let occupied = 0;
+    for (const claim of this.#index.all()) if (claim.state === 'owned') occupied++;
+    const summary: RebuildSummary = { nodes: nodes.length, occupied, conflicts };
+    this.#log.info(summary, 'rebuilt podCIDR allocations from nodes');
+    return summary;
+  }
+
+  #claimSafely(node: NodeInfo): ConflictKind[] {
+    try {
+      return this.#claim(node);
+    } catch (err) {
+      this.#log.error({ node: node.name, err }, 'could not occupy podCIDRs of node; leaving it as it is');
+      return [];
+    }
+  }
+
+  #firstHolderOrder(nodes: readonly NodeInfo[]): NodeInfo[] {
+    const rank = (n: NodeInfo): number =>
+      this.#fieldManager !== undefined && n.podCIDRManager === this.#fieldManager ? 0 : 1;
+    return [...nodes].sort((a, b) => rank(a) - rank(b) || compareNames(a.name, b.name));
+  }
+
+  /** In-flight reservations survive a rebuild while their node is still listed without podCIDRs. */
+  #attemptsToKeep(nodes: readonly NodeInfo[]): Map<string, { uid: string; attempt: Attempt }> {
+    const listed = new Map(nodes.map((n) => [n.name, n]));
+    const kept = new Map<string, { uid: string; attempt: Attempt }>();
+    for (const [name, record] of this.#records) {
+      const node = listed.get(name);
+      if (record.attempt && node?.uid === record.uid && node.podCIDRs.length === 0) {
+        kept.set(name, { uid: record.uid, attempt: record.attempt });
+      }
+    }
+    return kept;
+  }
+
+  #restoreAttempts(attempts: Map<string, { uid: string; attempt: Attempt }>): void {
+    for (const [name, { uid, attempt }] of attempts) {
+      // Some listed node now holds part of it: the attempt is void (its patch would be a duplicate).
+      if (attempt.claims.some((c) => this.#index.overlapping(c.cidr).length > 0)) continue;
+      for (const claim of attempt.claims) this.#index.add(claim);
+      const record = this.#records.get(name) ?? { uid, claims: [], reported: new Set<string>() };
+      record.attempt = attempt;
+      this.#records.set(name, record);
+    }
+  }
+
+  // ---- sync ----------------------------------------------------------------------------------
+
+  /**
+   * Converges one node from the lister's cache. Throws to ask the work queue for a rate-limited
+   * retry (exhaustion, failed or unknown patch outcome); never throws for bad existing podCIDRs.
+   * The cache copy is read right before patching (no await in between): a node that got podCIDRs
+   * meanwhile is adopted, not patched.
+   */
+  async sync(name: string): Promise<void> {
+    const node = this.#lister.get(name);
+    if (!node) return;
+    this.#recordFor(node);
+    if (node.podCIDRs.length > 0) {
+      this.#adopt(node);
+      return;
+    }
+    // Still a node: its range stays until the delete (#127792), but a new one would be wasted.
+    if (node.deletionTimestamp !== undefined) {
+      this.#stopWaiting(name);
+      this.#log.debug({ node: name }, 'node is being deleted; not allocating');
+      return;
+    }
+    await this.#assign(node);
+  }
+
+  /** The record for this incarnation; a new uid under a known name means the old node is gone. */
+  #recordFor(node: NodeInfo): NodeRecord {
+    const known = this.#records.get(node.name);
+    if (known?.uid === node.uid) return known;
+    if (known) {
+      this.#log.info({ node: node.name, uid: node.uid, oldUid: known.uid }, 'node was re-created; releasing what the old one held');
+      this.#forget(node.name);
+    }
+    const record: NodeRecord = { uid: node.uid, claims: [], reported: new Set() };
+    this.#records.set(node.name, record);
+    return record;
+  }
+
+  /** The node carries podCIDRs (ours landed, or someone else's): hold them, end any reservation. */
+  #adopt(node: NodeInfo): void {
+    const record = this.#recordFor(node);
+    const attempt = record.attempt;
+    this.#stopWaiting(node.name);
+    if (attempt && sameList(node.podCIDRs, attempt.cidrs)) {
+      this.#confirm(node.name, attempt);
+      return;
+    }
+    record.attempt = undefined;
+    if (attempt) for (const claim of attempt.claims) this.#index.remove(claim);
+    this.#claim(node);
+    // Freed only where nothing (the node's own podCIDRs included) still covers them.
+    if (attempt) this.#freeAll(attempt.claims);
+  }
+
+  /** Occupies and indexes a node's podCIDRs; returns the problems newly reported. Idempotent. */
+  #claim(node: NodeInfo): ConflictKind[] {
+    const record = this.#recordFor(node);
+    const found: ConflictKind[] = [];
+    for (const text of node.podCIDRs) {
+      if (record.reported.has(text) || record.claims.some((c) => c.text === text)) continue;
+      const kind = this.#claimOne(node, record, text);
+      if (kind) found.push(kind);
+    }
+    return found;
+  }
+
+  #claimOne(node: NodeInfo, record: NodeRecord, text: string): ConflictKind | undefined {
+    const cidr = tryParseCidr(text);
+    if (!cidr) return this.#report(node, text, 'malformed', 'is not a valid CIDR (or has host bits set)');
+    try {
+      this.#allocator.occupy(text);
+    } catch (err) {
+      if (err instanceof CidrOutOfRangeError) return this.#report(node, text, 'out-of-range', 'is outside every cluster CIDR');
+      if (err instanceof CidrParseError) return this.#report(node, text, 'malformed', 'is not a valid CIDR');
+      throw err;
+    }
+    // Occupied even when another node holds it: nothing a live node carries may be handed out.
+    const others = this.#index.overlapping(cidr).filter((c) => c.node !== node.name);
+    const state = others.length > 0 ? 'shadowed' : 'owned';
+    const claim: Claim = { node: node.name, uid: node.uid, text, cidr, state };
+    this.#index.add(claim);
+    record.claims.push(claim);
+    this.#log.debug({ node: node.name, cidr: text, state }, 'occupied existing podCIDR');
+    if (others.length === 0) return undefined;
+    const holders = [...new Set(others.map((c) => `${c.node} (${c.text})`))].join(', ');
+    const kind = others.some((c) => sameCidr(c.cidr, cidr)) ? 'duplicate' : 'overlap';
+    return this.#report(node, text, kind, `overlaps the podCIDR of ${holders}, which keeps it`);
+  }
+
+  #report(node: NodeInfo, cidr: string, problem: ConflictKind, detail: string): ConflictKind {
+    this.#recordFor(node).reported.add(cidr);
+    this.#log.warn({ node: node.name, cidr, problem }, `podCIDR ${detail}; leaving the node as it is`);
+    this.#events.emit(node, 'Warning', REASONS[problem], `podCIDR ${cidr} ${detail}`);
+    this.#observer.conflict?.(problem);
+    return problem;
+  }
+
+  // ---- allocation ----------------------------------------------------------------------------
+
+  async #assign(node: NodeInfo): Promise<void> {
+    const record = this.#recordFor(node);
+    const attempt = record.attempt ?? this.#reserve(node, record);
+    try {
+      await this.#writer.patchPodCIDRs(node.name, attempt.cidrs);
+    } catch (err) {
+      await this.#patchFailed(node, attempt, err);
+      return;
+    }
+    if (this.#isCurrent(node.name, attempt)) this.#confirm(node.name, attempt);
+  }
+
+  #reserve(node: NodeInfo, record: NodeRecord): Attempt {
+    let cidrs: string[];
+    try {
+      cidrs = this.#allocator.allocate();
+    } catch (err) {
+      if (err instanceof RangeExhaustedError) this.#exhausted(node, err);
+      throw err;
+    }
+    const claims = cidrs.map((text): Claim => {
+      const cidr = tryParseCidr(text);
+      if (!cidr) throw new Error(`allocator returned ${JSON.stringify(text)}, not a CIDR`);
+      return { node: node.name, uid: node.uid, text, cidr, state: 'pending' };
+    });
+    for (const claim of claims) this.#index.add(claim);
+    const attempt: Attempt = { cidrs, claims, uncertain: false };
+    record.attempt = attempt;
+    this.#stopWaiting(node.name);
+    return attempt;
+  }
+
+  /** False once the node was deleted, re-created or rebuilt away while a request was out. */
+  #isCurrent(name: string, attempt: Attempt): boolean {
+    return this.#records.get(name)?.attempt === attempt;
+  }
+
+  #confirm(name: string, attempt: Attempt): void {
+    const record = this.#records.get(name);
+    if (record?.attempt !== attempt) return;
+    record.attempt = undefined;
+    for (const claim of attempt.claims) {
+      claim.state = 'owned';
+      record.claims.push(claim);
+    }
+    this.#observer.allocated?.();
+    this.#log.debug({ node: name, podCIDRs: attempt.cidrs }, 'assigned podCIDRs');
+  }
+
+  /** Ends an attempt whose CIDRs the node did not take; frees what nothing else covers. */
+  #dropAttempt(name: string, attempt: Attempt): void {
+    const record = this.#records.get(name);
+    if (record?.attempt === attempt) record.attempt = undefined;
+    for (const claim of attempt.claims) this.#index.remove(claim);
+    this.#freeAll(attempt.claims);
+  }
+
+  async #patchFailed(node: NodeInfo, attempt: Attempt, err: unknown): Promise<void> {
+    // The writer promises PatchErrors; anything else has an unknown outcome, like a timeout.
+    const failure: PatchFailure = err instanceof PatchError ? err.failure : 'timeout';
+    this.#observer.patchFailed?.(failure);
+    if (!this.#isCurrent(node.name, attempt)) return;
+    this.#log.debug({ node: node.name, podCIDRs: attempt.cidrs, failure, err }, 'podCIDRs patch failed');
+    switch (failure) {
+      case 'not-found':
+        this.#dropAttempt(node.name, attempt);
+        return;
+      case 'failed':
+        return this.#failed(node, attempt, err);
+      case 'conflict':
+        return this.#conflicted(node, attempt, err);
+      case 'timeout':
+        return this.#timedOut(node, attempt, err);
+    }
+  }
+
+  #failed(node: NodeInfo, attempt: Attempt, err: unknown): never {
+    // After a timeout an earlier write may still land, so the reservation outlives this failure.
+    if (!attempt.uncertain) this.#dropAttempt(node.name, attempt);
+    const note = `Node ${node.name} status is now: CIDRAssignmentFailed (patching podCIDRs ${attempt.cidrs.join(',')} failed)`;
+    this.#events.emit(node, 'Warning', 'CIDRAssignmentFailed', note);
+    throw err;
+  }
+
+  async #conflicted(node: NodeInfo, attempt: Attempt, err: unknown): Promise<void> {
+    const outcome = await this.#settleWithServer(node, attempt);
+    if (outcome === 'settled') return;
+    // Refused, yet the node has no podCIDRs: our write did not happen; start over with new ones.
+    if (!attempt.uncertain) this.#dropAttempt(node.name, attempt);
+    throw err;
+  }
+
+  /**
+   * The write may or may not have happened. Releasing now could hand the range to a second node
+   * while the first still gets it (cloud-provider-azure#4556), so the CIDRs stay reserved and the
+   * next sync patches the same ones again. At worst a restart reclaims them.
+   */
+  async #timedOut(node: NodeInfo, attempt: Attempt, err: unknown): Promise<void> {
+    attempt.uncertain = true;
+    const outcome = await this.#settleWithServer(node, attempt);
+    if (outcome === 'settled') return;
+    throw new PatchPendingError(node.name, attempt.cidrs, { cause: err });
+  }
+
+  /** Reads the node from the API server and settles the attempt against what it holds. */
+  async #settleWithServer(node: NodeInfo, attempt: Attempt): Promise<'settled' | 'empty'> {
+    let fresh: NodeInfo | undefined;
+    try {
+      fresh = await this.#writer.getNode(node.name);
+    } catch (err) {
+      // Cannot tell: keep the reservation; the next sync retries with the same CIDRs.
+      if (this.#isCurrent(node.name, attempt)) attempt.uncertain = true;
+      throw new PatchPendingError(node.name, attempt.cidrs, { cause: err });
+    }
+    if (!this.#isCurrent(node.name, attempt)) return 'settled';
+    if (!fresh || fresh.uid !== node.uid) {
+      this.#dropAttempt(node.name, attempt);
+      return 'settled';
+    }
+    if (fresh.podCIDRs.length === 0) return 'empty';
+    this.#adopt(fresh);
+    return 'settled';
+  }
+
+  // ---- exhaustion ----------------------------------------------------------------------------
+
+  #exhausted(node: NodeInfo, err: RangeExhaustedError): void {
+    if (!this.#waiting.has(node.name)) {
+      if (this.#waiting.size === 0) this.#log.info({ node: node.name, err: err.message }, 'cluster CIDR exhausted; nodes wait for a release');
+      this.#waiting.add(node.name);
+      this.#observer.waiting?.(this.#waiting.size);
+      const note = `Node ${node.name} status is now: CIDRNotAvailable (${err.message})`;
+      this.#events.emit(node, 'Warning', 'CIDRNotAvailable', note);
+    }
+    const retryAt = err.retryAt ?? this.#nextQuarantineExpiry();
+    if (retryAt !== undefined) this.#requeueAt([node.name], retryAt);
+  }
+
+  #stopWaiting(name: string): void {
+    if (this.#waiting.delete(name)) this.#observer.waiting?.(this.#waiting.size);
+  }
+
+  /** Space was freed: waiting nodes try again now, or when the quarantine lets it go. */
+  #wakeWaiting(): void {
+    if (this.#waiting.size === 0) return;
+    const names = [...this.#waiting];
+    const retryAt = this.#nextQuarantineExpiry();
+    if (retryAt !== undefined) this.#requeueAt(names, retryAt);
+    else for (const name of names) this.#requeue(name);
+  }
+
+  #requeueAt(names: readonly string[], at: number): void {
+    const afterMs = Math.max(0, at - this.#clock.now());
+    for (const name of names) this.#requeue(name, afterMs);
+  }
+
+  /** An allocator with a release quarantine may say when its next quarantined subnet frees up. */
+  #nextQuarantineExpiry(): number | undefined {
+    const allocator: PodCidrAllocator & { nextQuarantineExpiry?: unknown } = this.#allocator;
+    if (typeof allocator.nextQuarantineExpiry !== 'function') return undefined;
+    const at: unknown = allocator.nextQuarantineExpiry();
+    return typeof at === 'number' ? at : undefined;
+  }
+
+  // ---- deletion ------------------------------------------------------------------------------
+
+  /**
+   * The node is gone from the API server (informer delete, or missing on relist). Releases what
+   * this incarnation held; a range it shared with another live node stays occupied for that node.
+   * An empty uid (a bare tombstone key) matches whatever incarnation we know.
+   */
+  nodeDeleted(node: NodeInfo): void {
+    const record = this.#records.get(node.name);
+    if (!record || (node.uid !== '' && node.uid !== record.uid)) {
+      this.#log.debug({ node: node.name, uid: node.uid }, 'delete of a node incarnation we do not hold');
+      return;
+    }
+    this.#forget(node.name);
+  }
+
+  #forget(name: string): void {
+    const record = this.#records.get(name);
+    if (!record) return;
+    this.#records.delete(name);
+    this.#stopWaiting(name);
+    const claims = [...record.claims, ...(record.attempt?.claims ?? [])];
+    for (const claim of claims) this.#index.remove(claim);
+    this.#promoteAround(claims);
+    const released = this.#freeAll(claims);
+    this.#log.debug({ node: name, released }, 'released podCIDRs of deleted node');
+  }
+
+  /** Shadowed claims that no longer overlap another node's owned or pending one take the range over. */
+  #promoteAround(removed: readonly Claim[]): void {
+    for (const { cidr } of removed) {
+      for (const claim of this.#index.overlapping(cidr)) {
+        if (claim.state !== 'shadowed') continue;
+        const blocked = this.#index
+          .overlapping(claim.cidr)
+          .some((o) => o.node !== claim.node && o.state !== 'shadowed');
+        if (blocked) continue;
+        claim.state = 'owned';
+        this.#log.info({ node: claim.node, cidr: claim.text }, 'node now owns its podCIDR; the earlier holder is gone');
+      }
+    }
+  }
+
+  // ---- release -------------------------------------------------------------------------------
+
+  /** Releases what of these claims no indexed claim still covers; wakes waiting nodes. */
+  #freeAll(claims: readonly Claim[]): number {
+    let released = 0;
+    for (const claim of claims) released += this.#free(claim);
+    if (released > 0) {
+      this.#observer.released?.(released);
+      this.#wakeWaiting();
+    }
+    return released;
+  }
+
+  /**
+   * The allocator's bitmap knows only whole node subnets, so a subnet shared with another claim
+   * (a /25 beside a /25, a /24 inside a /23) stays occupied; we would rather leak than hand out
+   * a range that a live node still carries. Returns the node subnets released.
+   */
+  #free(claim: Claim): number {
+    const { cidr } = claim;
+    const range = this.#ranges.find((r) => overlaps(r.cidr, cidr));
+    const nodeMask = range?.nodeMask ?? cidr.prefix;
+    if (cidr.prefix >= nodeMask) {
+      if (this.#index.overlapping(makeCidr(cidr, cidr.base, nodeMask)).length > 0) return 0;
+      this.#allocator.release(claim.text);
+      return 1;
+    }
+    const subnets = 2 ** (nodeMask - cidr.prefix);
+    if (this.#index.overlapping(cidr).length === 0) {
+      this.#allocator.release(claim.text);
+      return subnets;
+    }
+    if (subnets > MAX_SUBNET_WALK) return this.#releaseThenReoccupy(claim, subnets);
+    let released = 0;
+    for (const subnet of subnetsOf(cidr, nodeMask)) {
+      if (this.#index.overlapping(subnet).length > 0) continue;
+      this.#allocator.release(formatCidr(subnet));
+      released++;
+    }
+    return released;
+  }
+
+  #releaseThenReoccupy(claim: Claim, subnets: number): number {
+    this.#allocator.release(claim.text);
+    for (const other of this.#index.overlapping(claim.cidr)) this.#allocator.occupy(other.text);
+    return subnets;
+  }
+
+  // ---- introspection -------------------------------------------------------------------------
+
+  /** Nodes waiting for free space, in the order they started waiting. */
+  waitingNodes(): string[] {
+    return [...this.#waiting];
+  }
+
+  /** The node owning exactly this range, if any (for `check` and tests). */
+  ownerOf(cidrText: string): string | undefined {
+    const cidr = tryParseCidr(cidrText);
+    if (!cidr) return undefined;
+    return this.#index.overlapping(cidr).find((c) => c.state === 'owned' && sameCidr(c.cidr, cidr))?.node;
+  }
+
+  /** Reserved CIDRs whose patch is still out or of unknown outcome, by node. */
+  pendingReservations(): Map<string, readonly string[]> {
+    const pending = new Map<string, readonly string[]>();
+    for (const [name, record] of this.#records) if (record.attempt) pending.set(name, record.attempt.cidrs);
+    return pending;
+  }
+}
+
+function* subnetsOf(cidr: Cidr, nodeMask: number): Generator<Cidr> {
+  const step = 1n << BigInt(cidr.bits - nodeMask);
+  const count = 1n << BigInt(nodeMask - cidr.prefix);
+  for (let i = 0n; i < count; i++) yield makeCidr(cidr, cidr.base + i * step, nodeMask);
+}
+
+function compareNames(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** Same CIDRs in the same order, however each is spelled. */
+function sameList(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  return a.every((text, i) => {
+    const x = tryParseCidr(text);
+    const y = tryParseCidr(b[i] ?? '');
+    return x !== undefined && y !== undefined && sameCidr(x, y);
+  });
+}
