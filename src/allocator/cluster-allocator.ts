@@ -1,0 +1,345 @@
+// ClusterAllocator: the PodCidrAllocator the controller uses — ranges per family, reserved ranges,
+// all-or-nothing dual-stack allocation and a release quarantine on an injected clock.
+
+// Invariants:
+// - a subnet is handed out only when its bit is clear: never twice, never a reserved one;
+// - a released subnet stays marked until `quarantineMs` has passed on the clock (0 = at once);
+// - a failed dual-stack allocate leaves no trace: bits and cursors are restored, nothing is quarantined;
+// - the observer hears of every bit that flips, after the state has changed.
+
+import { parseCidr, type Cidr, type IndexSpan } from '../cidr/index.js';
+import { CidrSet } from './cidr-set.js';
+import { CidrOutOfRangeError, InvalidRangeError, RangeExhaustedError } from './errors.js';
+import { ExpiryHeap, type HeldSubnet } from './quarantine.js';
+import type {
+  AllocatorObserver,
+  Family,
+  PodCidrAllocator,
+  QuarantineEntry,
+  RangeSpec,
+  RangeUsage,
+} from './types.js';
+
+export interface ClusterAllocatorOptions {
+  /** Ranges in priority order; the first range's family comes first in podCIDRs. */
+  readonly ranges: readonly RangeSpec[];
+  /** CIDRs never handed out (service ranges, --exclude-cidr); those outside every range are ignored. */
+  readonly reserved?: readonly string[];
+  /** How long a released subnet waits before it can be handed out again; 0 (default) = at once. */
+  readonly quarantineMs?: number;
+  /** Milliseconds; defaults to Date.now. Only differences matter. */
+  readonly now?: () => number;
+  readonly observer?: AllocatorObserver;
+}
+
+interface Range {
+  readonly spec: RangeSpec;
+  readonly cluster: Cidr;
+  readonly set: CidrSet;
+  /** Subnet index -> its live quarantine entry. Quarantined subnets stay marked in `set`. */
+  readonly held: Map<number, HeldSubnet<Range>>;
+}
+
+export class ClusterAllocator implements PodCidrAllocator {
+  readonly families: readonly Family[];
+  readonly #ranges: Range[] = [];
+  readonly #reserved: Cidr[];
+  readonly #quarantineMs: number;
+  readonly #now: () => number;
+  readonly #observer: AllocatorObserver;
+  readonly #expiries = new ExpiryHeap<Range>();
+
+  constructor(options: ClusterAllocatorOptions) {
+    if (options.ranges.length === 0) throw new RangeError('at least one range is required');
+    const quarantineMs = options.quarantineMs ?? 0;
+    if (!Number.isFinite(quarantineMs) || quarantineMs < 0) {
+      throw new RangeError(`quarantineMs must be a finite number >= 0, got ${quarantineMs}`);
+    }
+    this.#quarantineMs = quarantineMs;
+    this.#now = options.now ?? Date.now;
+    this.#observer = options.observer ?? {};
+    this.#reserved = (options.reserved ?? []).map((text) => parseCidr(text));
+    const families: Family[] = [];
+    for (const spec of options.ranges) {
+      const range = this.#buildRange(spec);
+      if (!families.includes(range.set.family)) families.push(range.set.family);
+      this.#addRange(range);
+    }
+    this.families = families;
+  }
+
+  /** The ranges in priority order, canonical text. */
+  ranges(): RangeSpec[] {
+    return this.#ranges.map((r) => ({ clusterCIDR: r.set.clusterCIDR, nodeMask: r.set.nodeMask }));
+  }
+
+  /**
+   * Adds a range after the existing ones (ranges are never removed or reordered, so the subnets
+   * already handed out keep their meaning). Its family must already be configured.
+   */
+  appendRange(spec: RangeSpec): void {
+    const range = this.#buildRange(spec);
+    if (!this.families.includes(range.set.family)) {
+      throw new InvalidRangeError(
+        range.set.clusterCIDR,
+        spec.nodeMask,
+        `the allocator serves ${this.families.join(' and ')} only; a new family cannot be added at runtime`,
+      );
+    }
+    this.#addRange(range);
+  }
+
+  allocate(): string[] {
+    this.#expire();
+    const families = this.families;
+    const picked: Range[] = [];
+    const indices: number[] = [];
+    const cursors: number[] = [];
+    for (const family of families) {
+      const range = this.#firstWithSpace(family);
+      if (range === undefined) {
+        for (let k = picked.length - 1; k >= 0; k--) {
+          picked[k]?.set.undoAllocation(indices[k] ?? -1, cursors[k] ?? 0);
+        }
+        throw this.#exhausted(family);
+      }
+      cursors.push(range.set.cursor);
+      indices.push(range.set.allocateNextIndex());
+      picked.push(range);
+    }
+    const cidrs: string[] = [];
+    for (let k = 0; k < picked.length; k++) {
+      const range = picked[k];
+      if (range === undefined) continue;
+      cidrs.push(range.set.format(indices[k] ?? -1));
+      this.#notify('allocated', range.set.clusterCIDR, range.set.lastTries);
+    }
+    return cidrs;
+  }
+
+  occupy(cidr: string): void {
+    this.#expire();
+    for (const range of this.#ranges) {
+      const index = range.set.codec.indexOf(cidr);
+      if (index < 0) continue;
+      // A node holding a quarantined CIDR: it simply stays marked, now as in use.
+      if (range.held.delete(index)) return;
+      if (range.set.occupyIndex(index)) this.#notify('occupied', range.set.clusterCIDR, 1);
+      return;
+    }
+    this.#forEachSpan(cidr, (range, span) => {
+      const flipped = range.set.occupySpan(span);
+      for (const index of range.held.keys()) {
+        if (index >= span.begin && index <= span.end) range.held.delete(index);
+      }
+      if (flipped > 0) this.#notify('occupied', range.set.clusterCIDR, flipped);
+    });
+  }
+
+  release(cidr: string): void {
+    this.#expire();
+    for (const range of this.#ranges) {
+      const index = range.set.codec.indexOf(cidr);
+      if (index < 0) continue;
+      this.#releaseIndex(range, index);
+      return;
+    }
+    this.#forEachSpan(cidr, (range, span) => {
+      if (this.#quarantineMs === 0) {
+        const flipped = range.set.releaseSpan(span);
+        if (flipped > 0) this.#notify('released', range.set.clusterCIDR, flipped);
+        return;
+      }
+      for (let index = span.begin; index <= span.end; index++) this.#releaseIndex(range, index);
+    });
+  }
+
+  /** True when every subnet the CIDR touches is in use (quarantined ones are not). False outside all ranges. */
+  isAllocated(cidr: string): boolean {
+    this.#expire();
+    for (const range of this.#ranges) {
+      const index = range.set.codec.indexOf(cidr);
+      if (index >= 0) return range.set.hasIndex(index) && !range.held.has(index);
+    }
+    const parsed = parseCidr(cidr);
+    let touched = false;
+    for (const range of this.#ranges) {
+      const span = range.set.codec.span(parsed);
+      if (span === undefined) continue;
+      touched = true;
+      for (let index = span.begin; index <= span.end; index++) {
+        if (!range.set.hasIndex(index) || range.held.has(index)) return false;
+      }
+    }
+    return touched;
+  }
+
+  usage(): RangeUsage[] {
+    this.#expire();
+    return this.#ranges.map((range) => ({
+      clusterCIDR: range.set.clusterCIDR,
+      family: range.set.family,
+      nodeMask: range.set.nodeMask,
+      capacity: range.set.capacity,
+      used: range.set.used,
+      free: range.set.free,
+      quarantined: range.held.size,
+      reserved: range.set.reserved,
+    }));
+  }
+
+  /** Released CIDRs still waiting, oldest release first (for durable quarantine). */
+  quarantined(): QuarantineEntry[] {
+    this.#expire();
+    const entries: QuarantineEntry[] = [];
+    for (const range of this.#ranges) {
+      for (const held of range.held.values()) {
+        entries.push({ cidr: range.set.format(held.index), releasedAt: held.releasedAt });
+      }
+    }
+    return entries.sort((a, b) => a.releasedAt - b.releasedAt);
+  }
+
+  /**
+   * Restores quarantine entries saved before a restart. Call it before occupying the nodes' CIDRs;
+   * an entry whose CIDR is already in use, reserved or past its quarantine is skipped. Returns the
+   * entries that could not be understood: not a node-sized subnet of any configured range.
+   */
+  seedQuarantine(entries: readonly QuarantineEntry[]): QuarantineEntry[] {
+    const rejected: QuarantineEntry[] = [];
+    const now = this.#now();
+    for (const entry of entries) {
+      const found = this.#locate(entry.cidr);
+      if (found === undefined || !Number.isFinite(entry.releasedAt)) {
+        rejected.push(entry);
+        continue;
+      }
+      const [range, index] = found;
+      const expiresAt = entry.releasedAt + this.#quarantineMs;
+      if (expiresAt <= now || range.set.hasIndex(index)) continue;
+      range.set.occupyIndex(index);
+      this.#notify('occupied', range.set.clusterCIDR, 1);
+      this.#hold(range, index, entry.releasedAt);
+    }
+    return rejected;
+  }
+
+  /** When the earliest quarantined subnet becomes free (allocator clock, ms), or undefined. */
+  nextQuarantineExpiry(): number | undefined {
+    this.#expire();
+    return this.#earliestExpiry(undefined);
+  }
+
+  #buildRange(spec: RangeSpec): Range {
+    const cluster = parseCidr(spec.clusterCIDR);
+    const set = new CidrSet(cluster, spec.nodeMask);
+    for (const other of this.#ranges) {
+      if (other.set.codec.span(cluster) !== undefined) {
+        throw new InvalidRangeError(set.clusterCIDR, spec.nodeMask, `overlaps the range ${other.set.clusterCIDR}`);
+      }
+    }
+    return { spec, cluster, set, held: new Map() };
+  }
+
+  #addRange(range: Range): void {
+    for (const reserved of this.#reserved) {
+      if (range.set.codec.span(reserved) === undefined) continue;
+      const flipped = range.set.reserve(reserved);
+      if (flipped > 0) this.#notify('occupied', range.set.clusterCIDR, flipped);
+    }
+    this.#ranges.push(range);
+  }
+
+  #firstWithSpace(family: Family): Range | undefined {
+    for (const range of this.#ranges) {
+      if (range.set.family === family && range.set.free > 0) return range;
+    }
+    return undefined;
+  }
+
+  #exhausted(family: Family): RangeExhaustedError {
+    const ranges = this.#ranges.filter((r) => r.set.family === family);
+    const quarantined = ranges.reduce((sum, r) => sum + r.held.size, 0);
+    return new RangeExhaustedError(
+      family,
+      ranges.map((r) => r.set.clusterCIDR),
+      quarantined,
+      this.#earliestExpiry(family),
+    );
+  }
+
+  #releaseIndex(range: Range, index: number): void {
+    const set = range.set;
+    if (!set.hasIndex(index) || set.isReservedIndex(index) || range.held.has(index)) return;
+    if (this.#quarantineMs === 0) {
+      set.releaseIndex(index);
+      this.#notify('released', set.clusterCIDR, 1);
+      return;
+    }
+    this.#hold(range, index, this.#now());
+  }
+
+  #hold(range: Range, index: number, releasedAt: number): void {
+    const held: HeldSubnet<Range> = { range, index, releasedAt, expiresAt: releasedAt + this.#quarantineMs };
+    range.held.set(index, held);
+    this.#expiries.push(held);
+  }
+
+  /** Frees every quarantined subnet whose time has come; stale heap entries are dropped on the way. */
+  #expire(): void {
+    const heap = this.#expiries;
+    if (heap.size === 0) return;
+    const now = this.#now();
+    for (let top = heap.peek(); top !== undefined; top = heap.peek()) {
+      const live = top.range.held.get(top.index) === top;
+      if (live && top.expiresAt > now) return;
+      heap.pop();
+      if (!live) continue;
+      top.range.held.delete(top.index);
+      if (top.range.set.releaseIndex(top.index)) this.#notify('released', top.range.set.clusterCIDR, 1);
+    }
+  }
+
+  #earliestExpiry(family: Family | undefined): number | undefined {
+    let earliest: number | undefined;
+    for (const held of this.#expiries.entries()) {
+      if (held.range.held.get(held.index) !== held) continue;
+      if (family !== undefined && held.range.set.family !== family) continue;
+      if (earliest === undefined || held.expiresAt < earliest) earliest = held.expiresAt;
+    }
+    return earliest;
+  }
+
+  /** The range and index of a node-sized subnet, or undefined. */
+  #locate(cidr: string): [Range, number] | undefined {
+    for (const range of this.#ranges) {
+      const index = range.set.codec.indexOf(cidr);
+      if (index >= 0) return [range, index];
+    }
+    return undefined;
+  }
+
+  /** Calls `visit` for each range the CIDR touches; throws CidrParseError or CidrOutOfRangeError. */
+  #forEachSpan(cidr: string, visit: (range: Range, span: IndexSpan) => void): void {
+    const parsed = parseCidr(cidr);
+    const spans: [Range, IndexSpan][] = [];
+    for (const range of this.#ranges) {
+      const span = range.set.codec.span(parsed);
+      if (span !== undefined) spans.push([range, span]);
+    }
+    if (spans.length === 0) {
+      const same = this.#ranges.filter((r) => r.set.family === parsed.family).map((r) => r.set.clusterCIDR);
+      throw new CidrOutOfRangeError(cidr, same);
+    }
+    for (const [range, span] of spans) visit(range, span);
+  }
+
+  /** Observers are metrics: a throwing one must never leave the allocator half-updated. */
+  #notify(event: 'allocated' | 'occupied' | 'released', clusterCIDR: string, value: number): void {
+    try {
+      this.#observer[event]?.(clusterCIDR, value);
+    } catch {
+      // Swallowed on purpose: the state change has already happened and must stand.
+    }
+  }
+}
