@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
+  abortableSleep,
   LeaderElectionConfigError,
   LeaderElector,
   LeadershipEndedError,
@@ -532,5 +533,16 @@ describe('stopping', () => {
     expect(b.outcome).toBe('stopped');
     expect(b.events).toEqual(['leader:old']);
     expect(store.spec(lock)?.holderIdentity).toBe('old');
+  });
+});
+
+describe('abortableSleep', () => {
+  it('resolves as soon as its signal aborts, and at once when already aborted', async () => {
+    const ctrl = new AbortController();
+    const long = abortableSleep(3_600_000, ctrl.signal);
+    ctrl.abort();
+    await long;
+    await abortableSleep(3_600_000, ctrl.signal);
+    expect(ctrl.signal.aborted).toBe(true);
   });
 });
