@@ -96,8 +96,8 @@ describe('podcidr-allocator usage errors', () => {
     expect(stdout).toBe('');
     expect(stderr).toContain(flag);
     if (flag.startsWith('--')) {
-      // A problem from `run` starts with the flag it is about: "--flag: rule" or "--flag (from ENV): rule".
-      expect(lines(stderr).some((line) => line.startsWith(`${flag}:`) || line.startsWith(`${flag} (from `))).toBe(true);
+      // A problem from `run` starts with the flag it is about (and not a longer flag sharing its prefix).
+      expect(lines(stderr).some((line) => line.startsWith(flag) && /^[^-a-z0-9]/.test(line.slice(flag.length)))).toBe(true);
     }
     expect(stderr).not.toMatch(/^\s+at /m);
     expect(stderr.endsWith('\n')).toBe(true);
