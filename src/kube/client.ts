@@ -1,0 +1,109 @@
+// The Kubernetes client the controller uses: API classes sharing one rate-limited, timed transport.
+// Every request carries our User-Agent and waits for the client-wide token bucket (client-go's qps/burst).
+
+import { readFileSync } from 'node:fs';
+import * as k8s from '@kubernetes/client-node';
+import { type Clock, TokenBucket, systemClock } from '../controller/rate-limiter.js';
+import { type RequestObserver, createTransport } from './transport.js';
+
+export interface KubeClientOptions {
+  /** Sustained requests per second (--kube-api-qps). */
+  readonly qps: number;
+  /** Requests allowed at once above qps (--kube-api-burst). */
+  readonly burst: number;
+  /** Upper bound for one request; default 30 s. Watches are not bound by it. */
+  readonly requestTimeoutMs?: number;
+  /** Times a 429 is retried after its Retry-After before it is returned; default 3. */
+  readonly max429Retries?: number;
+  /**
+   * k8s.Watch aborts a stream that is silent this long (its default, 30 s, is shorter than the
+   * server's one-minute bookmark interval). Default 6 min: above the informer's 5 min watchdog,
+   * which then decides. Bookmarks count as activity.
+   */
+  readonly watchInactivityTimeoutMs?: number;
+  /** Default "podcidr-allocator/<package version>". */
+  readonly userAgent?: string;
+  readonly onRequest?: RequestObserver;
+  readonly clock?: Clock;
+}
+
+export interface KubeClient {
+  readonly kubeConfig: k8s.KubeConfig;
+  readonly core: k8s.CoreV1Api;
+  readonly events: k8s.EventsV1Api;
+  readonly coordination: k8s.CoordinationV1Api;
+  /** For streams; it bypasses the transport, so callers take a token with throttle() first. */
+  readonly watch: k8s.Watch;
+  readonly userAgent: string;
+  /** Waits for a rate-limit token; for requests that do not go through the API classes. */
+  throttle(signal?: AbortSignal): Promise<void>;
+  /** Any other generated API class on the same transport. */
+  makeApi<T>(api: new (configuration: k8s.Configuration) => T): T;
+}
+
+export function createKubeClient(kubeConfig: k8s.KubeConfig, options: KubeClientOptions): KubeClient {
+  const cluster = kubeConfig.getCurrentCluster();
+  if (cluster === null) throw new Error('the Kubernetes client configuration has no current cluster');
+  const clock = options.clock ?? systemClock;
+  const bucket = new TokenBucket(options.qps, options.burst, clock);
+  const userAgent = options.userAgent ?? `podcidr-allocator/${packageVersion()}`;
+  const httpApi = createTransport({
+    bucket,
+    timeoutMs: options.requestTimeoutMs ?? 30_000,
+    max429Retries: options.max429Retries,
+    userAgent,
+    onRequest: options.onRequest,
+    clock,
+  });
+  // A configuration of our own (not makeApiClient) so that the transport is ours; it also drops
+  // client-node's default User-Agent middleware, which is why the transport sets the header.
+  const configuration = k8s.createConfiguration({
+    baseServer: new k8s.ServerConfiguration(cluster.server, {}),
+    authMethods: { default: kubeConfig },
+    httpApi,
+  });
+  const makeApi = <T>(api: new (c: k8s.Configuration) => T): T => new api(configuration);
+  const watch = new k8s.Watch(withUserAgent(kubeConfig, userAgent));
+  // requestTimeoutMs is private in the typings but is the only way to set the inactivity timeout.
+  Reflect.set(watch, 'requestTimeoutMs', options.watchInactivityTimeoutMs ?? 6 * 60_000);
+  return {
+    kubeConfig,
+    core: makeApi(k8s.CoreV1Api),
+    events: makeApi(k8s.EventsV1Api),
+    coordination: makeApi(k8s.CoordinationV1Api),
+    watch,
+    userAgent,
+    throttle: (signal) => bucket.take(signal),
+    makeApi,
+  };
+}
+
+/** A view of kubeConfig whose requests also carry userAgent (k8s.Watch sends only auth headers). */
+function withUserAgent(kubeConfig: k8s.KubeConfig, userAgent: string): k8s.KubeConfig {
+  const view = Object.create(kubeConfig) as k8s.KubeConfig;
+  view.applySecurityAuthentication = async (context) => {
+    await kubeConfig.applySecurityAuthentication(context);
+    context.setHeaderParam('User-Agent', userAgent);
+  };
+  return view;
+}
+
+let cachedVersion: string | undefined;
+
+/** This package's version; the file runs from src/kube (tsx) and dist/src/kube (built), so look upwards. */
+export function packageVersion(): string {
+  if (cachedVersion !== undefined) return cachedVersion;
+  cachedVersion = 'unknown';
+  for (let dir = new URL('.', import.meta.url); dir.pathname !== '/'; dir = new URL('..', dir)) {
+    try {
+      const pkg: unknown = JSON.parse(readFileSync(new URL('package.json', dir), 'utf8'));
+      if (typeof pkg === 'object' && pkg !== null && 'name' in pkg && pkg.name === 'podcidr-allocator') {
+        if ('version' in pkg && typeof pkg.version === 'string') cachedVersion = pkg.version;
+        break;
+      }
+    } catch {
+      // no package.json here: look one level up
+    }
+  }
+  return cachedVersion;
+}

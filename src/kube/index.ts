@@ -1,0 +1,10 @@
+// The Kubernetes adapters: client factory, kubeconfig loading, and implementations of the controller's ports.
+// Everything here talks to the API server; the controller itself only sees NodeSource, NodeWriter and EventSink.
+
+export { KubeConfigError, loadKubeConfig, type KubeConfigSource } from './config.js';
+export { createKubeClient, packageVersion, type KubeClient, type KubeClientOptions } from './client.js';
+export { RequestTimeoutError, type RequestObserver } from './transport.js';
+export { apiFailure, describeKubeError, type ApiFailure } from './errors.js';
+export { KubeNodeWriter, patchFailure, type KubeNodeWriterOptions } from './node-writer.js';
+export { KubeEventSink, type EventOutcome, type KubeEventSinkOptions } from './event-sink.js';
+export { KubeNodeSource, type KubeNodeSourceOptions } from './node-source.js';

@@ -1,0 +1,160 @@
+import * as k8s from '@kubernetes/client-node';
+import { describe, expect, it } from 'vitest';
+import { TokenBucket } from '../../../src/controller/rate-limiter.js';
+import { RequestTimeoutError, type TransportOptions, createTransport } from '../../../src/kube/transport.js';
+import { ManualClock } from '../controller/manual-clock.js';
+
+interface Sent {
+  readonly at: number;
+  readonly headers: Record<string, string>;
+  readonly signal: AbortSignal | undefined;
+}
+
+type Reply = { status: number; headers?: Record<string, string>; body?: string } | 'hang';
+
+/** A server stand-in: answers each request with the next reply (the last one repeats). */
+class FakeHttp implements k8s.PromiseHttpLibrary {
+  readonly sent: Sent[] = [];
+  constructor(
+    private readonly clock: ManualClock,
+    private readonly replies: Reply[],
+  ) {}
+
+  send(request: k8s.RequestContext): Promise<k8s.ResponseContext> {
+    const signal = request.getSignal();
+    this.sent.push({ at: this.clock.now(), headers: { ...request.getHeaders() }, signal });
+    const reply = this.replies.length > 1 ? this.replies.shift() : this.replies[0];
+    if (reply === undefined || reply === 'hang') {
+      return new Promise((_resolve, reject) => {
+        signal?.addEventListener('abort', () => reject(signal.reason), { once: true });
+      });
+    }
+    const text = reply.body ?? '{}';
+    const body: k8s.ResponseBody = {
+      text: async () => text,
+      binary: async () => Buffer.from(text),
+      stream: () => null,
+    };
+    return Promise.resolve(new k8s.ResponseContext(reply.status, reply.headers ?? {}, body));
+  }
+}
+
+function setup(replies: Reply[], options: Partial<TransportOptions> = {}) {
+  const clock = new ManualClock();
+  const http = new FakeHttp(clock, replies);
+  const observed: string[] = [];
+  const transport = createTransport({
+    timeoutMs: 1000,
+    clock,
+    inner: http,
+    onRequest: (verb, code, seconds) => observed.push(`${verb} ${code} ${seconds}`),
+    ...options,
+  });
+  const send = async (signal?: AbortSignal): Promise<k8s.ResponseContext> => {
+    const request = new k8s.RequestContext('https://api.example/api/v1/nodes', k8s.HttpMethod.GET);
+    if (signal !== undefined) request.setSignal(signal);
+    return transport.send(request).toPromise();
+  };
+  return { clock, http, observed, send };
+}
+
+describe('createTransport', () => {
+  it('sends the User-Agent on every request', async () => {
+    const { http, send } = setup([{ status: 200 }], { userAgent: 'podcidr-allocator/1.2.3' });
+    await send();
+    expect(http.sent[0]?.headers['User-Agent']).toBe('podcidr-allocator/1.2.3');
+  });
+
+  it('holds a burst beyond the bucket back and releases it at qps, dropping nothing', async () => {
+    const clock = new ManualClock();
+    const { http, send } = setup([{ status: 200 }], { bucket: new TokenBucket(5, 3, clock), clock });
+    const all = Promise.all(Array.from({ length: 8 }, () => send()));
+    await clock.advance(0);
+    expect(http.sent).toHaveLength(3);
+    await clock.advance(200);
+    expect(http.sent).toHaveLength(4);
+    await clock.advance(800);
+    expect(http.sent).toHaveLength(8);
+    expect((await all).map((r) => r.httpStatusCode)).toEqual(Array(8).fill(200));
+  });
+
+  it('fails a request that gets no answer within the timeout with RequestTimeoutError', async () => {
+    const { clock, send, observed } = setup(['hang'], { timeoutMs: 500 });
+    const result = send().catch((err: unknown) => err);
+    await clock.advance(499);
+    await clock.advance(1);
+    const err = await result;
+    expect(err).toBeInstanceOf(RequestTimeoutError);
+    expect(observed).toEqual(['GET <error> 0.5']);
+  });
+
+  it('stops the timeout once the response body has been read', async () => {
+    const { clock, send } = setup([{ status: 200, body: '{"kind":"NodeList"}' }]);
+    const response = await send();
+    expect(clock.pending()).toBe(1);
+    expect(await response.body.text()).toBe('{"kind":"NodeList"}');
+    expect(clock.pending()).toBe(0);
+  });
+
+  it('honours a signal set by the caller as well as its own timeout', async () => {
+    const { clock, send } = setup(['hang'], { timeoutMs: 60_000 });
+    const caller = new AbortController();
+    const result = send(caller.signal).catch((err: unknown) => err);
+    await clock.advance(10);
+    caller.abort(new Error('caller gave up'));
+    expect(await result).toMatchObject({ message: 'caller gave up' });
+  });
+
+  it('retries a 429 after its Retry-After and returns the later answer', async () => {
+    const { clock, http, send, observed } = setup([
+      { status: 429, headers: { 'retry-after': '2' } },
+      { status: 429, headers: {} },
+      { status: 200 },
+    ]);
+    const result = send();
+    await clock.advance(1999);
+    expect(http.sent).toHaveLength(1);
+    await clock.advance(1);
+    expect(http.sent).toHaveLength(2);
+    await clock.advance(1000);
+    expect((await result).httpStatusCode).toBe(200);
+    expect(observed.map((o) => o.split(' ')[1])).toEqual(['429', '429', '200']);
+  });
+
+  it('gives up on 429 after the configured retries and returns the 429', async () => {
+    const { clock, http, send } = setup([{ status: 429, headers: { 'retry-after': '1' } }], { max429Retries: 2 });
+    const result = send();
+    await clock.advance(10_000);
+    expect((await result).httpStatusCode).toBe(429);
+    expect(http.sent).toHaveLength(3);
+  });
+
+  it('caps a long Retry-After', async () => {
+    const { clock, http, send } = setup([{ status: 429, headers: { 'retry-after': '3600' } }, { status: 200 }], {
+      maxRetryAfterMs: 5000,
+    });
+    const result = send();
+    await clock.advance(5000);
+    expect(http.sent).toHaveLength(2);
+    expect((await result).httpStatusCode).toBe(200);
+  });
+
+  it('takes a fresh token for every retry', async () => {
+    const clock = new ManualClock();
+    const bucket = new TokenBucket(1, 1, clock);
+    const { http, send } = setup([{ status: 429, headers: { 'retry-after': '0' } }, { status: 200 }], {
+      bucket,
+      clock,
+    });
+    const result = send();
+    await clock.advance(999);
+    expect(http.sent).toHaveLength(1);
+    await clock.advance(1);
+    expect(http.sent).toHaveLength(2);
+    expect((await result).httpStatusCode).toBe(200);
+  });
+
+  it('rejects a timeout that is not positive', () => {
+    expect(() => createTransport({ timeoutMs: 0 })).toThrow(/timeout must be > 0/);
+  });
+});
