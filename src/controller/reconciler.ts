@@ -478,12 +478,16 @@ export class Reconciler {
   /**
    * The node is gone from the API server (informer delete, or missing on relist). Releases what
    * this incarnation held; a range it shared with another live node stays occupied for that node.
-   * An empty uid (a bare tombstone key) matches whatever incarnation we know.
+   * An empty uid (a bare tombstone key) matches whatever incarnation we know. A delete of another
+   * incarnation than ours releases ours too unless the cache still shows ours: a node deleted and
+   * re-created within a watch gap never gets a delete of its own.
    */
   nodeDeleted(node: NodeInfo): void {
     const record = this.#records.get(node.name);
-    if (!record || (node.uid !== '' && node.uid !== record.uid)) {
-      this.#log.debug({ node: node.name, uid: node.uid }, 'delete of a node incarnation we do not hold');
+    if (!record) return;
+    const stale = node.uid !== '' && node.uid !== record.uid && this.#lister.get(node.name)?.uid === record.uid;
+    if (stale) {
+      this.#log.debug({ node: node.name, uid: node.uid }, 'ignoring the delete of an earlier incarnation');
       return;
     }
     this.#forget(node.name);

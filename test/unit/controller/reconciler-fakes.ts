@@ -19,14 +19,20 @@ export type PatchScript =
   | { readonly fail: Exclude<PatchFailure, 'timeout'> }
   /** The request times out; `landed` says whether the write happened anyway. */
   | { readonly fail: 'timeout'; readonly landed: boolean }
-  /** Runs while the request is on the wire (e.g. someone deletes the node), then carries on. */
-  | { readonly during: () => void };
+  /** The request times out and the write lands only when `landLate()` is called, if ever. */
+  | { readonly fail: 'timeout'; readonly late: true }
+  /** Runs while the request is on the wire (someone deletes the node, another worker syncs), then carries on. */
+  | { readonly during: () => void | Promise<void> };
 
 export class FakeCluster implements NodeLister, NodeWriter {
   readonly nodes = new Map<string, NodeInfo>();
   readonly patches: { name: string; podCIDRs: readonly string[] }[] = [];
   readonly scripts: PatchScript[] = [];
   getNodeFails = false;
+  /** Writes that timed out but are still on their way, applied by landLate(). */
+  readonly late: { uid: string; name: string; podCIDRs: readonly string[] }[] = [];
+  /** Sees every podCIDRs write before it is stored: by our patch, or by someone else. */
+  onWrite?: (node: NodeInfo, podCIDRs: readonly string[], by: 'patch' | 'other') => void;
   #uids = 0;
 
   add(name: string, spec: NodeSpec = {}): NodeInfo {
@@ -39,6 +45,7 @@ export class FakeCluster implements NodeLister, NodeWriter {
       ...(spec.deletionTimestamp !== undefined ? { deletionTimestamp: spec.deletionTimestamp } : {}),
       ...(spec.podCIDRManager !== undefined ? { podCIDRManager: spec.podCIDRManager } : {}),
     };
+    if (node.podCIDRs.length > 0) this.onWrite?.(node, node.podCIDRs, 'other');
     this.nodes.set(name, node);
     return node;
   }
@@ -46,7 +53,9 @@ export class FakeCluster implements NodeLister, NodeWriter {
   /** Someone else (a person, another controller) writes podCIDRs. */
   setPodCIDRs(name: string, podCIDRs: readonly string[]): void {
     const node = this.nodes.get(name);
-    if (node) this.nodes.set(name, { ...node, podCIDRs });
+    if (!node) return;
+    this.onWrite?.(node, podCIDRs, 'other');
+    this.nodes.set(name, { ...node, podCIDRs });
   }
 
   markDeleting(name: string): void {
@@ -72,12 +81,27 @@ export class FakeCluster implements NodeLister, NodeWriter {
     await Promise.resolve();
     this.patches.push({ name, podCIDRs });
     const script = this.scripts.shift();
-    if (script && 'during' in script) script.during();
+    if (script && 'during' in script) await script.during();
     else if (script?.fail === 'timeout') {
-      if (script.landed) this.#apply(name, podCIDRs);
+      const uid = this.nodes.get(name)?.uid;
+      if ('late' in script) {
+        if (uid !== undefined) this.late.push({ uid, name, podCIDRs });
+      } else if (script.landed) this.#apply(name, podCIDRs);
       throw new PatchError('timeout', `patch of node ${name} timed out`);
     } else if (script) throw new PatchError(script.fail, `patch of node ${name} failed: ${script.fail}`);
     this.#apply(name, podCIDRs);
+  }
+
+  /** Delivers the delayed writes; one whose node is gone (or re-created) fails as the server would. */
+  landLate(): void {
+    for (const write of this.late.splice(0)) {
+      if (this.nodes.get(write.name)?.uid !== write.uid) continue;
+      try {
+        this.#apply(write.name, write.podCIDRs);
+      } catch {
+        // Refused by the API server's rules (podCIDRs already set): nothing lands.
+      }
+    }
   }
 
   async getNode(name: string): Promise<NodeInfo | undefined> {
@@ -93,6 +117,7 @@ export class FakeCluster implements NodeLister, NodeWriter {
       if (node.podCIDRs.join() === podCIDRs.join()) return;
       throw new PatchError('conflict', 'node updates may not change podCIDR except from "" to valid');
     }
+    this.onWrite?.(node, podCIDRs, 'patch');
     this.nodes.set(name, { ...node, podCIDRs: [...podCIDRs], resourceVersion: String(Number(node.resourceVersion) + 1) });
   }
 }

@@ -461,4 +461,18 @@ describe('deletion', () => {
     expect(h.reconciler.ownerOf('10.0.2.0/24')).toBe('a');
     expect(used(h.allocator)).toBe(2);
   });
+
+  it('releases what a node held when its re-created successor is deleted before being synced', async () => {
+    const h = harness();
+    h.cluster.add('a');
+    h.reconciler.rebuild(h.cluster.list());
+    await h.reconciler.sync('a');
+
+    h.cluster.remove('a');
+    const successor = h.cluster.add('a');
+    h.cluster.remove('a');
+    h.reconciler.nodeDeleted(successor);
+
+    expect(used(h.allocator)).toBe(0);
+  });
 });
