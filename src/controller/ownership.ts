@@ -33,6 +33,15 @@ export function sameCidr(a: Cidr, b: Cidr): boolean {
 }
 
 /**
+ * The network number of the `prefix`-bit CIDR holding `cidr`: its address shifted right past the
+ * host bits. Keys of one group differ in their low bits, which V8 hashes BigInts by; raw IPv6
+ * /64 addresses all end in 64 zero bits and would land in one hash bucket.
+ */
+function keyOf(cidr: Cidr, prefix: number): bigint {
+  return cidr.base >> BigInt(cidr.bits - prefix);
+}
+
+/**
  * Claims grouped by family and prefix length, keyed by network address. Nodes almost always hold
  * ranges of one size, so an overlap query is one map lookup per prefix length in use; only claims
  * smaller than the query are found by a scan.
@@ -46,26 +55,28 @@ export class ClaimIndex {
   }
 
   add(claim: Claim): void {
-    const { family, prefix, base } = claim.cidr;
+    const { family, prefix } = claim.cidr;
+    const key = keyOf(claim.cidr, prefix);
     let byPrefix = this.#groups.get(family);
     if (!byPrefix) this.#groups.set(family, (byPrefix = new Map()));
     let byBase = byPrefix.get(prefix);
     if (!byBase) byPrefix.set(prefix, (byBase = new Map()));
-    const bucket = byBase.get(base);
+    const bucket = byBase.get(key);
     if (bucket) bucket.push(claim);
-    else byBase.set(base, [claim]);
+    else byBase.set(key, [claim]);
     this.#size++;
   }
 
   /** Removes this exact claim object; other claims on the same range stay. */
   remove(claim: Claim): boolean {
-    const { family, prefix, base } = claim.cidr;
+    const { family, prefix } = claim.cidr;
+    const key = keyOf(claim.cidr, prefix);
     const byBase = this.#groups.get(family)?.get(prefix);
-    const bucket = byBase?.get(base);
+    const bucket = byBase?.get(key);
     const at = bucket?.indexOf(claim) ?? -1;
     if (!byBase || !bucket || at < 0) return false;
     bucket.splice(at, 1);
-    if (bucket.length === 0) byBase.delete(base);
+    if (bucket.length === 0) byBase.delete(key);
     this.#size--;
     return true;
   }
@@ -75,8 +86,7 @@ export class ClaimIndex {
     const found: Claim[] = [];
     for (const [prefix, byBase] of this.#groups.get(cidr.family) ?? []) {
       if (prefix <= cidr.prefix) {
-        const network = cidr.base & prefixMask(cidr.bits, prefix);
-        found.push(...(byBase.get(network) ?? []));
+        found.push(...(byBase.get(keyOf(cidr, prefix)) ?? []));
         continue;
       }
       for (const bucket of byBase.values()) {

@@ -124,6 +124,8 @@ export class Reconciler {
   readonly #records = new Map<string, NodeRecord>();
   /** Nodes that found the range exhausted, requeued whenever space frees. */
   readonly #waiting = new Set<string>();
+  /** Allocating before the existing podCIDRs are occupied could hand one out twice. */
+  #rebuilt = false;
 
   constructor(options: ReconcilerOptions) {
     this.#allocator = options.allocator;
@@ -167,6 +169,7 @@ export class Reconciler {
     let occupied = 0;
     for (const claim of this.#index.all()) if (claim.state === 'owned') occupied++;
     const summary: RebuildSummary = { nodes: nodes.length, occupied, conflicts };
+    this.#rebuilt = true;
     this.#log.info(summary, 'rebuilt podCIDR allocations from nodes');
     return summary;
   }
@@ -219,6 +222,7 @@ export class Reconciler {
    * meanwhile is adopted, not patched.
    */
   async sync(name: string): Promise<void> {
+    if (!this.#rebuilt) throw new Error('sync before rebuild: existing podCIDRs are not occupied yet');
     const node = this.#lister.get(name);
     if (!node) return;
     this.#recordFor(node);
@@ -269,7 +273,10 @@ export class Reconciler {
     const record = this.#recordFor(node);
     const found: ConflictKind[] = [];
     for (const text of node.podCIDRs) {
-      if (record.reported.has(text) || record.claims.some((c) => c.text === text)) continue;
+      const known = record.claims.find((c) => c.text === text);
+      // Level-triggered like upstream: occupying again is free (only flipped bits count, #96416).
+      if (known) this.#allocator.occupy(text);
+      if (known || record.reported.has(text)) continue;
       const kind = this.#claimOne(node, record, text);
       if (kind) found.push(kind);
     }

@@ -115,6 +115,14 @@ describe('rebuild', () => {
 });
 
 describe('sync of nodes that carry podCIDRs', () => {
+  it('refuses to allocate before the existing podCIDRs were rebuilt', async () => {
+    const h = harness();
+    h.cluster.add('a');
+
+    await expect(h.reconciler.sync('a')).rejects.toThrow(/before rebuild/);
+    expect(h.cluster.patches).toEqual([]);
+  });
+
   it('reports a conflict once per node and CIDR, not on every resync', async () => {
     const h = harness();
     h.cluster.add('a', { podCIDRs: ['10.0.1.0/24'] });
