@@ -67,7 +67,7 @@ export interface RebuildSummary {
   readonly conflicts: Readonly<Record<ConflictKind, number>>;
 }
 
-/** Thrown when a retry is wanted for a reason that is not itself an error (e.g. outcome unknown). */
+/** Thrown to back off while a patch's outcome is unknown; its CIDRs stay reserved for the node. */
 export class PatchPendingError extends Error {
   constructor(
     readonly node: string,
@@ -134,7 +134,7 @@ export class Reconciler {
     this.#events = options.events;
     this.#log = options.logger;
     this.#clock = options.clock;
-    this.#observer = options.observer ?? {};
+    this.#observer = guarded(options.observer);
     this.#requeue = options.requeue ?? (() => {});
     this.#fieldManager = options.fieldManager;
     this.#ranges = options.allocator.usage().flatMap((u) => {
@@ -225,7 +225,7 @@ export class Reconciler {
     if (!this.#rebuilt) throw new Error('sync before rebuild: existing podCIDRs are not occupied yet');
     const node = this.#lister.get(name);
     if (!node) return;
-    this.#recordFor(node);
+    this.#recordFor(node); // a new uid under this name releases what the old node held
     if (node.podCIDRs.length > 0) {
       this.#adopt(node);
       return;
@@ -303,7 +303,8 @@ export class Reconciler {
     if (others.length === 0) return undefined;
     const holders = [...new Set(others.map((c) => `${c.node} (${c.text})`))].join(', ');
     const kind = others.some((c) => sameCidr(c.cidr, cidr)) ? 'duplicate' : 'overlap';
-    return this.#report(node, text, kind, `overlaps the podCIDR of ${holders}, which keeps it`);
+    const relation = kind === 'duplicate' ? 'is already the podCIDR of' : 'overlaps the podCIDR of';
+    return this.#report(node, text, kind, `${relation} ${holders}, which keeps it`);
   }
 
   #report(node: NodeInfo, cidr: string, problem: ConflictKind, detail: string): ConflictKind {
@@ -601,6 +602,25 @@ function* subnetsOf(cidr: Cidr, nodeMask: number): Generator<Cidr> {
   const step = 1n << BigInt(cidr.bits - nodeMask);
   const count = 1n << BigInt(nodeMask - cidr.prefix);
   for (let i = 0n; i < count; i++) yield makeCidr(cidr, cidr.base + i * step, nodeMask);
+}
+
+/** Metrics must never break reconciling: a throwing hook is ignored. */
+function guarded(observer: ReconcilerObserver | undefined): ReconcilerObserver {
+  if (!observer) return {};
+  const call = (hook: () => void): void => {
+    try {
+      hook();
+    } catch {
+      // Ignored on purpose: the state change has happened and must stand.
+    }
+  };
+  return {
+    conflict: (kind) => call(() => observer.conflict?.(kind)),
+    allocated: () => call(() => observer.allocated?.()),
+    released: (subnets) => call(() => observer.released?.(subnets)),
+    patchFailed: (failure) => call(() => observer.patchFailed?.(failure)),
+    waiting: (nodes) => call(() => observer.waiting?.(nodes)),
+  };
 }
 
 function compareNames(a: string, b: string): number {

@@ -165,6 +165,19 @@ describe('allocation', () => {
     expect(h.observer.allocations).toBe(1);
   });
 
+  it('keeps going when a metrics hook throws', async () => {
+    const h = harness();
+    h.cluster.add('a');
+    h.reconciler.rebuild(h.cluster.list());
+    h.observer.allocated = () => {
+      throw new Error('metrics broke');
+    };
+
+    await h.reconciler.sync('a');
+
+    expect(h.reconciler.ownerOf('10.0.0.0/24')).toBe('a');
+  });
+
   it('does nothing for a node that is no longer in the lister', async () => {
     const h = harness();
     h.reconciler.rebuild([]);
