@@ -282,8 +282,6 @@ export class NodeInformer implements NodeLister {
    */
   #watchOnce(stopSignal: AbortSignal): Promise<'closed' | 'too-soon' | undefined> {
     const attempt = new AbortController();
-    const onStop = (): void => attempt.abort(stopSignal.reason);
-    stopSignal.addEventListener('abort', onStop, { once: true });
     const started = this.#clock.now();
     let lastActivity = started;
     let delivered = 0;
@@ -296,7 +294,7 @@ export class NodeInformer implements NodeLister {
         finished = true;
         cancelWatchdog?.();
         stopSignal.removeEventListener('abort', onStop);
-        attempt.abort(err ?? new Error('watch closed'));
+        attempt.abort(err ?? stopSignal.reason ?? new Error('watch closed'));
         const lived = this.#clock.now() - started;
         if (lived >= this.#healthyAfterMs) this.#failures = 0;
         if (stopSignal.aborted) resolve(undefined);
@@ -311,6 +309,10 @@ export class NodeInformer implements NodeLister {
         }, ms);
       };
       armWatchdog(this.#watchdogMs);
+      // Stopping ends the attempt here, whether or not the source reports its aborted stream.
+      const onStop = (): void => finish();
+      stopSignal.addEventListener('abort', onStop, { once: true });
+      if (stopSignal.aborted) finish();
 
       const handlers: NodeWatchHandlers = {
         onEvent: (type, node) => {

@@ -32,6 +32,8 @@ class FakeSource implements NodeSource {
   /** Errors the next list / watch calls throw, in order. */
   readonly listErrors: unknown[] = [];
   readonly watchErrors: unknown[] = [];
+  /** Leave aborted streams open, like a source that never reports the end of an aborted stream. */
+  ignoreAbort = false;
 
   set(...infos: NodeInfo[]): void {
     for (const info of infos) this.nodes.set(info.name, info);
@@ -56,6 +58,7 @@ class FakeSource implements NodeSource {
     if (err !== undefined) throw err;
     this.watches.push({ options, handlers });
     // Like k8s.Watch: aborting the request ends the stream with an AbortError.
+    if (this.ignoreAbort) return;
     options.signal.addEventListener('abort', () => handlers.onClose(new DOMException('aborted', 'AbortError')));
   }
 
@@ -329,6 +332,21 @@ describe('NodeInformer', () => {
     await clock.advance(120_000);
     expect(source.watches).toHaveLength(1);
     expect(source.lists).toHaveLength(1);
+    expect(clock.pending()).toBe(0);
+  });
+
+  it('stops promptly even when the source never reports the end of the aborted stream', async () => {
+    const { informer, source, clock } = setup();
+    source.ignoreAbort = true;
+    informer.start();
+    await clock.advance(0);
+    let stopped = false;
+    const stopping = informer.stop().then(() => {
+      stopped = true;
+    });
+    await settle();
+    expect(stopped).toBe(true);
+    await stopping;
     expect(clock.pending()).toBe(0);
   });
 
