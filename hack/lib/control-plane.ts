@@ -265,12 +265,18 @@ function launch(bin: string, args: string[], logPath: string, detached = false):
   }
 }
 
+/** False for a gone pid and for a zombie: an orphan nobody reaps must not look like a running server. */
 export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
   }
 }
 
