@@ -60,7 +60,7 @@ describeWithControlPlane('API facts the controller relies on', () => {
       expect(err.reason).toBe('Invalid');
       expect(err.message).toContain(CHANGE_FORBIDDEN);
       // podCIDRs has patchStrategy=merge: the patch appends to the old list instead of replacing it.
-      expect(err.message).toContain('[\"10.244.6.0/24\",\"10.244.5.0/24\"]');
+      expect(err.message).toContain('["10.244.6.0/24","10.244.5.0/24"]');
       expect((await c.core.readNode({ name })).spec?.podCIDRs).toEqual(['10.244.5.0/24']);
     });
 
