@@ -11,6 +11,8 @@ const FULL = 0xffffffff;
 export class Bitmap {
   readonly size: number;
   readonly #levels: Uint32Array[];
+  /** Level 0, the bits themselves (also #levels[0]). */
+  readonly #words: Uint32Array;
   #count = 0;
 
   constructor(size: number) {
@@ -27,6 +29,7 @@ export class Bitmap {
       if (words === 1) break;
       entries = words;
     }
+    this.#words = this.#levels[0] ?? new Uint32Array(1);
   }
 
   /** Number of set bits. */
@@ -35,12 +38,12 @@ export class Bitmap {
   }
 
   has(i: number): boolean {
-    return (((this.#word0(i >>> 5) >>> (i & 31)) & 1) === 1);
+    return (((this.#words[i >>> 5] ?? 0) >>> (i & 31)) & 1) === 1;
   }
 
   /** Sets bit i; returns true when it flipped. */
   set(i: number): boolean {
-    const level = this.#bits();
+    const level = this.#words;
     const w = i >>> 5;
     const old = level[w] ?? FULL;
     const bit = 1 << (i & 31);
@@ -54,7 +57,7 @@ export class Bitmap {
 
   /** Clears bit i; returns true when it flipped. */
   clear(i: number): boolean {
-    const level = this.#bits();
+    const level = this.#words;
     const w = i >>> 5;
     const old = level[w] ?? 0;
     const bit = 1 << (i & 31);
@@ -78,7 +81,7 @@ export class Bitmap {
   /** Number of set bits in begin..end (inclusive). */
   countRange(begin: number, end: number): number {
     let total = 0;
-    const level = this.#bits();
+    const level = this.#words;
     for (let w = begin >>> 5; w <= end >>> 5; w++) {
       total += popcount((level[w] ?? 0) & rangeMask(w, begin, end));
     }
@@ -88,6 +91,10 @@ export class Bitmap {
   /** First clear bit at or after `from`, or -1 when every bit from there to the end is set. */
   nextClear(from: number): number {
     if (from >= this.size) return -1;
+    // Most searches end in the cursor's own word; only then climb the summaries.
+    const w = from >>> 5;
+    const m = ~(this.#words[w] ?? FULL) & (FULL << (from & 31));
+    if (m !== 0) return (w << 5) + lowestBit(m);
     return this.#nextZero(0, from);
   }
 
@@ -96,16 +103,6 @@ export class Bitmap {
     if (this.#count === this.size) return -1;
     const found = this.nextClear(from);
     return found >= 0 ? found : this.#nextZero(0, 0);
-  }
-
-  #bits(): Uint32Array {
-    const level = this.#levels[0];
-    if (level === undefined) throw new Error('bitmap has no levels');
-    return level;
-  }
-
-  #word0(w: number): number {
-    return this.#bits()[w] ?? 0;
   }
 
   /** First zero bit at or after `pos` on `levelIndex`, or -1. */
@@ -143,8 +140,8 @@ export class Bitmap {
     if (begin < 0 || end >= this.size || begin > end) {
       throw new RangeError(`bit range ${begin}..${end} outside bitmap of ${this.size}`);
     }
-    const level = this.#bits();
-    const kept = keep === undefined ? undefined : keep.#bits();
+    const level = this.#words;
+    const kept = keep === undefined ? undefined : keep.#words;
     let flipped = 0;
     for (let w = begin >>> 5; w <= end >>> 5; w++) {
       const old = level[w] ?? 0;

@@ -48,6 +48,8 @@ export class ClusterAllocator implements PodCidrAllocator {
   readonly #now: () => number;
   readonly #observer: AllocatorObserver;
   readonly #expiries = new ExpiryHeap<Range>();
+  /** Out-parameter of #nodeSubnet, so the hot path allocates nothing. */
+  #found = -1;
 
   constructor(options: ClusterAllocatorOptions) {
     if (options.ranges.length === 0) throw new RangeError('at least one range is required');
@@ -92,6 +94,14 @@ export class ClusterAllocator implements PodCidrAllocator {
   allocate(): string[] {
     this.#expire();
     const families = this.families;
+    if (families.length === 1) {
+      const family = families[0] ?? 'IPv4';
+      const range = this.#firstWithSpace(family);
+      if (range === undefined) throw this.#exhausted(family);
+      const cidr = range.set.format(range.set.allocateNextIndex());
+      this.#allocated(range.set.clusterCIDR, range.set.lastTries);
+      return [cidr];
+    }
     const picked: Range[] = [];
     const indices: number[] = [];
     const cursors: number[] = [];
@@ -112,19 +122,19 @@ export class ClusterAllocator implements PodCidrAllocator {
       const range = picked[k];
       if (range === undefined) continue;
       cidrs.push(range.set.format(indices[k] ?? -1));
-      this.#notify('allocated', range.set.clusterCIDR, range.set.lastTries);
+      this.#allocated(range.set.clusterCIDR, range.set.lastTries);
     }
     return cidrs;
   }
 
   occupy(cidr: string): void {
     this.#expire();
-    for (const range of this.#ranges) {
-      const index = range.set.codec.indexOf(cidr);
-      if (index < 0) continue;
+    const range = this.#nodeSubnet(cidr);
+    if (range !== undefined) {
+      const index = this.#found;
       // A node holding a quarantined CIDR: it simply stays marked, now as in use.
-      if (range.held.delete(index)) return;
-      if (range.set.occupyIndex(index)) this.#notify('occupied', range.set.clusterCIDR, 1);
+      if (range.held.size > 0 && range.held.delete(index)) return;
+      if (range.set.occupyIndex(index)) this.#occupied(range.set.clusterCIDR, 1);
       return;
     }
     this.#forEachSpan(cidr, (range, span) => {
@@ -132,22 +142,21 @@ export class ClusterAllocator implements PodCidrAllocator {
       for (const index of range.held.keys()) {
         if (index >= span.begin && index <= span.end) range.held.delete(index);
       }
-      if (flipped > 0) this.#notify('occupied', range.set.clusterCIDR, flipped);
+      if (flipped > 0) this.#occupied(range.set.clusterCIDR, flipped);
     });
   }
 
   release(cidr: string): void {
     this.#expire();
-    for (const range of this.#ranges) {
-      const index = range.set.codec.indexOf(cidr);
-      if (index < 0) continue;
-      this.#releaseIndex(range, index);
+    const range = this.#nodeSubnet(cidr);
+    if (range !== undefined) {
+      this.#releaseIndex(range, this.#found);
       return;
     }
     this.#forEachSpan(cidr, (range, span) => {
       if (this.#quarantineMs === 0) {
         const flipped = range.set.releaseSpan(span);
-        if (flipped > 0) this.#notify('released', range.set.clusterCIDR, flipped);
+        if (flipped > 0) this.#released(range.set.clusterCIDR, flipped);
         return;
       }
       for (let index = span.begin; index <= span.end; index++) this.#releaseIndex(range, index);
@@ -157,10 +166,8 @@ export class ClusterAllocator implements PodCidrAllocator {
   /** True when every subnet the CIDR touches is in use (quarantined ones are not). False outside all ranges. */
   isAllocated(cidr: string): boolean {
     this.#expire();
-    for (const range of this.#ranges) {
-      const index = range.set.codec.indexOf(cidr);
-      if (index >= 0) return range.set.hasIndex(index) && !range.held.has(index);
-    }
+    const range = this.#nodeSubnet(cidr);
+    if (range !== undefined) return range.set.hasIndex(this.#found) && !range.held.has(this.#found);
     const parsed = parseCidr(cidr);
     let touched = false;
     for (const range of this.#ranges) {
@@ -218,7 +225,7 @@ export class ClusterAllocator implements PodCidrAllocator {
       const expiresAt = entry.releasedAt + this.#quarantineMs;
       if (expiresAt <= now || range.set.hasIndex(index)) continue;
       range.set.occupyIndex(index);
-      this.#notify('occupied', range.set.clusterCIDR, 1);
+      this.#occupied(range.set.clusterCIDR, 1);
       this.#hold(range, index, entry.releasedAt);
     }
     return rejected;
@@ -245,14 +252,31 @@ export class ClusterAllocator implements PodCidrAllocator {
     for (const reserved of this.#reserved) {
       if (range.set.codec.span(reserved) === undefined) continue;
       const flipped = range.set.reserve(reserved);
-      if (flipped > 0) this.#notify('occupied', range.set.clusterCIDR, flipped);
+      if (flipped > 0) this.#occupied(range.set.clusterCIDR, flipped);
     }
     this.#ranges.push(range);
   }
 
   #firstWithSpace(family: Family): Range | undefined {
-    for (const range of this.#ranges) {
-      if (range.set.family === family && range.set.free > 0) return range;
+    const ranges = this.#ranges;
+    for (let k = 0; k < ranges.length; k++) {
+      const range = ranges[k];
+      if (range !== undefined && range.set.family === family && range.set.free > 0) return range;
+    }
+    return undefined;
+  }
+
+  /** The range holding `cidr` as one of its node subnets, with the index in #found; hot path, no allocation. */
+  #nodeSubnet(cidr: string): Range | undefined {
+    const ranges = this.#ranges;
+    for (let k = 0; k < ranges.length; k++) {
+      const range = ranges[k];
+      if (range === undefined) continue;
+      const index = range.set.codec.indexOf(cidr);
+      if (index >= 0) {
+        this.#found = index;
+        return range;
+      }
     }
     return undefined;
   }
@@ -270,12 +294,12 @@ export class ClusterAllocator implements PodCidrAllocator {
 
   #releaseIndex(range: Range, index: number): void {
     const set = range.set;
-    if (!set.hasIndex(index) || set.isReservedIndex(index) || range.held.has(index)) return;
     if (this.#quarantineMs === 0) {
-      set.releaseIndex(index);
-      this.#notify('released', set.clusterCIDR, 1);
+      // Nothing is ever held without a quarantine; releaseIndex skips reserved subnets itself.
+      if (set.releaseIndex(index)) this.#released(set.clusterCIDR, 1);
       return;
     }
+    if (!set.hasIndex(index) || set.isReservedIndex(index) || range.held.has(index)) return;
     this.#hold(range, index, this.#now());
   }
 
@@ -296,7 +320,7 @@ export class ClusterAllocator implements PodCidrAllocator {
       heap.pop();
       if (!live) continue;
       top.range.held.delete(top.index);
-      if (top.range.set.releaseIndex(top.index)) this.#notify('released', top.range.set.clusterCIDR, 1);
+      if (top.range.set.releaseIndex(top.index)) this.#released(top.range.set.clusterCIDR, 1);
     }
   }
 
@@ -312,11 +336,8 @@ export class ClusterAllocator implements PodCidrAllocator {
 
   /** The range and index of a node-sized subnet, or undefined. */
   #locate(cidr: string): [Range, number] | undefined {
-    for (const range of this.#ranges) {
-      const index = range.set.codec.indexOf(cidr);
-      if (index >= 0) return [range, index];
-    }
-    return undefined;
+    const range = this.#nodeSubnet(cidr);
+    return range === undefined ? undefined : [range, this.#found];
   }
 
   /** Calls `visit` for each range the CIDR touches; throws CidrParseError or CidrOutOfRangeError. */
@@ -334,12 +355,29 @@ export class ClusterAllocator implements PodCidrAllocator {
     for (const [range, span] of spans) visit(range, span);
   }
 
-  /** Observers are metrics: a throwing one must never leave the allocator half-updated. */
-  #notify(event: 'allocated' | 'occupied' | 'released', clusterCIDR: string, value: number): void {
+  // Observers are metrics: a throwing one must never leave the allocator half-updated, so errors
+  // are swallowed on purpose — the state change has already happened and must stand.
+  #allocated(clusterCIDR: string, tries: number): void {
     try {
-      this.#observer[event]?.(clusterCIDR, value);
+      this.#observer.allocated?.(clusterCIDR, tries);
     } catch {
-      // Swallowed on purpose: the state change has already happened and must stand.
+      /* see above */
+    }
+  }
+
+  #occupied(clusterCIDR: string, subnets: number): void {
+    try {
+      this.#observer.occupied?.(clusterCIDR, subnets);
+    } catch {
+      /* see above */
+    }
+  }
+
+  #released(clusterCIDR: string, subnets: number): void {
+    try {
+      this.#observer.released?.(clusterCIDR, subnets);
+    } catch {
+      /* see above */
     }
   }
 }

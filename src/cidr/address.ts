@@ -33,16 +33,25 @@ export function parseIPv4(s: string, start: number, end: number): number {
   return value * 256 + octet;
 }
 
+// Concatenating ready-made pieces is about twice as fast as a template with number conversions.
+const DECIMAL = Array.from({ length: 256 }, (_, i) => String(i));
+const DECIMAL_DOT = DECIMAL.map((d) => `${d}.`);
+
 export function formatIPv4(value: number): string {
-  return `${value >>> 24}.${(value >>> 16) & 255}.${(value >>> 8) & 255}.${value & 255}`;
+  return (
+    (DECIMAL_DOT[value >>> 24] ?? '') +
+    (DECIMAL_DOT[(value >>> 16) & 255] ?? '') +
+    (DECIMAL_DOT[(value >>> 8) & 255] ?? '') +
+    (DECIMAL[value & 255] ?? '')
+  );
 }
 
 const groups = new Uint16Array(8);
 
 function hexValue(c: number): number {
   if (c >= 48 && c <= 57) return c - 48;
-  if (c >= 97 && c <= 102) return c - 87;
-  if (c >= 65 && c <= 70) return c - 55;
+  const lower = c | 32;
+  if (lower >= 97 && lower <= 102) return lower - 87;
   return -1;
 }
 
@@ -108,8 +117,16 @@ export function parseIPv6(s: string, start: number, end: number, out: Uint32Arra
   return true;
 }
 
-/** RFC 5952 text: lowercase, no leading zeros, the first longest run of two or more zero groups as "::". */
-export function formatIPv6(words: Uint32Array): string {
+/** Output buffer for formatIPv6: the longest text is 39 characters plus "/128". */
+const text = Buffer.alloc(48);
+const HEX_DIGITS = [48, 49, 50, 51, 52, 53, 54, 55, 56, 57, 97, 98, 99, 100, 101, 102];
+
+/**
+ * RFC 5952 text: lowercase, no leading zeros, the first longest run of two or more zero groups as
+ * "::". With `prefix`, "/prefix" is appended. Written byte by byte into one flat string: a string
+ * concatenated from pieces would be flattened (copied) again on its first read.
+ */
+export function formatIPv6(words: Uint32Array, prefix = -1): string {
   for (let k = 0; k < 4; k++) {
     const w = words[k] ?? 0;
     groups[2 * k] = w >>> 16;
@@ -130,15 +147,26 @@ export function formatIPv6(words: Uint32Array): string {
     }
     k = e;
   }
-  let text = '';
+  let n = 0;
   for (let k = 0; k < 8; k++) {
     if (k === bestStart) {
-      text += k === 0 ? '::' : ':';
+      if (k === 0) text[n++] = 58;
+      text[n++] = 58;
       k += bestLength - 1;
       continue;
     }
-    text += (groups[k] ?? 0).toString(16);
-    if (k < 7) text += ':';
+    const g = groups[k] ?? 0;
+    if (g >= 0x1000) text[n++] = HEX_DIGITS[g >>> 12] ?? 0;
+    if (g >= 0x100) text[n++] = HEX_DIGITS[(g >>> 8) & 15] ?? 0;
+    if (g >= 0x10) text[n++] = HEX_DIGITS[(g >>> 4) & 15] ?? 0;
+    text[n++] = HEX_DIGITS[g & 15] ?? 0;
+    if (k < 7) text[n++] = 58;
   }
-  return text;
+  if (prefix >= 0) {
+    text[n++] = 47;
+    if (prefix >= 100) text[n++] = 48 + Math.floor(prefix / 100);
+    if (prefix >= 10) text[n++] = 48 + (Math.floor(prefix / 10) % 10);
+    text[n++] = 48 + (prefix % 10);
+  }
+  return text.toString('latin1', 0, n);
 }

@@ -31,6 +31,12 @@ export class SubnetCodec {
   /** Per word: bits below the node mask (must be zero in a node subnet). */
   readonly #hostBits: Uint32Array;
   readonly #scratch: Uint32Array;
+  /** IPv4 copies of word 0 of #base, #clusterBits and #hostBits, kept as plain numbers for the hot path. */
+  readonly #base0: number;
+  readonly #clusterMask0: number;
+  readonly #hostMask0: number;
+  /** "/" + nodeMask, built once. */
+  readonly #suffix: string;
 
   constructor(cluster: Cidr, nodeMask: number) {
     const indexBits = nodeMask - cluster.prefix;
@@ -50,15 +56,22 @@ export class SubnetCodec {
     this.#clusterBits = maskWords(cluster.bits, 0, cluster.prefix);
     this.#hostBits = maskWords(cluster.bits, nodeMask, cluster.bits);
     this.#scratch = new Uint32Array(this.#width);
+    this.#base0 = this.#base[0] ?? 0;
+    this.#clusterMask0 = this.#clusterBits[0] ?? 0;
+    this.#hostMask0 = this.#hostBits[0] ?? 0;
+    this.#suffix = `/${nodeMask}`;
   }
 
   /** Canonical text of subnet `index` (0 <= index < count). */
   format(index: number): string {
+    if (this.#width === 1) {
+      // IPv4: one word, no typed-array round trip. Index bits are zero in the base, so OR adds.
+      return formatIPv4((this.#base0 | (index << this.#shift)) >>> 0) + this.#suffix;
+    }
     const words = this.#scratch;
     words.set(this.#base);
     this.#deposit(words, index);
-    const address = this.#width === 1 ? formatIPv4(words[0] ?? 0) : formatIPv6(words);
-    return `${address}/${this.nodeMask}`;
+    return formatIPv6(words, this.nodeMask);
   }
 
   /**
@@ -67,16 +80,20 @@ export class SubnetCodec {
    * reason fall back to parseCidr + span.
    */
   indexOf(text: string): number {
-    const slash = text.indexOf('/');
-    if (slash < 0 || !this.#prefixIs(text, slash + 1)) return -1;
-    const words = this.#scratch;
+    // A node subnet ends in exactly "/<nodeMask>": check that instead of searching for the slash.
+    const suffix = this.#suffix;
+    const slash = text.length - suffix.length;
+    if (slash <= 0) return -1;
+    for (let k = 0; k < suffix.length; k++) {
+      if (text.charCodeAt(slash + k) !== suffix.charCodeAt(k)) return -1;
+    }
     if (this.#width === 1) {
       const value = parseIPv4(text, 0, slash);
-      if (value < 0) return -1;
-      words[0] = value;
-    } else if (!parseIPv6(text, 0, slash, words)) {
-      return -1;
+      if (value < 0 || ((value ^ this.#base0) & this.#clusterMask0) !== 0 || (value & this.#hostMask0) !== 0) return -1;
+      return this.#indexBits === 0 ? 0 : ((value >>> this.#shift) & this.#indexMask) >>> 0;
     }
+    const words = this.#scratch;
+    if (!parseIPv6(text, 0, slash, words)) return -1;
     for (let k = 0; k < this.#width; k++) {
       const word = words[k] ?? 0;
       if (((word ^ (this.#base[k] ?? 0)) & (this.#clusterBits[k] ?? 0)) !== 0) return -1;
@@ -103,18 +120,6 @@ export class SubnetCodec {
     const begin = Number((cidr.base - this.cluster.base) >> shift);
     const end = Number((lastAddress(cidr) - this.cluster.base) >> shift);
     return { begin, end };
-  }
-
-  #prefixIs(text: string, start: number): boolean {
-    const digits = this.nodeMask < 10 ? 1 : this.nodeMask < 100 ? 2 : 3;
-    if (text.length - start !== digits) return false;
-    let value = 0;
-    for (let i = start; i < text.length; i++) {
-      const c = text.charCodeAt(i);
-      if (c < 48 || c > 57) return false;
-      value = value * 10 + (c - 48);
-    }
-    return value === this.nodeMask;
   }
 
   /** ORs index << shift into the words; the cluster base has zeros there. */
