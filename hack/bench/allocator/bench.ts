@@ -1,0 +1,233 @@
+// `npm run bench:allocator`: the same allocator scenarios in TypeScript and in upstream's Go cidrset,
+// printed as one table of ops/s and ratios. A benchmark that prints figures, never a pass/fail test.
+
+// Usage: tsx hack/bench/allocator/bench.ts [--json out.json] [--seed N] [--scale F] [--rounds N] [--no-upstream]
+// --scale multiplies operation counts (0.1 for a quick look); --rounds (default 3) alternates the sides. The Go program is built into
+// ~/.cache/podcidr-allocator/bench/ (never into the repository).
+
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, homedir, loadavg, tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import {
+  churn,
+  fill,
+  occupy,
+  promClientObserver,
+  randomSubnets,
+  TallyObserver,
+  type ScenarioResult,
+} from './scenarios.js';
+
+interface Scenario {
+  readonly label: string;
+  readonly ts: () => ScenarioResult;
+  /** Arguments for the Go program. */
+  readonly go: readonly string[];
+}
+
+interface Row {
+  readonly label: string;
+  readonly ours: ScenarioResult;
+  readonly upstream?: ScenarioResult;
+  readonly upstreamError?: string;
+}
+
+const HACK_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const GO_BINARY = join(process.env.PODCIDR_ALLOCATOR_CACHE ?? join(homedir(), '.cache/podcidr-allocator'), 'bench/cidrset-go');
+
+interface Options {
+  json?: string;
+  seed: number;
+  scale: number;
+  rounds: number;
+  upstream: boolean;
+}
+
+function parseArgs(argv: readonly string[]): Options {
+  const options: Options = { json: undefined, seed: 2463534242, scale: 1, rounds: 3, upstream: true };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (arg === '--json') options.json = argv[++i];
+    else if (arg === '--seed') options.seed = Number(argv[++i]);
+    else if (arg === '--scale') options.scale = Number(argv[++i]);
+    else if (arg === '--rounds') options.rounds = Number(argv[++i]);
+    else if (arg === '--no-upstream') options.upstream = false;
+    else throw new Error(`unknown argument ${arg}`);
+  }
+  if (!Number.isInteger(options.seed) || options.seed <= 0 || options.seed > 0xffffffff) {
+    throw new Error('--seed must be an integer in 1..2^32-1');
+  }
+  if (!(options.scale > 0)) throw new Error('--scale must be positive');
+  if (!Number.isInteger(options.rounds) || options.rounds < 1) throw new Error('--rounds must be a positive integer');
+  return options;
+}
+
+function buildGo(): string | undefined {
+  const built = spawnSync('go', ['build', '-o', GO_BINARY, './bench/cidrset-go'], { cwd: HACK_DIR, encoding: 'utf8' });
+  if (built.error !== undefined) return `go build failed: ${built.error.message}`;
+  if (built.status !== 0) return `go build failed: ${built.stderr.trim()}`;
+  return undefined;
+}
+
+function runGo(args: readonly string[]): ScenarioResult | string {
+  const run = spawnSync(GO_BINARY, args, { encoding: 'utf8', maxBuffer: 1 << 20 });
+  if (run.status !== 0) return `exit ${run.status}: ${run.stderr.trim()}`;
+  const parsed = JSON.parse(run.stdout) as ScenarioResult & { error?: string };
+  return parsed.error ?? parsed;
+}
+
+function scenarios(seed: number, scale: number, dir: string): Scenario[] {
+  const observer = new TallyObserver();
+  const churnOps = Math.max(1000, Math.round(1_000_000 * scale));
+  const tightOps = Math.max(200, Math.round(20_000 * scale));
+  const v4 = ['10.0.0.0/8', 24] as const;
+  const v6 = ['fd00::/48', 64] as const;
+  const v6Large = ['fd00::/44', 64] as const;
+  const at = (capacity: number, fraction: number): number => Math.floor(capacity * fraction);
+  const occupyFile = (name: string, texts: readonly string[]): string => {
+    const file = join(dir, name);
+    writeFileSync(file, `${texts.join('\n')}\n`);
+    return file;
+  };
+  const v4Texts = randomSubnets(...v4, 50_000, seed);
+  const v6Texts = randomSubnets(...v6, 50_000, seed);
+  const v4File = occupyFile('occupy-v4.txt', v4Texts);
+  const v6File = occupyFile('occupy-v6.txt', v6Texts);
+  const churnArgs = (c: readonly [string, number], held: number, ops: number) => [
+    '-scenario', 'churn', '-cluster', c[0], '-mask', String(c[1]), '-held', String(held),
+    '-ops', String(ops), '-seed', String(seed), '-reps', '3',
+  ];
+  return [
+    {
+      label: '(a) fill all 65,536 /24 of a /8',
+      ts: () => fill(...v4, 10, observer),
+      go: ['-scenario', 'fill', '-cluster', v4[0], '-mask', String(v4[1]), '-reps', '10'],
+    },
+    {
+      label: `(b) 90% IPv4 /8→/24: ${churnOps.toLocaleString('en')} release+allocate`,
+      ts: () => churn(...v4, at(65_536, 0.9), churnOps, seed, 3, observer),
+      go: churnArgs(v4, at(65_536, 0.9), churnOps),
+    },
+    {
+      label: `(b) 90% IPv6 /48→/64: ${churnOps.toLocaleString('en')} release+allocate`,
+      ts: () => churn(...v6, at(65_536, 0.9), churnOps, seed, 3, observer),
+      go: churnArgs(v6, at(65_536, 0.9), churnOps),
+    },
+    {
+      label: `(c) 99.99% IPv4 /8→/24: ${tightOps.toLocaleString('en')} release+allocate`,
+      ts: () => churn(...v4, at(65_536, 0.9999), tightOps, seed, 3, observer),
+      go: churnArgs(v4, at(65_536, 0.9999), tightOps),
+    },
+    {
+      label: `(c) 99.99% IPv6 /44→/64 (2^20): ${tightOps.toLocaleString('en')} release+allocate`,
+      ts: () => churn(...v6Large, at(2 ** 20, 0.9999), tightOps, seed, 3, observer),
+      go: churnArgs(v6Large, at(2 ** 20, 0.9999), tightOps),
+    },
+    {
+      label: '(d) occupy 50,000 IPv4 CIDR strings (restart)',
+      ts: () => occupy(...v4, v4Texts, 5, observer),
+      go: ['-scenario', 'occupy', '-cluster', v4[0], '-mask', String(v4[1]), '-file', v4File, '-reps', '5'],
+    },
+    {
+      label: '(d) occupy 50,000 IPv6 CIDR strings (restart)',
+      ts: () => occupy(...v6, v6Texts, 5, observer),
+      go: ['-scenario', 'occupy', '-cluster', v6[0], '-mask', String(v6[1]), '-file', v6File, '-reps', '5'],
+    },
+  ];
+}
+
+function faster(best: ScenarioResult | undefined, next: ScenarioResult): ScenarioResult {
+  if (best !== undefined && best.checksum !== next.checksum) throw new Error('a scenario gave two different results');
+  return best === undefined || next.bestNs < best.bestNs ? next : best;
+}
+
+function formatRate(r: ScenarioResult | undefined): string {
+  if (r === undefined) return 'n/a';
+  return Math.round(r.opsPerSecond).toLocaleString('en');
+}
+
+function formatNs(r: ScenarioResult | undefined): string {
+  if (r === undefined) return 'n/a';
+  const ns = r.bestNs / r.ops;
+  return ns >= 10_000 ? `${(ns / 1000).toFixed(1)} µs` : `${ns.toFixed(0)} ns`;
+}
+
+function printTable(rows: readonly Row[]): void {
+  const header = ['scenario', 'upstream ops/s', 'per op', 'ours ops/s', 'per op', 'ours/upstream', 'same result'];
+  const lines = rows.map((row) => [
+    row.label,
+    formatRate(row.upstream),
+    formatNs(row.upstream),
+    formatRate(row.ours),
+    formatNs(row.ours),
+    row.upstream === undefined ? 'n/a' : `${(row.ours.opsPerSecond / row.upstream.opsPerSecond).toFixed(1)}×`,
+    row.upstream === undefined ? 'n/a' : row.upstream.checksum === row.ours.checksum ? 'yes' : 'NO',
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => (l[i] ?? '').length)));
+  const render = (cells: readonly string[]): string =>
+    cells.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join(' | ');
+  console.log(render(header));
+  console.log(widths.map((w) => '-'.repeat(w)).join('-|-'));
+  for (const line of lines) console.log(render(line));
+  for (const row of rows) {
+    if (row.upstreamError !== undefined) console.log(`upstream n/a for ${row.label}: ${row.upstreamError}`);
+  }
+}
+
+/** For whoever wires metrics: what prom-client's per-call API would add to the 90% IPv4 churn. */
+function printPromClientNote(seed: number, scale: number, tallied: Row | undefined): void {
+  if (tallied === undefined) return;
+  const ops = Math.max(1000, Math.round(200_000 * scale));
+  const withProm = churn('10.0.0.0/8', 24, Math.floor(65_536 * 0.9), ops, seed, 3, promClientObserver());
+  console.log(
+    `note: with prom-client inc()/observe() called per operation instead of counting, (b) IPv4 takes ` +
+      `${formatNs(withProm)} per op instead of ${formatNs(tallied.ours)}.`,
+  );
+}
+
+function main(): void {
+  const options = parseArgs(process.argv.slice(2));
+  const [load1] = loadavg();
+  console.log(
+    `node ${process.version}, ${cpus().length} CPU(s) (${cpus()[0]?.model ?? 'unknown'}), load average ${load1?.toFixed(2)}; ` +
+      `seed ${options.seed}, scale ${options.scale}, ${options.rounds} round(s)`,
+  );
+  const goProblem = options.upstream ? buildGo() : 'skipped (--no-upstream)';
+  if (goProblem !== undefined) console.log(`upstream: ${goProblem}`);
+  const dir = mkdtempSync(join(tmpdir(), 'bench-allocator-'));
+  const rows: Row[] = [];
+  try {
+    for (const scenario of scenarios(options.seed, options.scale, dir)) {
+      // Rounds alternate the two sides so that load from other processes hits both alike; the
+      // fastest run of each side counts.
+      let upstream: ScenarioResult | undefined;
+      let upstreamError = goProblem;
+      let ours: ScenarioResult | undefined;
+      for (let round = 0; round < options.rounds; round++) {
+        if (upstreamError === undefined) {
+          const outcome = runGo(scenario.go);
+          if (typeof outcome === 'string') upstreamError = outcome;
+          else upstream = faster(upstream, outcome);
+        }
+        ours = faster(ours, scenario.ts());
+        process.stderr.write('.');
+      }
+      if (ours === undefined) throw new Error('no rounds ran');
+      rows.push({ label: scenario.label, ours, upstream: upstreamError === undefined ? upstream : undefined, upstreamError });
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  process.stderr.write('\n');
+  printTable(rows);
+  printPromClientNote(options.seed, options.scale, rows[1]);
+  if (options.json !== undefined) {
+    const report = { seed: options.seed, scale: options.scale, rounds: options.rounds, loadAverage: loadavg(), rows };
+    writeFileSync(options.json, `${JSON.stringify(report, null, 2)}\n`);
+    console.log(`wrote ${options.json}`);
+  }
+}
+
+main();
