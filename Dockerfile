@@ -1,5 +1,5 @@
 # podcidr-allocator image: compiled JavaScript, production dependencies only, run as uid 65532.
-# Build: docker build -t podcidr-allocator:$(node -p "require('./package.json').version") .
+# Build: docker build -t <registry>/podcidr-allocator:$(node -p "require('./package.json').version") .
 
 ARG NODE_IMAGE=node:24.21.0-bookworm-slim
 

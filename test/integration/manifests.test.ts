@@ -74,7 +74,7 @@ describeWithControlPlane('the kustomize manifests on a real API server', () => {
     expect(controllerContainer(deployment).args).toEqual(
       expect.arrayContaining(['--cluster-cidr=10.233.64.0/18', '--node-cidr-mask-size=24', '--service-cluster-ip-range=10.233.0.0/18']),
     );
-    expect(controllerContainer(deployment).image).toMatch(/^podcidr-allocator:\d+\.\d+\.\d+$/);
+    expect(controllerContainer(deployment).image).toMatch(/^registry\.example\.com\/podcidr-allocator:\d+\.\d+\.\d+$/);
     expect(rendered.map((o) => o.kind).sort()).toEqual([
       'ClusterRole', 'ClusterRoleBinding', 'ConfigMap', 'Deployment', 'PodDisruptionBudget', 'PrometheusRule',
       'Role', 'RoleBinding', 'Service', 'ServiceAccount', 'ServiceMonitor',

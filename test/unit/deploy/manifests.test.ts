@@ -167,9 +167,11 @@ describe('the example overlay', () => {
     }
   });
 
-  it('pins the image to the package version', () => {
+  it('pins the image to the package version, under a registry name that cannot resolve by accident', () => {
     const pkg = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { version: string };
-    expect(kustomization.images).toEqual([expect.objectContaining({ name: 'podcidr-allocator', newTag: pkg.version })]);
+    expect(kustomization.images).toEqual([
+      { name: 'podcidr-allocator', newName: 'registry.example.com/podcidr-allocator', newTag: pkg.version },
+    ]);
     expect(controllerContainer(deployment).image).toBe('podcidr-allocator');
   });
 
