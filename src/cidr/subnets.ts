@@ -66,7 +66,7 @@ export class SubnetCodec {
   format(index: number): string {
     if (this.#width === 1) {
       // IPv4: one word, no typed-array round trip. Index bits are zero in the base, so OR adds.
-      return formatIPv4((this.#base0 | (index << this.#shift)) >>> 0) + this.#suffix;
+      return formatIPv4((this.#base0 | (index << this.#shift)) >>> 0, this.nodeMask);
     }
     const words = this.#scratch;
     words.set(this.#base);
