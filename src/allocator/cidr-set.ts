@@ -52,8 +52,8 @@ export class CidrSet {
 
   /** Bit i set: subnet i is taken (allocated, occupied, reserved, or held by the caller's quarantine). */
   readonly #used: Bitmap;
-  /** Subnets blocked by reserved ranges; release never clears these. */
-  readonly #reserved: Bitmap;
+  /** Subnets blocked by reserved ranges; release never clears these. Created on first reserve. */
+  #reserved: Bitmap | undefined;
   /** Upstream's nextCandidate: starts at 0, moves only on allocation, wraps. */
   #cursor = 0;
   #lastTries = 0;
@@ -70,7 +70,6 @@ export class CidrSet {
     this.nodeMask = nodeMask;
     this.capacity = this.codec.count;
     this.#used = new Bitmap(this.capacity);
-    this.#reserved = new Bitmap(this.capacity);
   }
 
   get used(): number {
@@ -83,7 +82,7 @@ export class CidrSet {
 
   /** Subnets blocked by reserved ranges. */
   get reserved(): number {
-    return this.#reserved.count;
+    return this.#reserved?.count ?? 0;
   }
 
   /** Where the next allocateNext starts looking. */
@@ -136,6 +135,7 @@ export class CidrSet {
   /** Blocks every subnet `cidr` touches for good; returns how many were newly marked used. */
   reserve(cidr: string | Cidr): number {
     const span = typeof cidr === 'string' ? this.spanOf(cidr) : this.#spanOrThrow(cidr, formatCidr(cidr));
+    this.#reserved ??= new Bitmap(this.capacity);
     this.#reserved.setRange(span.begin, span.end);
     return this.#used.setRange(span.begin, span.end);
   }
@@ -161,7 +161,7 @@ export class CidrSet {
   }
 
   isReservedIndex(index: number): boolean {
-    return this.#reserved.has(index);
+    return this.#reserved?.has(index) ?? false;
   }
 
   /** Marks one subnet; returns true when it was free. */
@@ -171,7 +171,7 @@ export class CidrSet {
 
   /** Frees one subnet unless it is reserved; returns true when it was taken. */
   releaseIndex(index: number): boolean {
-    if (this.#reserved.has(index)) return false;
+    if (this.#reserved?.has(index) === true) return false;
     return this.#used.clear(index);
   }
 

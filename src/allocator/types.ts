@@ -51,8 +51,12 @@ export interface PodCidrAllocator {
   allocate(): string[];
   /** Marks existing CIDRs as used (idempotent). Throws CidrParseError / CidrOutOfRangeError. */
   occupy(cidr: string): void;
-  /** Frees CIDRs (idempotent); with a quarantine they are not reissued before it ends. */
+  /**
+   * Frees CIDRs (idempotent); with a quarantine they are not reissued before it ends. Reserved
+   * subnets are never freed. Throws CidrParseError / CidrOutOfRangeError.
+   */
   release(cidr: string): void;
+  /** True when every subnet the CIDR touches is in use (quarantined ones are not); false outside all ranges. */
   isAllocated(cidr: string): boolean;
   usage(): RangeUsage[];
 }

@@ -10,6 +10,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, homedir, loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { CidrSet } from '../../../src/allocator/index.js';
 import {
   churn,
   fill,
@@ -187,6 +188,17 @@ function printPromClientNote(seed: number, scale: number, tallied: Row | undefin
   );
 }
 
+/** Memory of one range holding 2^24 subnets (IPv6 /40 cut into /64): the bitmap and its summaries. */
+function printMemoryNote(): void {
+  const before = process.memoryUsage().arrayBuffers;
+  const set = new CidrSet('fd00::/40', 64);
+  const bytes = process.memoryUsage().arrayBuffers - before;
+  console.log(
+    `note: a range of ${set.capacity.toLocaleString('en')} subnets (${set.clusterCIDR} with /64 nodes) takes ` +
+      `${(bytes / 2 ** 20).toFixed(2)} MiB of bitmap (bits/8 = ${(set.capacity / 8 / 2 ** 20).toFixed(2)} MiB).`,
+  );
+}
+
 function main(): void {
   const options = parseArgs(process.argv.slice(2));
   const [load1] = loadavg();
@@ -223,6 +235,7 @@ function main(): void {
   process.stderr.write('\n');
   printTable(rows);
   printPromClientNote(options.seed, options.scale, rows[1]);
+  printMemoryNote();
   if (options.json !== undefined) {
     const report = { seed: options.seed, scale: options.scale, rounds: options.rounds, loadAverage: loadavg(), rows };
     writeFileSync(options.json, `${JSON.stringify(report, null, 2)}\n`);
