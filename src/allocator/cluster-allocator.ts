@@ -221,6 +221,8 @@ export class ClusterAllocator implements PodCidrAllocator {
         rejected.push(entry);
         continue;
       }
+      // Without a quarantine nothing is ever held: release frees at once and must stay the only path.
+      if (this.#quarantineMs === 0) continue;
       const [range, index] = found;
       const expiresAt = entry.releasedAt + this.#quarantineMs;
       if (expiresAt <= now || range.set.hasIndex(index)) continue;
@@ -234,7 +236,13 @@ export class ClusterAllocator implements PodCidrAllocator {
   /** When the earliest quarantined subnet becomes free (allocator clock, ms), or undefined. */
   nextQuarantineExpiry(): number | undefined {
     this.#expire();
-    return this.#earliestExpiry(undefined);
+    const heap = this.#expiries;
+    // Stale entries (occupied again since) are dropped from the top until a live one shows.
+    for (let top = heap.peek(); top !== undefined; top = heap.peek()) {
+      if (top.range.held.get(top.index) === top) return top.expiresAt;
+      heap.pop();
+    }
+    return undefined;
   }
 
   #buildRange(spec: RangeSpec): Range {
@@ -324,11 +332,10 @@ export class ClusterAllocator implements PodCidrAllocator {
     }
   }
 
-  #earliestExpiry(family: Family | undefined): number | undefined {
+  #earliestExpiry(family: Family): number | undefined {
     let earliest: number | undefined;
     for (const held of this.#expiries.entries()) {
-      if (held.range.held.get(held.index) !== held) continue;
-      if (family !== undefined && held.range.set.family !== family) continue;
+      if (held.range.held.get(held.index) !== held || held.range.set.family !== family) continue;
       if (earliest === undefined || held.expiresAt < earliest) earliest = held.expiresAt;
     }
     return earliest;

@@ -261,6 +261,30 @@ describe('ClusterAllocator release quarantine', () => {
     expect(a.allocate()).toEqual(['10.0.0.4/31']);
   });
 
+  it('ignores saved entries when there is no quarantine, even ones stamped in the future', () => {
+    const clock = new Clock();
+    const a = allocator({ ranges: [{ clusterCIDR: '10.0.0.0/30', nodeMask: 31 }], now: clock.now });
+    expect(a.seedQuarantine([{ cidr: '10.0.0.0/31', releasedAt: clock.ms + 60_000 }])).toEqual([]);
+    expect(a.quarantined()).toEqual([]);
+    expect(a.allocate()).toEqual(['10.0.0.0/31']);
+    a.release('10.0.0.0/31');
+    expect(a.allocate()).toEqual(['10.0.0.2/31']);
+    clock.ms += 120_000;
+    expect(a.isAllocated('10.0.0.0/31')).toBe(false);
+    expect(a.isAllocated('10.0.0.2/31')).toBe(true);
+  });
+
+  it('reports the next expiry of a live entry, not of one a node took back', () => {
+    const clock = new Clock();
+    const a = quarantined(30_000, clock);
+    a.occupy('10.0.0.0/30');
+    a.release('10.0.0.0/31');
+    clock.ms += 10_000;
+    a.release('10.0.0.2/31');
+    a.occupy('10.0.0.0/31');
+    expect(a.nextQuarantineExpiry()).toBe(41_000);
+  });
+
   it('refuses a negative delay', () => {
     expect(() => quarantined(-1, new Clock())).toThrow(RangeError);
   });

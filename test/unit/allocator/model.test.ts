@@ -1,4 +1,4 @@
-// Model-based test: random allocate / occupy / release / clock steps against a plain Set model.
+// Model-based test: random allocate / occupy / release / clock steps / restarts against a Set model.
 // Checks no CIDR is handed out twice, counts match, exhaustion comes exactly at capacity, CIDRs stay
 // inside their ranges and outside reserved ones, and quarantined CIDRs are not reissued early.
 
@@ -27,8 +27,9 @@ interface Model {
 }
 
 interface Real {
-  readonly allocator: ClusterAllocator;
+  allocator: ClusterAllocator;
   readonly clock: { ms: number };
+  readonly build: () => ClusterAllocator;
 }
 
 function expire(m: Model): void {
@@ -127,6 +128,20 @@ class Advance implements fc.Command<Model, Real> {
   toString = (): string => `advance(${this.ms})`;
 }
 
+/** A new leader: a fresh allocator seeded with the saved quarantine, then the nodes' CIDRs occupied. */
+class Restart implements fc.Command<Model, Real> {
+  check = (): boolean => true;
+  run(m: Model, r: Real): void {
+    const saved = r.allocator.quarantined();
+    const fresh = r.build();
+    expect(fresh.seedQuarantine(saved)).toEqual([]);
+    for (const cidr of m.held) fresh.occupy(cidr);
+    r.allocator = fresh;
+    check(m, r);
+  }
+  toString = (): string => 'restart';
+}
+
 const commands = [
   fc.constant(new Allocate()),
   fc.constant(new Allocate()),
@@ -134,6 +149,7 @@ const commands = [
   fc.constantFrom(...UNIVERSE).map((c) => new Occupy(c)),
   fc.constantFrom(...UNIVERSE).map((c) => new Release(c)),
   fc.integer({ min: 1, max: 40 }).map((ms) => new Advance(ms)),
+  fc.constant(new Restart()),
 ];
 
 describe('ClusterAllocator against a Set model', () => {
@@ -141,18 +157,19 @@ describe('ClusterAllocator against a Set model', () => {
     fc.assert(
       fc.property(fc.commands(commands, { maxCommands: 120, size: 'max' }), (cmds) => {
         const clock = { ms: 0 };
-        const allocator = new ClusterAllocator({
-          ranges: [
-            { clusterCIDR: '10.0.0.0/26', nodeMask: 29 },
-            { clusterCIDR: 'fd00::/61', nodeMask: 64 },
-            { clusterCIDR: '10.1.0.0/28', nodeMask: 30 },
-          ],
-          reserved: ['10.0.0.16/29', '10.1.0.8/29', 'fd00:0:0:7::/64', '192.168.0.0/16'],
-          quarantineMs: delay,
-          now: () => clock.ms,
-        });
+        const build = (): ClusterAllocator =>
+          new ClusterAllocator({
+            ranges: [
+              { clusterCIDR: '10.0.0.0/26', nodeMask: 29 },
+              { clusterCIDR: 'fd00::/61', nodeMask: 64 },
+              { clusterCIDR: '10.1.0.0/28', nodeMask: 30 },
+            ],
+            reserved: ['10.0.0.16/29', '10.1.0.8/29', 'fd00:0:0:7::/64', '192.168.0.0/16'],
+            quarantineMs: delay,
+            now: () => clock.ms,
+          });
         const model: Model = { now: 0, delay, held: new Set(), quarantine: new Map(), nodes: [] };
-        fc.modelRun(() => ({ model, real: { allocator, clock } }), cmds);
+        fc.modelRun(() => ({ model, real: { allocator: build(), clock, build } }), cmds);
       }),
       { numRuns: 150 },
     );
