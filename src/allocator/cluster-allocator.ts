@@ -33,8 +33,6 @@ export interface ClusterAllocatorOptions {
 }
 
 interface Range {
-  readonly spec: RangeSpec;
-  readonly cluster: Cidr;
   readonly set: CidrSet;
   /** Subnet index -> its live quarantine entry. Quarantined subnets stay marked in `set`. */
   readonly held: Map<number, HeldSubnet<Range>>;
@@ -105,6 +103,7 @@ export class ClusterAllocator implements PodCidrAllocator {
     const picked: Range[] = [];
     const indices: number[] = [];
     const cursors: number[] = [];
+    const tries: number[] = [];
     for (const family of families) {
       const range = this.#firstWithSpace(family);
       if (range === undefined) {
@@ -115,6 +114,7 @@ export class ClusterAllocator implements PodCidrAllocator {
       }
       cursors.push(range.set.cursor);
       indices.push(range.set.allocateNextIndex());
+      tries.push(range.set.lastTries);
       picked.push(range);
     }
     const cidrs: string[] = [];
@@ -122,7 +122,7 @@ export class ClusterAllocator implements PodCidrAllocator {
       const range = picked[k];
       if (range === undefined) continue;
       cidrs.push(range.set.format(indices[k] ?? -1));
-      this.#allocated(range.set.clusterCIDR, range.set.lastTries);
+      this.#allocated(range.set.clusterCIDR, tries[k] ?? 0);
     }
     return cidrs;
   }
@@ -253,7 +253,7 @@ export class ClusterAllocator implements PodCidrAllocator {
         throw new InvalidRangeError(set.clusterCIDR, spec.nodeMask, `overlaps the range ${other.set.clusterCIDR}`);
       }
     }
-    return { spec, cluster, set, held: new Map() };
+    return { set, held: new Map() };
   }
 
   #addRange(range: Range): void {
