@@ -2,25 +2,22 @@
 // reclaims on delete. A range some live node holds in its spec is never handed to another node.
 
 import type { Logger } from 'pino';
-import { CidrOutOfRangeError, RangeExhaustedError } from '../allocator/errors.js';
+import { RangeExhaustedError } from '../allocator/errors.js';
 import type { PodCidrAllocator } from '../allocator/types.js';
-import { CidrParseError, formatCidr, overlaps, tryParseCidr } from '../cidr/index.js';
+import { formatCidr, overlaps, tryParseCidr } from '../cidr/index.js';
 import type { Cidr } from '../cidr/index.js';
+import { claimPodCIDR, firstHolderOrder, type ConflictKind } from './claim.js';
 import { ClaimIndex, makeCidr, sameCidr } from './ownership.js';
 import type { Claim } from './ownership.js';
 import { PatchError } from './types.js';
 import type { EventSink, NodeInfo, NodeLister, NodeWriter, PatchFailure } from './types.js';
 
 /**
- * Problems found in podCIDRs that nodes already carry. Each is reported once per node (and uid) and
- * CIDR as a Warning Event on the Node, with the reason:
- * - malformed     → PodCIDRMalformed: not a CIDR, or host bits set;
- * - out-of-range  → PodCIDROutOfRange: inside no configured cluster CIDR (e.g. after a range change);
- * - duplicate     → PodCIDRConflict: the same CIDR is already held by another node;
- * - overlap       → PodCIDRConflict: a CIDR of another size shares addresses with another node's.
- * The node is never modified: the API server forbids changing podCIDRs once set.
+ * Problems found in podCIDRs that nodes already carry (see ConflictKind). Each is reported once per
+ * node (and uid) and CIDR as a Warning Event on the Node, with the reason below. The node is never
+ * modified: the API server forbids changing podCIDRs once set.
  */
-export type ConflictKind = 'malformed' | 'out-of-range' | 'duplicate' | 'overlap';
+export type { ConflictKind };
 
 const REASONS: Record<ConflictKind, string> = {
   malformed: 'PodCIDRMalformed',
@@ -184,9 +181,7 @@ export class Reconciler {
   }
 
   #firstHolderOrder(nodes: readonly NodeInfo[]): NodeInfo[] {
-    const rank = (n: NodeInfo): number =>
-      this.#fieldManager !== undefined && n.podCIDRManager === this.#fieldManager ? 0 : 1;
-    return [...nodes].sort((a, b) => rank(a) - rank(b) || compareNames(a.name, b.name));
+    return firstHolderOrder(nodes, this.#fieldManager);
   }
 
   /** In-flight reservations survive a rebuild while their node is still listed without podCIDRs. */
@@ -284,27 +279,13 @@ export class Reconciler {
   }
 
   #claimOne(node: NodeInfo, record: NodeRecord, text: string): ConflictKind | undefined {
-    const cidr = tryParseCidr(text);
-    if (!cidr) return this.#report(node, text, 'malformed', 'is not a valid CIDR (or has host bits set)');
-    try {
-      this.#allocator.occupy(text);
-    } catch (err) {
-      if (err instanceof CidrOutOfRangeError) return this.#report(node, text, 'out-of-range', 'is outside every cluster CIDR');
-      if (err instanceof CidrParseError) return this.#report(node, text, 'malformed', 'is not a valid CIDR');
-      throw err;
+    const outcome = claimPodCIDR(this.#index, this.#allocator, node, text);
+    if ('claim' in outcome) {
+      record.claims.push(outcome.claim);
+      this.#log.debug({ node: node.name, cidr: text, state: outcome.claim.state }, 'occupied existing podCIDR');
     }
-    // Occupied even when another node holds it: nothing a live node carries may be handed out.
-    const others = this.#index.overlapping(cidr).filter((c) => c.node !== node.name);
-    const state = others.length > 0 ? 'shadowed' : 'owned';
-    const claim: Claim = { node: node.name, uid: node.uid, text, cidr, state };
-    this.#index.add(claim);
-    record.claims.push(claim);
-    this.#log.debug({ node: node.name, cidr: text, state }, 'occupied existing podCIDR');
-    if (others.length === 0) return undefined;
-    const holders = [...new Set(others.map((c) => `${c.node} (${c.text})`))].join(', ');
-    const kind = others.some((c) => sameCidr(c.cidr, cidr)) ? 'duplicate' : 'overlap';
-    const relation = kind === 'duplicate' ? 'is already the podCIDR of' : 'overlaps the podCIDR of';
-    return this.#report(node, text, kind, `${relation} ${holders}, which keeps it`);
+    if (outcome.kind === 'owned') return undefined;
+    return this.#report(node, text, outcome.kind, outcome.detail);
   }
 
   #report(node: NodeInfo, cidr: string, problem: ConflictKind, detail: string): ConflictKind {
@@ -621,10 +602,6 @@ function guarded(observer: ReconcilerObserver | undefined): ReconcilerObserver {
     patchFailed: (failure) => call(() => observer.patchFailed?.(failure)),
     waiting: (nodes) => call(() => observer.waiting?.(nodes)),
   };
-}
-
-function compareNames(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 /** Same CIDRs in the same order, however each is spelled. */

@@ -1,0 +1,76 @@
+// How the podCIDRs nodes already carry are judged: who holds a range first, and what is wrong with a CIDR.
+// Shared by the reconciler's rebuild and the read-only audit, so both report exactly the same conflicts.
+
+import { CidrOutOfRangeError } from '../allocator/errors.js';
+import type { PodCidrAllocator } from '../allocator/types.js';
+import { CidrParseError, tryParseCidr } from '../cidr/index.js';
+import { sameCidr, type Claim, type ClaimIndex } from './ownership.js';
+
+/**
+ * Problems found in podCIDRs that nodes already carry:
+ * - malformed     → not a CIDR, or host bits set;
+ * - out-of-range  → inside no configured cluster CIDR (e.g. after a range change);
+ * - duplicate     → the same CIDR is already held by another node;
+ * - overlap       → a CIDR of another size shares addresses with another node's.
+ */
+export type ConflictKind = 'malformed' | 'out-of-range' | 'duplicate' | 'overlap';
+
+/** What claiming one podCIDR text found; `claim` is present once the CIDR is occupied and indexed. */
+export type ClaimOutcome =
+  | { readonly kind: 'owned'; readonly claim: Claim }
+  | { readonly kind: 'malformed' | 'out-of-range'; readonly detail: string }
+  | {
+      readonly kind: 'duplicate' | 'overlap';
+      readonly claim: Claim;
+      /** The other nodes' claims sharing addresses with this one; they keep the range. */
+      readonly holders: readonly Claim[];
+      readonly detail: string;
+    };
+
+/**
+ * The order in which nodes claim their podCIDRs; of overlapping ones the first holder keeps the
+ * range: nodes patched by our field manager first, then name order (the API server's list order).
+ * NodeInfo has no creation time; name order makes every reader pick the same holder whatever
+ * order it lists nodes in.
+ */
+export function firstHolderOrder<T extends { readonly name: string; readonly podCIDRManager?: string }>(
+  nodes: readonly T[],
+  fieldManager: string | undefined,
+): T[] {
+  const rank = (n: T): number => (fieldManager !== undefined && n.podCIDRManager === fieldManager ? 0 : 1);
+  return [...nodes].sort((a, b) => rank(a) - rank(b) || compareNames(a.name, b.name));
+}
+
+/**
+ * Occupies `text` for `node` and indexes it unless it is malformed or outside every range. A CIDR
+ * another node already holds is occupied and indexed too (shadowed): nothing a live node carries
+ * may be handed out. Throws only what the allocator throws besides its range and parse errors.
+ */
+export function claimPodCIDR(
+  index: ClaimIndex,
+  allocator: Pick<PodCidrAllocator, 'occupy'>,
+  node: { readonly name: string; readonly uid: string },
+  text: string,
+): ClaimOutcome {
+  const cidr = tryParseCidr(text);
+  if (!cidr) return { kind: 'malformed', detail: 'is not a valid CIDR (or has host bits set)' };
+  try {
+    allocator.occupy(text);
+  } catch (err) {
+    if (err instanceof CidrOutOfRangeError) return { kind: 'out-of-range', detail: 'is outside every cluster CIDR' };
+    if (err instanceof CidrParseError) return { kind: 'malformed', detail: 'is not a valid CIDR' };
+    throw err;
+  }
+  const holders = index.overlapping(cidr).filter((c) => c.node !== node.name);
+  const claim: Claim = { node: node.name, uid: node.uid, text, cidr, state: holders.length > 0 ? 'shadowed' : 'owned' };
+  index.add(claim);
+  if (holders.length === 0) return { kind: 'owned', claim };
+  const kind = holders.some((c) => sameCidr(c.cidr, cidr)) ? 'duplicate' : 'overlap';
+  const relation = kind === 'duplicate' ? 'is already the podCIDR of' : 'overlaps the podCIDR of';
+  const names = [...new Set(holders.map((c) => `${c.node} (${c.text})`))].join(', ');
+  return { kind, claim, holders, detail: `${relation} ${names}, which keeps it` };
+}
+
+function compareNames(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
