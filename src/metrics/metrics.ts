@@ -1,0 +1,334 @@
+// The controller's Prometheus metrics: kube-controller-manager's node IPAM series under their exact names,
+// plus ours (podcidr_allocator_*), all in the registry passed in; gauges read their sources on every scrape.
+
+import { Counter, Gauge, Histogram, collectDefaultMetrics, type Registry } from 'prom-client';
+import type { AllocatorObserver, RangeUsage } from '../allocator/types.js';
+import type { NodeInformerObserver } from '../controller/node-informer.js';
+import type { ConflictKind, ReconcilerObserver } from '../controller/reconciler.js';
+import type { PatchFailure } from '../controller/types.js';
+import type { WorkQueueObserver } from '../controller/workqueue.js';
+import type { RequestObserver } from '../kube/index.js';
+import { createLeaderMetrics } from '../leader/metrics.js';
+
+/** State read at scrape time, so a gauge can never disagree with what it reports on. */
+export interface MetricsSources {
+  /** The allocator's ranges; empty while no allocator runs (a standby replica). */
+  usage(): readonly RangeUsage[];
+  /** Nodes in the cache that have no spec.podCIDR yet. */
+  nodesWithoutPodCIDR(): number;
+  /** Conflicts present now, per kind; a missing kind is 0. */
+  conflicts(): Partial<Record<ConflictKind, number>>;
+  isLeader(): boolean;
+}
+
+/** The hooks to hand to each part; every hook of every observer is implemented. */
+export interface Metrics {
+  readonly allocator: Required<AllocatorObserver>;
+  /** No `released` hook: the allocator counts releases when the bits clear (after any quarantine). */
+  readonly reconciler: ReconcilerObserver;
+  readonly queue: Required<WorkQueueObserver>;
+  readonly informer: Required<NodeInformerObserver>;
+  readonly requests: RequestObserver;
+  /** One reconcile of one node took this long; the reconciler has no clock hook of its own. */
+  observeReconcile(seconds: number): void;
+}
+
+export type PatchResult = 'success' | PatchFailure;
+type WatchRestartReason = Parameters<Required<NodeInformerObserver>['onWatchRestart']>[0];
+
+// Listed so every series exists at 0 from the first scrape (rate() and `> 0` alerts need that); the
+// `satisfies` checks and the Exhaustive types fail to compile when the source unions gain a member.
+const conflictKinds = ['malformed', 'out-of-range', 'duplicate', 'overlap'] as const satisfies readonly ConflictKind[];
+const patchResults = ['success', 'conflict', 'not-found', 'timeout', 'failed'] as const satisfies readonly PatchResult[];
+const restartReasons = ['expired', 'stalled', 'error', 'closed'] as const satisfies readonly WatchRestartReason[];
+type Exhaustive<All, Listed> = [Exclude<All, Listed>] extends [never] ? true : never;
+const _listsAreExhaustive: [
+  Exhaustive<ConflictKind, (typeof conflictKinds)[number]>,
+  Exhaustive<PatchResult, (typeof patchResults)[number]>,
+  Exhaustive<WatchRestartReason, (typeof restartReasons)[number]>,
+] = [true, true, true];
+
+/** kube-controller-manager's buckets for allocation_tries_per_request. */
+const triesBuckets = [1, 5, 25, 125, 625];
+/** Queue waits include rate-limiter backoff, which reaches minutes. */
+const queueBuckets = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300];
+/** A reconcile is a cache read, maybe a patch: milliseconds, or a request timeout. */
+const workBuckets = [0.0005, 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+/** client-go's rest_client_request_duration_seconds buckets. */
+const requestBuckets = [0.005, 0.025, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60];
+/** A full list of 50,000 nodes takes seconds. */
+const listBuckets = [0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
+
+/**
+ * Registers every metric into `registry` (prom-client's process and Node.js defaults included) and
+ * returns the observers. Call it once per registry: a second call throws "already been registered".
+ */
+export function createMetrics(registry: Registry, sources: MetricsSources): Metrics {
+  const registers = [registry];
+  collectDefaultMetrics({ register: registry });
+  createLeaderMetrics(registry, sources);
+  const allocator = allocatorMetrics(registers, sources);
+  registerRangeGauges(registers, sources);
+  const reconciler = reconcilerMetrics(registers, sources);
+  const queue = queueMetrics(registers);
+  const informer = informerMetrics(registers);
+  const requests = requestMetrics(registers);
+  const reconcileDuration = new Histogram({
+    name: 'podcidr_allocator_reconcile_duration_seconds',
+    help: 'Time one reconcile of one node took.',
+    buckets: workBuckets,
+    registers,
+  });
+  return {
+    allocator,
+    reconciler,
+    queue,
+    informer,
+    requests,
+    observeReconcile: (seconds) => reconcileDuration.observe(seconds),
+  };
+}
+
+/** Upstream's cidrset_* series: same names (typo included), label and semantics. */
+function allocatorMetrics(registers: Registry[], sources: MetricsSources): Required<AllocatorObserver> {
+  const allocations = new Counter({
+    name: 'node_ipam_controller_cidrset_cidrs_allocations_total',
+    help: 'Counter measuring total number of CIDR allocations.',
+    labelNames: ['clusterCIDR'],
+    registers,
+    collect() {
+      zeroPerRange(this, sources);
+    },
+  });
+  const releases = new Counter({
+    name: 'node_ipam_controller_cidrset_cidrs_releases_total',
+    help: 'Counter measuring total number of CIDR releases.',
+    labelNames: ['clusterCIDR'],
+    registers,
+    collect() {
+      zeroPerRange(this, sources);
+    },
+  });
+  const tries = new Histogram({
+    name: 'node_ipam_controller_cidrset_allocation_tries_per_request',
+    help: 'Histogram measuring CIDR allocation tries per request: taken subnets skipped to find a free one.',
+    labelNames: ['clusterCIDR'],
+    buckets: triesBuckets,
+    registers,
+  });
+  perRangeGauge(registers, sources, {
+    name: 'node_ipam_controller_cidrset_usage_cidrs',
+    help: 'Gauge measuring percentage of allocated CIDRs, as a fraction from 0 to 1.',
+    value: (u) => (u.capacity > 0 ? u.used / u.capacity : 0),
+  });
+  perRangeGauge(registers, sources, {
+    name: 'node_ipam_controller_cirdset_max_cidrs',
+    help: 'Maximum number of CIDRs that can be allocated. Name misspelt as in kube-controller-manager; ' +
+      'node_ipam_controller_cidrset_max_cidrs is the same value.',
+    value: (u) => u.capacity,
+  });
+  perRangeGauge(registers, sources, {
+    name: 'node_ipam_controller_cidrset_max_cidrs',
+    help: 'Maximum number of CIDRs that can be allocated.',
+    value: (u) => u.capacity,
+  });
+  return {
+    allocated(clusterCIDR, triesTaken) {
+      allocations.inc({ clusterCIDR });
+      tries.observe({ clusterCIDR }, triesTaken);
+    },
+    occupied(clusterCIDR, subnets) {
+      allocations.inc({ clusterCIDR }, subnets);
+    },
+    released(clusterCIDR, subnets) {
+      releases.inc({ clusterCIDR }, subnets);
+    },
+  };
+}
+
+/** Counters show 0 for every range from the first scrape, so the first allocation is a visible increase. */
+function zeroPerRange(counter: Counter<'clusterCIDR'>, sources: MetricsSources): void {
+  for (const u of sources.usage()) counter.inc({ clusterCIDR: u.clusterCIDR }, 0);
+}
+
+interface PerRangeGauge {
+  readonly name: string;
+  readonly help: string;
+  readonly value: (usage: RangeUsage) => number;
+}
+
+/** A gauge labelled by clusterCIDR, rebuilt from `usage()` on each scrape (no stale ranges survive). */
+function perRangeGauge(registers: Registry[], sources: MetricsSources, spec: PerRangeGauge): void {
+  new Gauge({
+    name: spec.name,
+    help: spec.help,
+    labelNames: ['clusterCIDR'],
+    registers,
+    collect() {
+      this.reset();
+      for (const u of sources.usage()) this.set({ clusterCIDR: u.clusterCIDR }, spec.value(u));
+    },
+  });
+}
+
+const rangeGauges: readonly PerRangeGauge[] = [
+  { name: 'podcidr_allocator_range_capacity_cidrs', help: 'Node subnets the cluster CIDR holds.', value: (u) => u.capacity },
+  {
+    name: 'podcidr_allocator_range_used_cidrs',
+    help: 'Node subnets marked used: allocated, reserved and quarantined ones.',
+    value: (u) => u.used,
+  },
+  { name: 'podcidr_allocator_range_free_cidrs', help: 'Node subnets free to allocate now.', value: (u) => u.free },
+  {
+    name: 'podcidr_allocator_range_quarantined_cidrs',
+    help: 'Released node subnets not yet reusable (--release-quarantine); counted as used.',
+    value: (u) => u.quarantined,
+  },
+  {
+    name: 'podcidr_allocator_range_reserved_cidrs',
+    help: 'Node subnets never allocated because they overlap a service or excluded range; counted as used.',
+    value: (u) => u.reserved,
+  },
+];
+
+function registerRangeGauges(registers: Registry[], sources: MetricsSources): void {
+  for (const spec of rangeGauges) {
+    new Gauge({
+      name: spec.name,
+      help: spec.help,
+      labelNames: ['clusterCIDR', 'family'],
+      registers,
+      collect() {
+        this.reset();
+        for (const u of sources.usage()) this.set({ clusterCIDR: u.clusterCIDR, family: u.family }, spec.value(u));
+      },
+    });
+  }
+}
+
+function reconcilerMetrics(registers: Registry[], sources: MetricsSources): ReconcilerObserver {
+  new Gauge({
+    name: 'podcidr_allocator_nodes_without_podcidr',
+    help: 'Nodes that have no spec.podCIDR yet.',
+    registers,
+    collect() {
+      this.set(sources.nodesWithoutPodCIDR());
+    },
+  });
+  new Gauge({
+    name: 'podcidr_allocator_conflicts',
+    help: 'Node podCIDRs in conflict now, by kind: malformed, out-of-range, duplicate, overlap.',
+    labelNames: ['kind'],
+    registers,
+    collect() {
+      const current = sources.conflicts();
+      for (const kind of conflictKinds) this.set({ kind }, current[kind] ?? 0);
+    },
+  });
+  const found = new Counter({
+    name: 'podcidr_allocator_conflicts_found_total',
+    help: 'Conflicting node podCIDRs found, by kind; each node and CIDR is counted once.',
+    labelNames: ['kind'],
+    registers,
+  });
+  for (const kind of conflictKinds) found.inc({ kind }, 0);
+  const patches = new Counter({
+    name: 'podcidr_allocator_patches_total',
+    help: 'podCIDRs patches of Nodes, by result: success, conflict, not-found, timeout, failed.',
+    labelNames: ['result'],
+    registers,
+  });
+  for (const result of patchResults) patches.inc({ result }, 0);
+  const waiting = new Gauge({
+    name: 'podcidr_allocator_nodes_waiting_for_cidr',
+    help: 'Nodes waiting for a node subnet to free up after their range ran out.',
+    registers,
+  });
+  return {
+    conflict: (kind) => found.inc({ kind }),
+    allocated: () => patches.inc({ result: 'success' }),
+    patchFailed: (failure) => patches.inc({ result: failure }),
+    waiting: (nodes) => waiting.set(nodes),
+  };
+}
+
+function queueMetrics(registers: Registry[]): Required<WorkQueueObserver> {
+  const depth = new Gauge({ name: 'podcidr_allocator_workqueue_depth', help: 'Node keys waiting in the work queue.', registers });
+  const adds = new Counter({
+    name: 'podcidr_allocator_workqueue_adds_total',
+    help: 'Node keys added to the work queue (adds of a key already queued are not counted).',
+    registers,
+  });
+  const retries = new Counter({
+    name: 'podcidr_allocator_workqueue_retries_total',
+    help: 'Node keys re-queued with backoff after a failed reconcile.',
+    registers,
+  });
+  const waited = new Histogram({
+    name: 'podcidr_allocator_workqueue_queue_duration_seconds',
+    help: 'Time a node key waited in the work queue before a worker took it.',
+    buckets: queueBuckets,
+    registers,
+  });
+  const worked = new Histogram({
+    name: 'podcidr_allocator_workqueue_work_duration_seconds',
+    help: 'Time a worker held a node key, from taking it to done.',
+    buckets: workBuckets,
+    registers,
+  });
+  return {
+    onAdd: () => adds.inc(),
+    onDepth: (n) => depth.set(n),
+    onRetry: () => retries.inc(),
+    onQueueLatency: (seconds) => waited.observe(seconds),
+    onWorkDuration: (seconds) => worked.observe(seconds),
+  };
+}
+
+function informerMetrics(registers: Registry[]): Required<NodeInformerObserver> {
+  const relists = new Counter({
+    name: 'podcidr_allocator_informer_relists_total',
+    help: 'Full lists of Nodes: the first one, and one after every watch that could not resume.',
+    registers,
+  });
+  const listDuration = new Histogram({
+    name: 'podcidr_allocator_informer_list_duration_seconds',
+    help: 'Time a full list of Nodes took, all pages.',
+    buckets: listBuckets,
+    registers,
+  });
+  const restarts = new Counter({
+    name: 'podcidr_allocator_informer_restarts_total',
+    help: 'Node watches restarted, by reason: closed (server timeout, normal), expired (410), stalled, error.',
+    labelNames: ['reason'],
+    registers,
+  });
+  for (const reason of restartReasons) restarts.inc({ reason }, 0);
+  return {
+    onList: (_nodes, seconds) => {
+      relists.inc();
+      listDuration.observe(seconds);
+    },
+    onWatchRestart: (reason) => restarts.inc({ reason }),
+  };
+}
+
+function requestMetrics(registers: Registry[]): RequestObserver {
+  const requests = new Counter({
+    name: 'podcidr_allocator_api_requests_total',
+    help: 'HTTP requests to the API server, each attempt counted, by verb and status code (<error>: no response).',
+    labelNames: ['verb', 'code'],
+    registers,
+  });
+  const duration = new Histogram({
+    name: 'podcidr_allocator_api_request_duration_seconds',
+    help: 'Time from sending a request to the API server to its response headers, by verb.',
+    labelNames: ['verb'],
+    buckets: requestBuckets,
+    registers,
+  });
+  return (verb, code, seconds) => {
+    requests.inc({ verb, code });
+    duration.observe({ verb }, seconds);
+  };
+}
