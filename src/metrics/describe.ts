@@ -18,13 +18,14 @@ export function describeMetrics(registry: Registry): MetricDescription[] {
   return registry
     .getMetricsAsArray()
     .map((metric) => {
+      const type = String(metric.type);
       const buckets = numbersIn(metric, 'upperBounds').filter((b) => b !== Infinity);
       return {
         name: metric.name,
-        type: String(metric.type),
+        type,
         labels: stringsIn(metric, 'labelNames'),
         help: metric.help,
-        ...(metric.type === 'histogram' ? { buckets } : {}),
+        ...(type === 'histogram' ? { buckets } : {}),
       };
     })
     .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));

@@ -35,14 +35,16 @@ function harness(options: Options = { ranges: [{ clusterCIDR: '10.0.0.0/22', nod
   const registry = new Registry();
   const clock = { ms: 0 };
   const state = { leader: false, withoutPodCIDR: 0, conflicts: {}, running: true };
-  let allocator: ClusterAllocator | undefined;
+  // Filled in below: the allocator needs the observers, the metrics read the allocator.
+  const live: { allocator?: ClusterAllocator } = {};
   const metrics = createMetrics(registry, {
-    usage: () => (state.running ? (allocator?.usage() ?? []) : []),
+    usage: () => (state.running ? (live.allocator?.usage() ?? []) : []),
     nodesWithoutPodCIDR: () => state.withoutPodCIDR,
     conflicts: () => state.conflicts,
     isLeader: () => state.leader,
   });
-  allocator = new ClusterAllocator({ ...options, now: () => clock.ms, observer: metrics.allocator });
+  const allocator = new ClusterAllocator({ ...options, now: () => clock.ms, observer: metrics.allocator });
+  live.allocator = allocator;
   return { registry, metrics, allocator, clock, state };
 }
 
