@@ -3,31 +3,24 @@
 
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
+import { describeMetrics } from '../../../src/metrics/describe.js';
+import { createMetrics } from '../../../src/metrics/metrics.js';
 import { findObject, loadKustomization, loadResources, manifestsDir } from './manifests.js';
 
 const componentDir = join(manifestsDir, 'components', 'monitoring');
 
 /**
- * The metric names the controller exports and their labels (upstream's cidrset metrics keep upstream's
- * names, typo included). Prometheus adds `pod`, `namespace`, `instance` and, for histograms, `le`.
+ * The metrics the controller exports and their labels, read from the registry createMetrics fills, so an
+ * alert or panel can never query a series that does not exist. Prometheus adds `pod`, `namespace`,
+ * `instance` and, for histograms, `le`.
  */
-const exported: Readonly<Record<string, readonly string[]>> = {
-  node_ipam_controller_cidrset_cidrs_allocations_total: ['clusterCIDR'],
-  node_ipam_controller_cidrset_cidrs_releases_total: ['clusterCIDR'],
-  node_ipam_controller_cidrset_usage_cidrs: ['clusterCIDR'],
-  node_ipam_controller_cidrset_allocation_tries_per_request: ['clusterCIDR'],
-  node_ipam_controller_cirdset_max_cidrs: ['clusterCIDR'],
-  node_ipam_controller_cidrset_max_cidrs: ['clusterCIDR'],
-  podcidr_allocator_range_capacity_cidrs: ['clusterCIDR', 'family'],
-  podcidr_allocator_range_used_cidrs: ['clusterCIDR', 'family'],
-  podcidr_allocator_range_free_cidrs: ['clusterCIDR', 'family'],
-  podcidr_allocator_range_quarantined_cidrs: ['clusterCIDR', 'family'],
-  podcidr_allocator_nodes_without_podcidr: [],
-  podcidr_allocator_conflicts: ['kind'],
-  podcidr_allocator_leader: [],
-  podcidr_allocator_workqueue_depth: [],
-};
+const exported: Readonly<Record<string, readonly string[]>> = (() => {
+  const registry = new Registry();
+  createMetrics(registry, { usage: () => [], nodesWithoutPodCIDR: () => 0, conflicts: () => ({}), isLeader: () => false });
+  return Object.fromEntries(describeMetrics(registry).map((m) => [m.name, m.labels]));
+})();
 const scrapeLabels = ['pod', 'namespace', 'instance', 'le'];
 
 interface Rule {
