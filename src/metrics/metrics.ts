@@ -60,8 +60,9 @@ const requestBuckets = [0.005, 0.025, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60];
 const listBuckets = [0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
 
 /**
- * Registers every metric into `registry` (prom-client's process and Node.js defaults included) and
- * returns the observers. Call it once per registry: a second call throws "already been registered".
+ * Registers every metric into `registry` (prom-client's process and Node.js defaults and the leader gauge
+ * of createLeaderMetrics included) and returns the observers. Call it once per registry: a second call,
+ * or a separate createLeaderMetrics, throws "already been registered".
  */
 export function createMetrics(registry: Registry, sources: MetricsSources): Metrics {
   const registers = [registry];
@@ -85,8 +86,16 @@ export function createMetrics(registry: Registry, sources: MetricsSources): Metr
     queue,
     informer,
     requests,
-    observeReconcile: (seconds) => reconcileDuration.observe(seconds),
+    observeReconcile: (seconds) => observe(reconcileDuration, {}, seconds),
   };
+}
+
+/**
+ * Durations come from callers' clocks; prom-client throws on a non-finite value, and that throw would
+ * land inside an API request or a queue operation. Such a value is dropped instead.
+ */
+function observe<L extends string>(histogram: Histogram<L>, labels: Partial<Record<L, string>>, seconds: number): void {
+  if (Number.isFinite(seconds)) histogram.observe(labels, seconds);
 }
 
 /** Upstream's cidrset_* series: same names (typo included), label and semantics. */
@@ -280,8 +289,8 @@ function queueMetrics(registers: Registry[]): Required<WorkQueueObserver> {
     onAdd: () => adds.inc(),
     onDepth: (n) => depth.set(n),
     onRetry: () => retries.inc(),
-    onQueueLatency: (seconds) => waited.observe(seconds),
-    onWorkDuration: (seconds) => worked.observe(seconds),
+    onQueueLatency: (seconds) => observe(waited, {}, seconds),
+    onWorkDuration: (seconds) => observe(worked, {}, seconds),
   };
 }
 
@@ -307,7 +316,7 @@ function informerMetrics(registers: Registry[]): Required<NodeInformerObserver> 
   return {
     onList: (_nodes, seconds) => {
       relists.inc();
-      listDuration.observe(seconds);
+      observe(listDuration, {}, seconds);
     },
     onWatchRestart: (reason) => restarts.inc({ reason }),
   };
@@ -329,6 +338,6 @@ function requestMetrics(registers: Registry[]): RequestObserver {
   });
   return (verb, code, seconds) => {
     requests.inc({ verb, code });
-    duration.observe({ verb }, seconds);
+    observe(duration, { verb }, seconds);
   };
 }

@@ -376,6 +376,20 @@ describe('the informer and request observers', () => {
   });
 });
 
+describe('a broken clock', () => {
+  it('drops a non-finite duration instead of throwing into the request or queue that reported it', async () => {
+    const { registry, metrics } = harness();
+    expect(() => metrics.requests('GET', '200', Number.NaN)).not.toThrow();
+    expect(() => metrics.queue.onWorkDuration(Number.POSITIVE_INFINITY)).not.toThrow();
+    expect(await samples(registry, 'podcidr_allocator_api_requests_total')).toEqual([
+      'podcidr_allocator_api_requests_total{verb="GET",code="200"} 1',
+    ]);
+    expect(await samples(registry, 'podcidr_allocator_workqueue_work_duration_seconds')).toContain(
+      'podcidr_allocator_workqueue_work_duration_seconds_count 0',
+    );
+  });
+});
+
 describe('registration', () => {
   it('fills only the registry passed in, process defaults included', async () => {
     const before = globalRegistry.getMetricsAsArray().length;
