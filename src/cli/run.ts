@@ -1,20 +1,273 @@
-// The `run` command's body: takes a checked Config and runs the controller until it stops.
-// Placeholder until the controller wiring lands: it logs the Config and exits 1.
+// The `run` command's body: wires the client, the Node cache, the leader elector and one
+// AllocationController per leadership term, serves health and metrics, and handles shutdown.
 
+import { Registry } from 'prom-client';
+import { AllocationController } from '../controller/allocation-controller.js';
+import { NodeInformer } from '../controller/node-informer.js';
+import type { NodeInfo } from '../controller/types.js';
+import {
+  KubeConfigError,
+  KubeEventSink,
+  KubeNodeSource,
+  KubeNodeWriter,
+  createKubeClient,
+  loadKubeConfig,
+  type KubeClient,
+} from '../kube/index.js';
+import { LeaderElector, createKubeLeaseClient, createLeaderMetrics } from '../leader/index.js';
 import type { Logger } from '../log.js';
+import { startHttpServer, type HttpServer } from '../metrics/http.js';
 import type { Config } from './config.js';
+
+export const FIELD_MANAGER = 'podcidr-allocator';
 
 export interface RunDeps {
   readonly logger: Logger;
+  /** Ends the process at once; used when leadership is lost, so no request can leave afterwards. */
+  readonly exit?: (code: number) => never;
+  /** Where SIGTERM/SIGINT come from; tests pass their own emitter. */
+  readonly signals?: NodeJS.EventEmitter;
 }
+
+/** A graceful stop waits this long at most for in-flight patches without leader election. */
+const STOP_GRACE_MS = 10_000;
 
 /** Resolves to the process exit code. */
 export async function runController(config: Config, deps: RunDeps): Promise<number> {
   const log = deps.logger.child({ component: 'run' });
   log.info({ config }, 'configuration');
-  if (!config.allocateNodeCIDRs) {
-    log.info('allocation is disabled (--allocate-node-cidrs=false); serving health and metrics only');
+  if (!config.allocateNodeCIDRs) return serveOnly(config, deps);
+  const kube = connect(config, log);
+  if (kube === undefined) return 2;
+  const registry = new Registry();
+  const app = new App(config, deps, kube, registry);
+  return app.run();
+}
+
+/** --allocate-node-cidrs=false: nothing to allocate, so no API server either; health and metrics only. */
+async function serveOnly(config: Config, deps: RunDeps): Promise<number> {
+  const log = deps.logger.child({ component: 'run' });
+  log.info('allocation is disabled (--allocate-node-cidrs=false); serving health and metrics only');
+  const registry = new Registry();
+  const ok = () => ({ ok: true });
+  const http = await startHttpServer({ address: config.metrics.bindAddress, registry, logger: log, healthz: ok, readyz: ok });
+  const stop = new AbortController();
+  const signals = onStopSignal(deps, log, () => stop.abort());
+  log.info({ address: http.address }, 'serving health and metrics');
+  await aborted(stop.signal);
+  signals.dispose();
+  await http.close();
+  log.info('stopped');
+  return 0;
+}
+
+function connect(config: Config, log: Logger): KubeClient | undefined {
+  try {
+    const kubeConfig = loadKubeConfig(config.kube);
+    return createKubeClient(kubeConfig, { qps: config.kube.qps, burst: config.kube.burst });
+  } catch (err) {
+    if (!(err instanceof KubeConfigError)) throw err;
+    log.error({ err: err.message }, 'cannot load the Kubernetes client configuration');
+    process.stderr.write(`podcidr-allocator: ${err.message}\n`);
+    return undefined;
   }
-  log.error('controller wiring not available yet');
-  return 1;
+}
+
+class App {
+  readonly #config: Config;
+  readonly #deps: RunDeps;
+  readonly #log: Logger;
+  readonly #kube: KubeClient;
+  readonly #registry: Registry;
+  readonly #informer: NodeInformer;
+  readonly #elector: LeaderElector | undefined;
+  /** The controller of the current leadership term, if leading. */
+  #term: AllocationController | undefined;
+  /** Deletes seen while a term starts, replayed after its rebuild so none is missed. */
+  #deletesDuringStart: NodeInfo[] | undefined;
+
+  constructor(config: Config, deps: RunDeps, kube: KubeClient, registry: Registry) {
+    this.#config = config;
+    this.#deps = deps;
+    this.#log = deps.logger.child({ component: 'run' });
+    this.#kube = kube;
+    this.#registry = registry;
+    this.#informer = new NodeInformer({
+      source: this.#nodeSource(),
+      log: deps.logger.child({ component: 'informer' }),
+    });
+    this.#informer.addHandlers({
+      add: (node) => this.#term?.nodeChanged(node),
+      update: (_old, node) => this.#term?.nodeChanged(node),
+      delete: (node) => this.#nodeDeleted(node),
+    });
+    this.#elector = config.leaderElection.enabled ? this.#makeElector() : undefined;
+    createLeaderMetrics(registry, { isLeader: () => this.#term !== undefined });
+  }
+
+  async run(): Promise<number> {
+    const http = await this.#serve();
+    if (http === undefined) return 1;
+    const stop = new AbortController();
+    const signals = onStopSignal(this.#deps, this.#log, () => stop.abort());
+    this.#log.info({ address: http.address, identity: this.#config.leaderElection.identity }, 'serving health and metrics');
+    try {
+      this.#informer.start();
+      return await (this.#elector ? this.#runElected(this.#elector, stop.signal) : this.#runAlone(stop.signal));
+    } finally {
+      signals.dispose();
+      await this.#informer.stop();
+      await http.close();
+    }
+  }
+
+  async #runElected(elector: LeaderElector, stop: AbortSignal): Promise<number> {
+    void aborted(stop).then(() => elector.stop());
+    const outcome = await elector.run();
+    if (outcome === 'lost') {
+      this.#log.fatal('leaderelection lost; exiting so that no stale work survives');
+      this.#exit(1);
+    }
+    this.#log.info('stopped');
+    return 0;
+  }
+
+  async #runAlone(stop: AbortSignal): Promise<number> {
+    const work = this.#lead(stop);
+    await aborted(stop);
+    await Promise.race([work, delay(STOP_GRACE_MS)]);
+    this.#log.info('stopped');
+    return 0;
+  }
+
+  #exit(code: number): never {
+    return (this.#deps.exit ?? process.exit)(code);
+  }
+
+  /** One leadership term: wait for the cache, rebuild from a fresh list, converge until signal aborts. */
+  async #lead(signal: AbortSignal): Promise<void> {
+    this.#log.info('started leading');
+    if (!(await this.#informer.waitForSync(signal))) return;
+    const term = this.#newTerm(signal);
+    this.#term = term;
+    this.#deletesDuringStart = [];
+    try {
+      await term.run(signal, () => this.#replayDeletes(term));
+    } catch (err) {
+      if (signal.aborted) return;
+      // A bug, not a condition to wait out: exit so the pod restarts from the cluster's state.
+      this.#log.fatal({ err }, 'allocation stopped unexpectedly');
+      this.#exit(1);
+    } finally {
+      if (this.#term === term) this.#term = undefined;
+      this.#deletesDuringStart = undefined;
+    }
+  }
+
+  #replayDeletes(term: AllocationController): void {
+    const deletes = this.#deletesDuringStart ?? [];
+    this.#deletesDuringStart = undefined;
+    for (const node of deletes) term.nodeDeleted(node);
+  }
+
+  #nodeDeleted(node: NodeInfo): void {
+    if (this.#deletesDuringStart) this.#deletesDuringStart.push(node);
+    else this.#term?.nodeDeleted(node);
+  }
+
+  #newTerm(signal: AbortSignal): AllocationController {
+    const config = this.#config;
+    const identity = config.leaderElection.identity;
+    return new AllocationController(
+      {
+        ranges: config.ranges,
+        reserved: config.reserved,
+        quarantineMs: config.releaseQuarantineMs,
+        lister: this.#informer,
+        source: this.#nodeSource(),
+        writer: new KubeNodeWriter(this.#kube.core, { fieldManager: FIELD_MANAGER }),
+        events: new KubeEventSink({
+          api: this.#kube.events,
+          log: this.#deps.logger.child({ component: 'events' }),
+          identity,
+        }),
+        logger: this.#deps.logger,
+        workers: config.concurrentNodeSyncs,
+        fieldManager: FIELD_MANAGER,
+      },
+      signal,
+    );
+  }
+
+  #nodeSource(): KubeNodeSource {
+    return new KubeNodeSource({ core: this.#kube.core, watch: this.#kube.watch, throttle: this.#kube.throttle });
+  }
+
+  #makeElector(): LeaderElector {
+    const le = this.#config.leaderElection;
+    // Renewals get a client of their own, so a burst of patches can never delay them in the bucket.
+    const leaseApi = createKubeClient(this.#kube.kubeConfig, { qps: this.#config.kube.qps, burst: this.#config.kube.burst });
+    return new LeaderElector({
+      lock: { namespace: le.resourceNamespace, name: le.resourceName },
+      identity: le.identity,
+      client: createKubeLeaseClient(leaseApi.coordination, { requestTimeoutMs: Math.max(1, le.renewDeadlineMs / 2) }),
+      logger: this.#deps.logger.child({ component: 'leader' }),
+      leaseDurationMs: le.leaseDurationMs,
+      renewDeadlineMs: le.renewDeadlineMs,
+      retryPeriodMs: le.retryPeriodMs,
+      releaseOnCancel: true,
+      onStartedLeading: (signal) => this.#lead(signal),
+      onNewLeader: (leader) => this.#log.info({ leader }, 'new leader observed'),
+    });
+  }
+
+  async #serve(): Promise<HttpServer | undefined> {
+    try {
+      return await startHttpServer({
+        address: this.#config.metrics.bindAddress,
+        registry: this.#registry,
+        logger: this.#deps.logger.child({ component: 'http' }),
+        healthz: () => this.#elector?.check() ?? { ok: true },
+        // Standbys are ready too once synced: a disruption budget counts ready pods.
+        readyz: () => (this.#informer.hasSynced() ? { ok: true } : { ok: false, reason: 'node cache has not synced yet' }),
+      });
+    } catch (err) {
+      this.#log.error({ err, address: this.#config.metrics.bindAddress }, 'cannot serve health and metrics');
+      return undefined;
+    }
+  }
+
+}
+
+/** Runs onFirst at the first SIGTERM/SIGINT; a second signal exits 1 at once. */
+function onStopSignal(deps: RunDeps, log: Logger, onFirst: () => void): { dispose(): void } {
+  const signals = deps.signals ?? process;
+  let seen = 0;
+  const handler = (name: string): void => {
+    seen += 1;
+    if (seen === 1) {
+      log.info({ signal: name }, 'stopping: finishing in-flight work');
+      onFirst();
+      return;
+    }
+    log.warn({ signal: name }, 'second signal; exiting now');
+    (deps.exit ?? process.exit)(1);
+  };
+  signals.on('SIGTERM', handler);
+  signals.on('SIGINT', handler);
+  return {
+    dispose: () => {
+      signals.off('SIGTERM', handler);
+      signals.off('SIGINT', handler);
+    },
+  };
+}
+
+function aborted(signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.resolve();
+  return new Promise((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }

@@ -15,7 +15,12 @@ interface Outcome {
   readonly stderr: string;
 }
 
-function cli(args: readonly string[], env: Record<string, string> = {}): Promise<Outcome> {
+/** stopWhen: send SIGTERM once stdout satisfies it (for commands that run until stopped). */
+function cli(
+  args: readonly string[],
+  env: Record<string, string> = {},
+  stopWhen?: (stdout: string) => boolean,
+): Promise<Outcome> {
   // Only what node and tsx need, so that the host's own PODCIDR_ALLOCATOR_* variables cannot leak in.
   const base: Record<string, string> = {};
   for (const name of ['PATH', 'HOME', 'TMPDIR']) {
@@ -30,7 +35,14 @@ function cli(args: readonly string[], env: Record<string, string> = {}): Promise
     });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    let stopped = false;
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString();
+      if (!stopped && stopWhen?.(stdout)) {
+        stopped = true;
+        child.kill('SIGTERM');
+      }
+    });
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     child.on('error', reject);
     child.on('close', (code) => resolve({ code, stdout, stderr }));
@@ -147,10 +159,12 @@ describe('podcidr-allocator help and version', () => {
 });
 
 describe('podcidr-allocator run', () => {
-  it('hands a valid configuration to the controller and logs it as JSON', async () => {
-    const { code, stdout, stderr } = await cli(['run', ok, '--allocate-node-cidrs=false', '--log-level=debug'], {
-      POD_NAME: 'allocator-0',
-    });
+  it('hands a valid configuration to the controller, logs it as JSON and stops cleanly on SIGTERM', async () => {
+    const { code, stdout, stderr } = await cli(
+      ['run', ok, '--allocate-node-cidrs=false', '--log-level=debug', '--metrics-bind-address=127.0.0.1:0'],
+      { POD_NAME: 'allocator-0' },
+      (out) => out.includes('"msg":"serving health and metrics"'),
+    );
     expect(stderr).toBe('');
     const records = lines(stdout).map((line) => JSON.parse(line) as Record<string, unknown>);
     const configRecord = records.find((r) => r.msg === 'configuration');
@@ -162,8 +176,7 @@ describe('podcidr-allocator run', () => {
     expect(records.map((r) => r.msg)).toContain(
       'allocation is disabled (--allocate-node-cidrs=false); serving health and metrics only',
     );
-    // Until the controller is wired in, run stops here with a plain failure (not a usage error).
-    expect(records.at(-1)).toMatchObject({ level: 'error', msg: 'controller wiring not available yet' });
-    expect(code).toBe(1);
+    expect(records.at(-1)).toMatchObject({ level: 'info', msg: 'stopped' });
+    expect(code).toBe(0);
   });
 });

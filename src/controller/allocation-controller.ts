@@ -1,0 +1,136 @@
+// One leadership term of the allocator: a fresh allocator rebuilt from a fresh list, a work queue
+// and its workers. Nothing survives a term, so a new leader never acts on an old leader's memory.
+
+import type { Logger } from 'pino';
+import { ClusterAllocator } from '../allocator/cluster-allocator.js';
+import type { AllocatorObserver, QuarantineEntry, RangeSpec } from '../allocator/types.js';
+import type { NodeSource } from './node-informer.js';
+import { Reconciler, type RebuildSummary, type ReconcilerObserver } from './reconciler.js';
+import type { EventSink, NodeInfo, NodeLister, NodeWriter } from './types.js';
+import { WorkQueue, type WorkQueueObserver, runWorkers } from './workqueue.js';
+
+export interface AllocationControllerOptions {
+  readonly ranges: readonly RangeSpec[];
+  readonly reserved: readonly string[];
+  readonly quarantineMs: number;
+  /** Quarantine entries from before this term (durable quarantine), on the same clock as now(). */
+  readonly quarantined?: readonly QuarantineEntry[];
+  /** The informer's cache: the reconciler converges each node from it. */
+  readonly lister: NodeLister;
+  /** A fresh, complete list from the API server, read once at the start of the term. */
+  readonly source: NodeSource;
+  readonly writer: NodeWriter;
+  readonly events: EventSink;
+  readonly logger: Logger;
+  readonly workers: number;
+  readonly fieldManager: string;
+  readonly now?: () => number;
+  readonly allocatorObserver?: AllocatorObserver;
+  readonly reconcilerObserver?: ReconcilerObserver;
+  readonly queueObserver?: WorkQueueObserver;
+}
+
+const LIST_PAGE_SIZE = 500;
+
+export class AllocationController {
+  readonly allocator: ClusterAllocator;
+  readonly reconciler: Reconciler;
+  readonly queue: WorkQueue;
+  readonly #o: AllocationControllerOptions;
+  readonly #log: Logger;
+  #started = false;
+
+  constructor(options: AllocationControllerOptions, signal: AbortSignal) {
+    this.#o = options;
+    this.#log = options.logger;
+    const now = options.now ?? Date.now;
+    this.allocator = new ClusterAllocator({
+      ranges: options.ranges,
+      reserved: options.reserved,
+      quarantineMs: options.quarantineMs,
+      now,
+      observer: options.allocatorObserver,
+    });
+    if (options.quarantined) this.allocator.seedQuarantine(options.quarantined);
+    this.queue = new WorkQueue({ observer: options.queueObserver });
+    this.reconciler = new Reconciler({
+      allocator: this.allocator,
+      lister: options.lister,
+      writer: gatedWriter(options.writer, signal),
+      events: options.events,
+      logger: options.logger.child({ component: 'reconciler' }),
+      clock: { now },
+      observer: options.reconcilerObserver,
+      requeue: (name, afterMs) => (afterMs ? this.queue.addAfter(name, afterMs) : this.queue.add(name)),
+      fieldManager: options.fieldManager,
+    });
+  }
+
+  /**
+   * Rebuilds from a fresh list, then converges every node until signal aborts. Resolves once the
+   * workers have finished what they held; the queue drops what was still waiting. afterRebuild
+   * lets the caller replay informer deletes that arrived while the list was being read.
+   */
+  async run(signal: AbortSignal, afterRebuild?: () => void): Promise<RebuildSummary | undefined> {
+    if (signal.aborted) return undefined;
+    const nodes = await listAll(this.#o.source, signal);
+    const summary = this.reconciler.rebuild(nodes);
+    this.#started = true;
+    afterRebuild?.();
+    for (const node of this.#o.lister.list()) this.queue.add(node.name);
+    for (const node of nodes) this.queue.add(node.name);
+    const stop = (): void => this.queue.shutDown();
+    signal.addEventListener('abort', stop, { once: true });
+    if (signal.aborted) stop();
+    const log = this.#log.child({ component: 'workqueue' });
+    await runWorkers(this.queue, this.#o.workers, (name) => this.reconciler.sync(name), { log });
+    return summary;
+  }
+
+  /** Informer add/update: level-triggered, so the key is enough. */
+  nodeChanged(node: NodeInfo): void {
+    if (this.#started) this.queue.add(node.name);
+  }
+
+  /** Informer delete (watch or relist); releases what the node held. */
+  nodeDeleted(node: NodeInfo): void {
+    if (this.#started) this.reconciler.nodeDeleted(node);
+  }
+}
+
+/** Every node, page by page, with one consistent resourceVersion. */
+export async function listAll(source: NodeSource, signal: AbortSignal): Promise<NodeInfo[]> {
+  const nodes: NodeInfo[] = [];
+  let continueToken: string | undefined;
+  do {
+    const page = await source.list({ limit: LIST_PAGE_SIZE, continueToken, signal });
+    nodes.push(...page.nodes);
+    continueToken = page.continueToken;
+  } while (continueToken);
+  return nodes;
+}
+
+/** Thrown instead of writing once the term has ended; the reconciler keeps the CIDRs reserved. */
+export class TermEndedError extends Error {
+  constructor(node: string) {
+    super(`leadership term ended; no request sent for node ${node}`);
+    this.name = 'TermEndedError';
+  }
+}
+
+/**
+ * No request may start once the term has ended: a deposed leader's late write could hand out a
+ * range another leader already gave away. A request already on the wire is cut by process exit.
+ */
+function gatedWriter(writer: NodeWriter, signal: AbortSignal): NodeWriter {
+  return {
+    patchPodCIDRs: async (name, podCIDRs) => {
+      if (signal.aborted) throw new TermEndedError(name);
+      await writer.patchPodCIDRs(name, podCIDRs);
+    },
+    getNode: async (name) => {
+      if (signal.aborted) throw new TermEndedError(name);
+      return writer.getNode(name);
+    },
+  };
+}
