@@ -9,6 +9,9 @@ import { createLogger } from '../log.js';
 import { parseRunConfig, type Env } from './config.js';
 import { envPrefix, helpOptions } from './flags.js';
 import { runController } from './run.js';
+import { checkCommand } from '../tools/check.js';
+import { checkSpec, planSpec, toolHelpOptions } from '../tools/flags.js';
+import { planCommand } from '../tools/plan.js';
 
 const usageExit = 2;
 
@@ -16,6 +19,13 @@ const runEpilogue =
   `Every flag can also be set through an environment variable named ${envPrefix}<FLAG> in upper ` +
   `snake case (shown as [env ...]); lists are comma-separated there too. The command line wins over ` +
   `the environment, the environment over the defaults. Exit codes: 0 stopped cleanly, 1 failed, 2 bad usage.`;
+
+const planEpilogue = 'Exit codes: 0 plan printed, 2 bad usage.';
+
+const checkEpilogue =
+  'Only lists Nodes; never writes. The range flags (and their environment variables) are those of run. ' +
+  'Exit codes: 0 no problems, 1 problems found, 2 bad usage or unusable kubeconfig, ' +
+  '3 the API server could not be reached or refused to list Nodes.';
 
 async function main(args: string[], env: Env): Promise<number> {
   let exitCode = 0;
@@ -29,6 +39,22 @@ async function main(args: string[], env: Env): Promise<number> {
       (command) => command.options(helpOptions()).strict(false).epilogue(runEpilogue),
       async () => {
         exitCode = await run(withoutCommand(args, 'run'), env);
+      },
+    )
+    .command(
+      'plan',
+      'Print the node subnets, pods per node and node limit of a range configuration; needs no cluster',
+      (command) => command.options(toolHelpOptions(planSpec)).strict(false).epilogue(planEpilogue),
+      () => {
+        exitCode = planCommand(withoutCommand(args, 'plan'), env);
+      },
+    )
+    .command(
+      'check',
+      "Audit a live cluster's podCIDRs (read-only): conflicts, out-of-range, missing, usage per range",
+      (command) => command.options(toolHelpOptions(checkSpec)).strict(false).epilogue(checkEpilogue),
+      async () => {
+        exitCode = await checkCommand(withoutCommand(args, 'check'), env);
       },
     )
     .epilogue('Run "podcidr-allocator run --help" for the flags of run.')

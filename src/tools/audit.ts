@@ -1,0 +1,213 @@
+// auditNodes: every problem in the podCIDRs a set of nodes carries, and how full each range is.
+// Pure and deterministic; conflicts are judged by the reconciler's own code, so `check` and the controller agree.
+
+import { ClusterAllocator } from '../allocator/cluster-allocator.js';
+import type { Family, RangeSpec } from '../allocator/types.js';
+import { overlaps, parseCidr, tryParseCidr } from '../cidr/index.js';
+import { claimPodCIDR, firstHolderOrder, type ConflictKind } from '../controller/claim.js';
+import { ClaimIndex } from '../controller/ownership.js';
+import type { NodeInfo } from '../controller/types.js';
+
+/** The field manager the controller patches podCIDRs with. */
+export const OUR_FIELD_MANAGER = 'podcidr-allocator';
+
+/**
+ * ConflictKind (what the controller reports too) plus what only an audit looks for:
+ * - reserved       → the podCIDR shares addresses with a service range or an --exclude-cidr range;
+ * - same-family    → a second CIDR of one family on one node;
+ * - missing        → a node (not being deleted) without any podCIDR;
+ * - missing-family → a dual-stack cluster's node without a CIDR of one family.
+ */
+export type ProblemKind = ConflictKind | 'reserved' | 'same-family' | 'missing' | 'missing-family';
+
+export const problemKinds: readonly ProblemKind[] = [
+  'malformed',
+  'out-of-range',
+  'duplicate',
+  'overlap',
+  'reserved',
+  'same-family',
+  'missing',
+  'missing-family',
+];
+
+export interface Problem {
+  readonly kind: ProblemKind;
+  readonly node: string;
+  /** The podCIDR concerned, as the node spells it; absent for missing podCIDRs. */
+  readonly cidr?: string;
+  readonly message: string;
+  /** duplicate/overlap: the nodes that keep the range (first holders), with their CIDRs. */
+  readonly holders?: readonly { readonly node: string; readonly cidr: string }[];
+}
+
+/** podCIDRs written by another field manager: not a problem in itself, but a second allocator shows here. */
+export interface ForeignManager {
+  readonly node: string;
+  readonly manager: string;
+  readonly podCIDRs: readonly string[];
+}
+
+export interface NodeStatus {
+  readonly name: string;
+  readonly podCIDRs: readonly string[];
+  readonly podCIDRManager?: string;
+  readonly deleting: boolean;
+  /** The kinds of problem found on this node, in problemKinds order, each once. */
+  readonly problems: readonly ProblemKind[];
+}
+
+export interface RangeUtilisation {
+  readonly clusterCIDR: string;
+  readonly family: Family;
+  readonly nodeMask: number;
+  readonly capacity: number;
+  /** Node subnets blocked by reserved ranges. */
+  readonly reserved: number;
+  /** Node subnets held by nodes, outside reserved ones. */
+  readonly byNodes: number;
+  /** reserved + byNodes: what the allocator cannot hand out. */
+  readonly used: number;
+  readonly free: number;
+  /** used / capacity × 100. */
+  readonly percentUsed: number;
+}
+
+export interface Findings {
+  /** In name order. */
+  readonly nodes: readonly NodeStatus[];
+  /** In the order the controller would meet them (first-holder order). */
+  readonly problems: readonly Problem[];
+  readonly foreignManagers: readonly ForeignManager[];
+  readonly ranges: readonly RangeUtilisation[];
+}
+
+export interface AuditOptions {
+  /** Nodes patched by this manager hold their ranges first, as in the controller. */
+  readonly fieldManager?: string;
+}
+
+/**
+ * Audits nodes against the configured ranges (at least one) and reserved CIDRs (canonical text, as
+ * validateClusterConfig returns them). Nodes are claimed in the reconciler's first-holder order
+ * against a fresh allocator, so duplicates and overlaps name the node the controller lets keep
+ * the range, and utilisation is what the controller's allocator holds after its rebuild.
+ */
+export function auditNodes(
+  nodes: readonly NodeInfo[],
+  ranges: readonly RangeSpec[],
+  reserved: readonly string[],
+  options: AuditOptions = {},
+): Findings {
+  const fieldManager = options.fieldManager ?? OUR_FIELD_MANAGER;
+  const allocator = new ClusterAllocator({ ranges, reserved });
+  const index = new ClaimIndex();
+  const reservedCidrs = reserved.map((text) => ({ text, cidr: parseCidr(text) }));
+  const families = new Set(allocator.families);
+  const problems: Problem[] = [];
+  const foreignManagers: ForeignManager[] = [];
+  for (const node of firstHolderOrder(nodes, fieldManager)) {
+    const seen = new Set<string>();
+    for (const text of node.podCIDRs) {
+      // The reconciler claims each text of a node once; a repeated entry adds nothing.
+      if (seen.has(text)) continue;
+      seen.add(text);
+      const outcome = claimPodCIDR(index, allocator, node, text);
+      if (outcome.kind !== 'owned') {
+        const holders = 'holders' in outcome ? outcome.holders.map((h) => ({ node: h.node, cidr: h.text })) : undefined;
+        problems.push({
+          kind: outcome.kind,
+          node: node.name,
+          cidr: text,
+          message: `podCIDR ${text} ${outcome.detail}`,
+          ...(holders !== undefined ? { holders } : {}),
+        });
+      }
+      const cidr = tryParseCidr(text);
+      for (const r of reservedCidrs) {
+        if (cidr === undefined || !overlaps(cidr, r.cidr)) continue;
+        problems.push({
+          kind: 'reserved',
+          node: node.name,
+          cidr: text,
+          message: `podCIDR ${text} shares addresses with the reserved range ${r.text}`,
+        });
+      }
+    }
+    problems.push(...familyProblems(node, families));
+    if (node.podCIDRs.length > 0 && node.podCIDRManager !== undefined && node.podCIDRManager !== fieldManager) {
+      foreignManagers.push({ node: node.name, manager: node.podCIDRManager, podCIDRs: node.podCIDRs });
+    }
+  }
+  return {
+    nodes: nodeStatuses(nodes, problems),
+    problems,
+    foreignManagers,
+    ranges: allocator.usage().map((u) => ({
+      clusterCIDR: u.clusterCIDR,
+      family: u.family,
+      nodeMask: u.nodeMask,
+      capacity: u.capacity,
+      reserved: u.reserved,
+      byNodes: u.used - u.reserved,
+      used: u.used,
+      free: u.free,
+      percentUsed: (u.used / u.capacity) * 100,
+    })),
+  };
+}
+
+/** Missing podCIDRs, and one CIDR per family (malformed entries are reported already and skipped here). */
+function familyProblems(node: NodeInfo, families: ReadonlySet<Family>): Problem[] {
+  if (node.podCIDRs.length === 0) {
+    if (node.deletionTimestamp !== undefined) return [];
+    return [{ kind: 'missing', node: node.name, message: 'has no podCIDR' }];
+  }
+  const problems: Problem[] = [];
+  const byFamily = new Map<Family, string>();
+  let malformed = false;
+  for (const text of new Set(node.podCIDRs)) {
+    const cidr = tryParseCidr(text);
+    if (cidr === undefined) {
+      malformed = true;
+      continue;
+    }
+    const first = byFamily.get(cidr.family);
+    if (first === undefined) {
+      byFamily.set(cidr.family, text);
+      continue;
+    }
+    problems.push({
+      kind: 'same-family',
+      node: node.name,
+      cidr: text,
+      message: `podCIDR ${text} is a second ${cidr.family} CIDR beside ${first}; one per family is allowed`,
+    });
+  }
+  if (!malformed) {
+    for (const family of families) {
+      if (byFamily.has(family)) continue;
+      problems.push({ kind: 'missing-family', node: node.name, message: `has no ${family} podCIDR` });
+    }
+  }
+  return problems;
+}
+
+function nodeStatuses(nodes: readonly NodeInfo[], problems: readonly Problem[]): NodeStatus[] {
+  const kinds = new Map<string, Set<ProblemKind>>();
+  for (const p of problems) {
+    let set = kinds.get(p.node);
+    if (set === undefined) kinds.set(p.node, (set = new Set()));
+    set.add(p.kind);
+  }
+  return [...nodes].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)).map((node) => {
+    const found = kinds.get(node.name);
+    return {
+      name: node.name,
+      podCIDRs: node.podCIDRs,
+      ...(node.podCIDRManager !== undefined ? { podCIDRManager: node.podCIDRManager } : {}),
+      deleting: node.deletionTimestamp !== undefined,
+      problems: problemKinds.filter((k) => found?.has(k) === true),
+    };
+  });
+}
