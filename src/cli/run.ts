@@ -5,6 +5,7 @@ import { Registry } from 'prom-client';
 import { AllocationController } from '../controller/allocation-controller.js';
 import { NodeInformer } from '../controller/node-informer.js';
 import type { NodeInfo } from '../controller/types.js';
+import type { KubeConfig } from '@kubernetes/client-node';
 import {
   KubeConfigError,
   KubeEventSink,
@@ -14,9 +15,12 @@ import {
   loadKubeConfig,
   type KubeClient,
 } from '../kube/index.js';
-import { LeaderElector, createKubeLeaseClient, createLeaderMetrics } from '../leader/index.js';
+import { LeaderElector, createKubeLeaseClient } from '../leader/index.js';
 import type { Logger } from '../log.js';
 import { startHttpServer, type HttpServer } from '../metrics/http.js';
+import { createMetrics, type Metrics } from '../metrics/metrics.js';
+import type { ConflictKind } from '../controller/reconciler.js';
+import { auditNodes } from '../tools/audit.js';
 import type { Config } from './config.js';
 
 export const FIELD_MANAGER = 'podcidr-allocator';
@@ -32,16 +36,17 @@ export interface RunDeps {
 /** A graceful stop waits this long at most for in-flight patches without leader election. */
 const STOP_GRACE_MS = 10_000;
 
+/** The conflicts gauge re-audits the cache at most this often; scrapes come every 15-60 s. */
+const AUDIT_MAX_AGE_MS = 15_000;
+
 /** Resolves to the process exit code. */
 export async function runController(config: Config, deps: RunDeps): Promise<number> {
   const log = deps.logger.child({ component: 'run' });
   log.info({ config }, 'configuration');
   if (!config.allocateNodeCIDRs) return serveOnly(config, deps);
-  const kube = connect(config, log);
-  if (kube === undefined) return 2;
-  const registry = new Registry();
-  const app = new App(config, deps, kube, registry);
-  return app.run();
+  const kubeConfig = loadClientConfig(config, log);
+  if (kubeConfig === undefined) return 2;
+  return new App(config, deps, kubeConfig).run();
 }
 
 /** --allocate-node-cidrs=false: nothing to allocate, so no API server either; health and metrics only. */
@@ -61,10 +66,9 @@ async function serveOnly(config: Config, deps: RunDeps): Promise<number> {
   return 0;
 }
 
-function connect(config: Config, log: Logger): KubeClient | undefined {
+function loadClientConfig(config: Config, log: Logger): KubeConfig | undefined {
   try {
-    const kubeConfig = loadKubeConfig(config.kube);
-    return createKubeClient(kubeConfig, { qps: config.kube.qps, burst: config.kube.burst });
+    return loadKubeConfig(config.kube);
   } catch (err) {
     if (!(err instanceof KubeConfigError)) throw err;
     log.error({ err: err.message }, 'cannot load the Kubernetes client configuration');
@@ -78,23 +82,35 @@ class App {
   readonly #deps: RunDeps;
   readonly #log: Logger;
   readonly #kube: KubeClient;
-  readonly #registry: Registry;
+  readonly #registry = new Registry();
+  readonly #metrics: Metrics;
   readonly #informer: NodeInformer;
   readonly #elector: LeaderElector | undefined;
   /** The controller of the current leadership term, if leading. */
   #term: AllocationController | undefined;
   /** Deletes seen while a term starts, replayed after its rebuild so none is missed. */
   #deletesDuringStart: NodeInfo[] | undefined;
+  #audit: { at: number; conflicts: Partial<Record<ConflictKind, number>> } | undefined;
 
-  constructor(config: Config, deps: RunDeps, kube: KubeClient, registry: Registry) {
+  constructor(config: Config, deps: RunDeps, kubeConfig: KubeConfig) {
     this.#config = config;
     this.#deps = deps;
     this.#log = deps.logger.child({ component: 'run' });
-    this.#kube = kube;
-    this.#registry = registry;
+    this.#metrics = createMetrics(this.#registry, {
+      usage: () => this.#term?.allocator.usage() ?? [],
+      nodesWithoutPodCIDR: () => this.#informer.list().filter((n) => n.podCIDRs.length === 0 && !n.deletionTimestamp).length,
+      conflicts: () => this.#conflicts(),
+      isLeader: () => this.#term !== undefined,
+    });
+    this.#kube = createKubeClient(kubeConfig, {
+      qps: config.kube.qps,
+      burst: config.kube.burst,
+      onRequest: this.#metrics.requests,
+    });
     this.#informer = new NodeInformer({
       source: this.#nodeSource(),
       log: deps.logger.child({ component: 'informer' }),
+      observer: this.#metrics.informer,
     });
     this.#informer.addHandlers({
       add: (node) => this.#term?.nodeChanged(node),
@@ -102,7 +118,24 @@ class App {
       delete: (node) => this.#nodeDeleted(node),
     });
     this.#elector = config.leaderElection.enabled ? this.#makeElector() : undefined;
-    createLeaderMetrics(registry, { isLeader: () => this.#term !== undefined });
+  }
+
+  /** Current conflicts in the cache, judged like `check` does; only the leader audits. */
+  #conflicts(): Partial<Record<ConflictKind, number>> {
+    const term = this.#term;
+    if (term === undefined) return {};
+    const now = Date.now();
+    if (this.#audit === undefined || now - this.#audit.at > AUDIT_MAX_AGE_MS) {
+      const findings = auditNodes(this.#informer.list(), term.allocator.ranges(), this.#config.reserved, {
+        fieldManager: FIELD_MANAGER,
+      });
+      const conflicts: Partial<Record<ConflictKind, number>> = {};
+      for (const { kind } of findings.problems) {
+        if (isConflictKind(kind)) conflicts[kind] = (conflicts[kind] ?? 0) + 1;
+      }
+      this.#audit = { at: now, conflicts };
+    }
+    return this.#audit.conflicts;
   }
 
   async run(): Promise<number> {
@@ -194,6 +227,10 @@ class App {
         logger: this.#deps.logger,
         workers: config.concurrentNodeSyncs,
         fieldManager: FIELD_MANAGER,
+        allocatorObserver: this.#metrics.allocator,
+        reconcilerObserver: this.#metrics.reconciler,
+        queueObserver: this.#metrics.queue,
+        onSynced: (seconds) => this.#metrics.observeReconcile(seconds),
       },
       signal,
     );
@@ -261,6 +298,10 @@ function onStopSignal(deps: RunDeps, log: Logger, onFirst: () => void): { dispos
       signals.off('SIGINT', handler);
     },
   };
+}
+
+function isConflictKind(kind: string): kind is ConflictKind {
+  return kind === 'malformed' || kind === 'out-of-range' || kind === 'duplicate' || kind === 'overlap';
 }
 
 function aborted(signal: AbortSignal): Promise<void> {

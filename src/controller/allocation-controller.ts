@@ -28,6 +28,8 @@ export interface AllocationControllerOptions {
   readonly allocatorObserver?: AllocatorObserver;
   readonly reconcilerObserver?: ReconcilerObserver;
   readonly queueObserver?: WorkQueueObserver;
+  /** One sync of one node took this long, failed or not. */
+  readonly onSynced?: (seconds: number) => void;
 }
 
 const LIST_PAGE_SIZE = 500;
@@ -83,8 +85,17 @@ export class AllocationController {
     signal.addEventListener('abort', stop, { once: true });
     if (signal.aborted) stop();
     const log = this.#log.child({ component: 'workqueue' });
-    await runWorkers(this.queue, this.#o.workers, (name) => this.reconciler.sync(name), { log });
+    await runWorkers(this.queue, this.#o.workers, (name) => this.#sync(name), { log });
     return summary;
+  }
+
+  async #sync(name: string): Promise<void> {
+    const started = performance.now();
+    try {
+      await this.reconciler.sync(name);
+    } finally {
+      this.#o.onSynced?.((performance.now() - started) / 1000);
+    }
   }
 
   /** Informer add/update: level-triggered, so the key is enough. */
