@@ -1,0 +1,258 @@
+// The controller itself, run as a child process with only the ServiceAccount token that manifests/base grants.
+// If the RBAC lacked anything the controller needs (lease, node list/watch/patch, events), a test here fails.
+
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { promisify } from 'node:util';
+import * as k8s from '@kubernetes/client-node';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { loadObjects, repoRoot } from '../unit/deploy/manifests.js';
+import { TestScope, controlPlane, describeWithControlPlane, eventually, kubeClients, type KubeClients } from './harness.js';
+import { serviceAccountKubeconfig, type ServiceAccountKubeconfig } from './service-account.js';
+
+const run = promisify(execFile);
+const rbacKinds = new Set(['ServiceAccount', 'ClusterRole', 'ClusterRoleBinding', 'Role', 'RoleBinding']);
+const node24 = join(repoRoot, 'node_modules/.bin/node');
+const main = join(repoRoot, 'src/cli/main.ts');
+/** The production lease: the only one the Role lets the ServiceAccount update. */
+const LEASE = { namespace: 'kube-system', name: 'podcidr-allocator' };
+/** Two /24 node subnets: the third node finds the range exhausted. */
+const CLUSTER_CIDR = '10.251.0.0/23';
+const OUT_OF_RANGE = '10.99.7.0/24';
+
+/** Runs the control plane's own kubectl as admin; rejects on a non-zero exit. */
+async function kubectl(args: string[], input?: string): Promise<string> {
+  const cp = controlPlane();
+  if (!cp.available) throw new Error(`no control plane: ${cp.reason}`);
+  const child = run(join(cp.binDir, 'kubectl'), ['--kubeconfig', cp.kubeconfigPath, ...args], { maxBuffer: 16 * 1024 * 1024 });
+  if (input !== undefined) child.child.stdin?.end(input);
+  return (await child).stdout;
+}
+
+/** The controller as a child process; every line it writes is kept for assertions. */
+class ControllerProcess {
+  readonly lines: string[] = [];
+  readonly exited: Promise<number | null>;
+  readonly #child: ChildProcess;
+
+  constructor(args: string[], env: Record<string, string>) {
+    this.#child = spawn(node24, ['--import', 'tsx', main, ...args], {
+      cwd: repoRoot,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    for (const stream of [this.#child.stdout, this.#child.stderr]) {
+      if (stream) createInterface({ input: stream }).on('line', (line) => this.lines.push(line));
+    }
+    this.exited = new Promise((resolve) => this.#child.once('exit', (code) => resolve(code)));
+  }
+
+  /** Parsed JSON log records (pino); other lines (e.g. a usage error) are skipped. */
+  records(): Record<string, unknown>[] {
+    return this.lines.flatMap((line) => {
+      try {
+        const parsed: unknown = JSON.parse(line);
+        return typeof parsed === 'object' && parsed !== null ? [parsed as Record<string, unknown>] : [];
+      } catch {
+        return [];
+      }
+    });
+  }
+
+  logged(msg: string): Record<string, unknown> | undefined {
+    return this.records().find((r) => r.msg === msg);
+  }
+
+  signal(name: NodeJS.Signals): void {
+    this.#child.kill(name);
+  }
+
+  get running(): boolean {
+    return this.#child.exitCode === null && this.#child.signalCode === null;
+  }
+}
+
+describeWithControlPlane('the controller running as the manifests ServiceAccount', () => {
+  const scope = new TestScope('rbac-run');
+  const podName = `${scope.id}-pod`;
+  let c: KubeClients;
+  let rbacYaml: string;
+  let sa: ServiceAccountKubeconfig;
+  let controller: ControllerProcess | undefined;
+  let address: string;
+
+  async function readLease(): Promise<k8s.V1Lease | undefined> {
+    try {
+      return await c.coordination.readNamespacedLease(LEASE);
+    } catch (err) {
+      if (err instanceof k8s.ApiException && err.code === 404) return undefined;
+      throw err;
+    }
+  }
+
+  async function podCIDRsOf(name: string): Promise<string[] | undefined> {
+    const node = await c.core.readNode({ name });
+    const cidrs = node.spec?.podCIDRs ?? [];
+    return cidrs.length > 0 ? cidrs : undefined;
+  }
+
+  /** Events the controller wrote about this scope's nodes (they land in default, like upstream's). */
+  async function eventsAbout(node: string): Promise<k8s.EventsV1Event[]> {
+    const list = await c.events.listNamespacedEvent({ namespace: 'default' });
+    return list.items.filter((e) => e.regarding?.name === node && e.reportingController === 'podcidr-allocator');
+  }
+
+  async function get(path: string): Promise<{ status: number; body: string }> {
+    const res = await fetch(`http://${address}${path}`);
+    return { status: res.status, body: await res.text() };
+  }
+
+  beforeAll(async () => {
+    c = kubeClients();
+    // The other allocations in this file assume no foreign node is waiting for a podCIDR: it would
+    // compete for the two subnets of CLUSTER_CIDR.
+    const waiting = (await c.core.listNode()).items.filter((n) => (n.spec?.podCIDRs ?? []).length === 0);
+    expect(waiting.map((n) => n.metadata?.name), 'nodes left without podCIDR by another test file').toEqual([]);
+
+    const rendered = loadObjects(await kubectl(['kustomize', join(repoRoot, 'manifests/base')]));
+    rbacYaml = rendered
+      .filter((o) => rbacKinds.has(o.kind ?? ''))
+      .map((o) => k8s.dumpYaml(o))
+      .join('---\n');
+    await kubectl(['apply', '-f', '-'], rbacYaml);
+    sa = await serviceAccountKubeconfig(c, { namespace: 'kube-system', name: 'podcidr-allocator' });
+    // A lease left by an earlier run would make this controller wait out its duration first.
+    await c.coordination.deleteNamespacedLease(LEASE).catch(() => undefined);
+
+    controller = new ControllerProcess(
+      [
+        'run',
+        '--kubeconfig', sa.path,
+        `--cluster-cidr=${CLUSTER_CIDR}`,
+        '--node-cidr-mask-size=24',
+        '--leader-elect=true',
+        `--leader-elect-resource-namespace=${LEASE.namespace}`,
+        `--leader-elect-resource-name=${LEASE.name}`,
+        '--metrics-bind-address=127.0.0.1:0',
+        '--log-level=debug',
+      ],
+      // POD_NAME is what the Deployment sets; the identity is it plus a random suffix.
+      { POD_NAME: podName },
+    );
+    const serving = await eventually(async () => {
+      if (controller && !controller.running) throw new Error(`controller exited:\n${controller.lines.join('\n')}`);
+      return controller?.logged('serving health and metrics');
+    }, { timeoutMs: 60_000 });
+    address = String(serving.address);
+  });
+
+  afterAll(async () => {
+    if (controller?.running) {
+      controller.signal('SIGKILL');
+      await controller.exited;
+    }
+    await scope.cleanup(c, ['default']);
+    for (const e of (await c.events.listNamespacedEvent({ namespace: 'default' })).items) {
+      if (e.regarding?.name?.startsWith(scope.id) === true && e.metadata?.name !== undefined) {
+        await c.events.deleteNamespacedEvent({ namespace: 'default', name: e.metadata.name });
+      }
+    }
+    await c.coordination.deleteNamespacedLease(LEASE).catch(() => undefined);
+    await sa?.remove();
+    if (rbacYaml !== undefined) await kubectl(['delete', '--ignore-not-found', '--wait=false', '-f', '-'], rbacYaml);
+  });
+
+  it('authenticates only as the ServiceAccount, not as an admin', async () => {
+    const core = sa.kc.makeApiClient(k8s.CoreV1Api);
+    await expect(core.listNamespacedSecret({ namespace: 'kube-system' })).rejects.toMatchObject({ code: 403 });
+  });
+
+  it('becomes leader: the production lease is held by its identity', async () => {
+    const lease = await eventually(async () => {
+      const l = await readLease();
+      return l?.spec?.holderIdentity?.startsWith(`${podName}_`) === true ? l : undefined;
+    });
+    expect(lease.spec?.leaseDurationSeconds).toBe(15);
+    await eventually(async () => controller?.logged('started leading'));
+    await eventually(async () => ((await get('/metrics')).body.match(/^podcidr_allocator_leader 1$/m) ? true : undefined));
+  });
+
+  it('reports ready and healthy once its node cache has synced', async () => {
+    await eventually(async () => ((await get('/readyz')).status === 200 ? true : undefined));
+    expect((await get('/healthz')).status).toBe(200);
+  });
+
+  it('gives new nodes distinct podCIDRs from the cluster CIDR', async () => {
+    const first = await c.core.createNode({ body: scope.node('worker') });
+    const second = await c.core.createNode({ body: scope.node('worker') });
+    const a = await eventually(() => podCIDRsOf(first.metadata?.name ?? ''));
+    const b = await eventually(() => podCIDRsOf(second.metadata?.name ?? ''));
+    expect([...a, ...b].sort()).toEqual(['10.251.0.0/24', '10.251.1.0/24']);
+    const node = await c.core.readNode({ name: first.metadata?.name ?? '' });
+    expect(node.metadata?.managedFields?.some((f) => f.manager === 'podcidr-allocator')).toBe(true);
+  });
+
+  it('records a CIDRNotAvailable event when the range is exhausted', async () => {
+    const third = await c.core.createNode({ body: scope.node('worker') });
+    const name = third.metadata?.name ?? '';
+    const event = await eventually(async () => (await eventsAbout(name)).find((e) => e.reason === 'CIDRNotAvailable'));
+    expect(event.type).toBe('Warning');
+    expect(event.reportingInstance).toMatch(new RegExp(`^${podName}_`));
+    expect(event.note).toContain(`Node ${name} status is now: CIDRNotAvailable`);
+    expect(await podCIDRsOf(name)).toBeUndefined();
+  });
+
+  it('records a PodCIDROutOfRange event for a node created with a foreign podCIDR, and leaves it alone', async () => {
+    const body = scope.node('foreign');
+    body.spec = { podCIDR: OUT_OF_RANGE, podCIDRs: [OUT_OF_RANGE] };
+    const node = await c.core.createNode({ body });
+    const name = node.metadata?.name ?? '';
+    const event = await eventually(async () => (await eventsAbout(name)).find((e) => e.reason === 'PodCIDROutOfRange'));
+    expect(event.note).toContain(OUT_OF_RANGE);
+    expect(await podCIDRsOf(name)).toEqual([OUT_OF_RANGE]);
+  });
+
+  it('lets the check command audit the nodes with the same kubeconfig, finding the out-of-range podCIDR', async () => {
+    const result = await run(
+      node24,
+      ['--import', 'tsx', main, 'check', '--kubeconfig', sa.path, `--cluster-cidr=${CLUSTER_CIDR}`,
+        '--node-cidr-mask-size=24', '--selector', scope.selector, '--output', 'json'],
+      { cwd: repoRoot },
+    ).then(
+      (r) => ({ code: 0, stdout: r.stdout }),
+      (err: unknown) => ({ code: (err as { code?: number }).code, stdout: String((err as { stdout?: string }).stdout) }),
+    );
+    expect(result.code).toBe(1);
+    const report = JSON.parse(result.stdout) as { nodes: unknown[]; problems: { kind: string; cidr: string | null }[] };
+    expect(report.nodes).toHaveLength(4);
+    expect(report.problems).toContainEqual(expect.objectContaining({ kind: 'out-of-range', cidr: OUT_OF_RANGE }));
+  });
+
+  it('hands the freed subnet to the waiting node once a node is deleted and the quarantine ends', async () => {
+    const nodes = (await c.core.listNode({ labelSelector: scope.selector })).items;
+    const holder = nodes.find((n) => n.spec?.podCIDRs?.[0] === '10.251.0.0/24');
+    const waiting = nodes.find((n) => (n.spec?.podCIDRs ?? []).length === 0);
+    expect(holder).toBeDefined();
+    expect(waiting).toBeDefined();
+    await c.core.deleteNode({ name: holder?.metadata?.name ?? '' });
+    // The default release quarantine is one minute.
+    const cidrs = await eventually(() => podCIDRsOf(waiting?.metadata?.name ?? ''), { timeoutMs: 100_000, intervalMs: 500 });
+    expect(cidrs).toEqual(['10.251.0.0/24']);
+  });
+
+  it('never meets a forbidden answer from the API server', () => {
+    const forbidden = controller?.lines.filter((line) => /forbidden/i.test(line)) ?? [];
+    expect(forbidden).toEqual([]);
+    expect(controller?.logged('could not record event')).toBeUndefined();
+  });
+
+  it('stops on SIGTERM with exit code 0 and releases the lease for a standby', async () => {
+    controller?.signal('SIGTERM');
+    expect(await controller?.exited).toBe(0);
+    const lease = await readLease();
+    expect(lease?.spec?.holderIdentity ?? '').toBe('');
+    expect(controller?.logged('released leader lease')).toBeDefined();
+    expect(controller?.lines.filter((line) => /forbidden/i.test(line))).toEqual([]);
+  });
+});
