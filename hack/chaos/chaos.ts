@@ -1,0 +1,530 @@
+// Chaos run: one control plane, three controller replicas, node churn, the leader SIGKILLed every few
+// seconds, one stalled leader and one kube-apiserver restart; exits non-zero on any broken invariant.
+//
+//   npm run test:chaos                                   # CI size: 1,000 operations over ~60 s
+//   npm run test:chaos -- --ops 10000 --duration 600 --stack dual --seed 42
+import * as k8s from '@kubernetes/client-node';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { HACK_DIR, startControlPlane, type ControlPlane } from '../lib/control-plane.js';
+import { CHAOS_LABEL, Churn, sleep } from './churn.js';
+import { checkNodes, type NodeCidrs } from './invariants.js';
+import { Replica, levelOf, type LogRecord, type ReplicaExit } from './replicas.js';
+
+const REPO = resolve(HACK_DIR, '..');
+const LEASE = { namespace: 'default', name: 'podcidr-allocator' };
+const LEASE_FLAGS = ['--leader-elect-lease-duration=4s', '--leader-elect-renew-deadline=3s', '--leader-elect-retry-period=500ms'];
+const LEASE_MS = 4_000;
+const REPLICAS = 3;
+
+interface Settings {
+  readonly ops: number;
+  readonly durationMs: number;
+  readonly seed: number;
+  readonly stack: 'v4' | 'dual';
+  readonly quarantine: string;
+  readonly killEveryMs: number;
+  readonly maxNodes: number;
+  readonly convergeMs: number;
+  readonly keepLogs: boolean;
+}
+
+interface Cluster {
+  readonly cidrs: readonly string[];
+  readonly maskFlags: readonly string[];
+  /** Node subnets per family: the same in both families, so it is the cluster's node capacity. */
+  readonly capacity: number;
+}
+
+interface Rebuild {
+  readonly replica: string;
+  readonly at: number;
+  readonly nodes: number;
+  readonly occupied: number;
+  readonly conflicts: Record<string, number>;
+}
+
+function settings(): Settings {
+  const { values } = parseArgs({
+    options: {
+      ops: { type: 'string', default: '1000' },
+      duration: { type: 'string', default: '60' },
+      seed: { type: 'string' },
+      stack: { type: 'string', default: 'random' },
+      quarantine: { type: 'string' },
+      'kill-every': { type: 'string', default: '4' },
+      'max-nodes': { type: 'string', default: '96' },
+      converge: { type: 'string', default: '30' },
+      'keep-logs': { type: 'boolean', default: false },
+    },
+  });
+  const seed = values.seed === undefined ? Math.floor(Math.random() * 2 ** 31) : Number(values.seed);
+  const random = mulberry32(seed);
+  const stack = values.stack === 'random' ? (random() < 0.5 ? 'v4' : 'dual') : values.stack;
+  if (stack !== 'v4' && stack !== 'dual') throw new Error(`--stack must be v4, dual or random, got ${stack}`);
+  const quarantine = values.quarantine ?? pick(random, ['0', '1s', '2s']);
+  return {
+    ops: positive('ops', values.ops),
+    durationMs: positive('duration', values.duration) * 1000,
+    seed,
+    stack,
+    quarantine,
+    killEveryMs: positive('kill-every', values['kill-every']) * 1000,
+    maxNodes: Math.min(120, positive('max-nodes', values['max-nodes'])),
+    convergeMs: positive('converge', values.converge) * 1000,
+    keepLogs: values['keep-logs'],
+  };
+}
+
+/** 128 node subnets per family: small enough to fill at the end, big enough for the churn's live nodes. */
+function cluster(s: Settings, random: () => number): Cluster {
+  const octet = Math.floor(random() * 256);
+  const v4 = `10.${octet}.0.0/17`;
+  const v6 = `fd00:${(0x1000 + Math.floor(random() * 0xe000)).toString(16)}::/57`;
+  if (s.stack === 'v4') return { cidrs: [v4], maskFlags: ['--node-cidr-mask-size-ipv4=24'], capacity: 128 };
+  return {
+    cidrs: [v4, v6],
+    maskFlags: ['--node-cidr-mask-size-ipv4=24', '--node-cidr-mask-size-ipv6=64'],
+    capacity: 128,
+  };
+}
+
+class ChaosRun {
+  readonly #s: Settings;
+  readonly #cp: ControlPlane;
+  readonly #cluster: Cluster;
+  readonly #logDir: string;
+  readonly #core: k8s.CoreV1Api;
+  readonly #coordination: k8s.CoordinationV1Api;
+  readonly #random: () => number;
+  readonly #replicas: Replica[] = [];
+  readonly #exits: ReplicaExit[] = [];
+  readonly #violations = new Set<string>();
+  readonly #rebuilds: Rebuild[] = [];
+  readonly #errors = new Map<string, number>();
+  readonly #counts = { kills: 0, killSkips: 0, stalls: 0, started: 0, checks: 0, checkSkips: 0, nodesChecked: 0, leaderships: 0 };
+  #replicaSeq = 0;
+  #shuttingDown = false;
+  #churnDone = false;
+
+  constructor(s: Settings, cp: ControlPlane, clusterConfig: Cluster, logDir: string, random: () => number) {
+    this.#s = s;
+    this.#cp = cp;
+    this.#cluster = clusterConfig;
+    this.#logDir = logDir;
+    this.#random = random;
+    const kc = new k8s.KubeConfig();
+    kc.loadFromFile(cp.kubeconfigPath);
+    this.#core = kc.makeApiClient(k8s.CoreV1Api);
+    this.#coordination = kc.makeApiClient(k8s.CoordinationV1Api);
+  }
+
+  async run(): Promise<boolean> {
+    const t0 = Date.now();
+    for (let i = 0; i < REPLICAS; i++) this.#startReplica();
+    await this.#waitFor('a first leader', 60_000, async () => (await this.#leader()) !== undefined);
+    const runId = this.#s.seed.toString(36);
+    const churn = new Churn({
+      core: this.#core,
+      runId,
+      random: this.#random,
+      ops: this.#s.ops,
+      durationMs: this.#s.durationMs,
+      minNodes: Math.floor(this.#s.maxNodes / 3),
+      maxNodes: this.#s.maxNodes,
+      concurrency: 8,
+    });
+    say(`churn: ${this.#s.ops} operations over ${this.#s.durationMs / 1000}s`);
+    const churned = churn.run().finally(() => (this.#churnDone = true));
+    const restart = this.#restartApiServerMidway();
+    await Promise.all([churned, this.#killLoop(), this.#checkLoop(), restart]);
+    const churnMs = Date.now() - t0;
+    say(`churn done: ${JSON.stringify(churn.counts)}, ${churn.live} nodes live`);
+
+    const converged = await this.#converge();
+    const leak = await this.#leakChecks(churn, runId);
+    await this.#cleanup();
+    this.#report({ churn, churnMs, converged, leak, restartMs: await restart });
+    return this.#violations.size === 0;
+  }
+
+  // ---- replicas ------------------------------------------------------------------------------
+
+  #startReplica(): Replica {
+    const name = `replica-${++this.#replicaSeq}`;
+    const args = [
+      'run',
+      `--kubeconfig=${this.#cp.kubeconfigPath}`,
+      `--cluster-cidr=${this.#cluster.cidrs.join(',')}`,
+      ...this.#cluster.maskFlags,
+      '--metrics-bind-address=127.0.0.1:0',
+      `--leader-elect-resource-namespace=${LEASE.namespace}`,
+      ...LEASE_FLAGS,
+      `--release-quarantine=${this.#s.quarantine}`,
+      '--kube-api-qps=200',
+      '--kube-api-burst=400',
+    ];
+    const replica = new Replica({
+      name,
+      repo: REPO,
+      args,
+      logDir: this.#logDir,
+      onRecord: (r, record) => this.#onRecord(r, record),
+      onExit: (exit) => this.#onExit(exit),
+    });
+    this.#replicas.push(replica);
+    this.#counts.started++;
+    return replica;
+  }
+
+  #onRecord(replica: Replica, record: LogRecord): void {
+    if (record.msg === 'became leader') this.#counts.leaderships++;
+    if (record.msg === 'rebuilt podCIDR allocations from nodes') {
+      const conflicts = (record.conflicts ?? {}) as Record<string, number>;
+      this.#rebuilds.push({
+        replica: replica.name,
+        at: Date.now(),
+        nodes: Number(record.nodes),
+        occupied: Number(record.occupied),
+        conflicts,
+      });
+    }
+    if (levelOf(record) >= 50 && typeof record.msg === 'string') {
+      this.#errors.set(record.msg, (this.#errors.get(record.msg) ?? 0) + 1);
+    }
+  }
+
+  #onExit(exit: ReplicaExit): void {
+    this.#exits.push(exit);
+    if (this.#shuttingDown) {
+      if (!(exit.code === 0 && exit.expected)) this.#violate(`exit: ${exit.name} did not stop cleanly on SIGTERM (code ${exit.code}, signal ${exit.signal})`);
+      return;
+    }
+    if (!exit.expected && !tolerated(exit)) {
+      this.#violate(`exit: ${exit.name} exited on its own (code ${exit.code}, signal ${exit.signal}, last fatal: ${exit.lastFatal ?? 'none'})`);
+    }
+    this.#startReplica();
+  }
+
+  /** The live replica holding the lease, or undefined (lease free, expired holder dead, or API down). */
+  async #leader(): Promise<Replica | undefined> {
+    try {
+      const lease = await this.#coordination.readNamespacedLease(LEASE);
+      const holder = lease.spec?.holderIdentity;
+      return this.#replicas.find((r) => r.alive && r.identity !== undefined && r.identity === holder);
+    } catch {
+      return undefined;
+    }
+  }
+
+  // ---- chaos ---------------------------------------------------------------------------------
+
+  async #killLoop(): Promise<void> {
+    // Before the API server restart at half time, so the stall is judged on its own.
+    const stallAt = Date.now() + this.#s.durationMs * 0.3;
+    let stalled = false;
+    while (!this.#churnDone) {
+      await sleep(this.#s.killEveryMs * (0.7 + 0.6 * this.#random()));
+      if (this.#churnDone) break;
+      const leader = await this.#nextLeader();
+      if (leader === undefined) continue;
+      if (!stalled && Date.now() >= stallAt) {
+        // A stalled leader: its lease expires meanwhile, so it must stop (exit 1) when it runs again.
+        stalled = true;
+        this.#counts.stalls++;
+        say(`stalling leader ${leader.name} for ${(LEASE_MS + 2000) / 1000}s (SIGSTOP)`);
+        await leader.stall(LEASE_MS + 2000);
+        continue;
+      }
+      leader.kill();
+      this.#counts.kills++;
+    }
+  }
+
+  /** Polls for a live leader until the churn ends; each empty poll is counted as a skipped round. */
+  async #nextLeader(): Promise<Replica | undefined> {
+    while (!this.#churnDone) {
+      const leader = await this.#leader();
+      if (leader !== undefined) return leader;
+      this.#counts.killSkips++;
+      await sleep(1_000);
+    }
+    return undefined;
+  }
+
+  async #restartApiServerMidway(): Promise<number> {
+    await sleep(this.#s.durationMs / 2);
+    say('restarting kube-apiserver');
+    const started = Date.now();
+    await this.#cp.restartApiServer();
+    const ms = Date.now() - started;
+    say(`kube-apiserver back after ${ms}ms`);
+    return ms;
+  }
+
+  async #checkLoop(): Promise<void> {
+    while (!this.#churnDone) {
+      await sleep(2_000);
+      await this.#check();
+    }
+  }
+
+  /** One invariant check of the API server's nodes; undefined when the API server did not answer. */
+  async #check(): Promise<NodeCidrs[] | undefined> {
+    let nodes: NodeCidrs[];
+    try {
+      nodes = await this.#nodes();
+    } catch {
+      this.#counts.checkSkips++;
+      return undefined;
+    }
+    const result = checkNodes(nodes, this.#cluster.cidrs);
+    this.#counts.checks++;
+    this.#counts.nodesChecked += result.nodes;
+    for (const v of result.violations) this.#violate(v);
+    return nodes;
+  }
+
+  async #nodes(): Promise<NodeCidrs[]> {
+    const list = await this.#core.listNode({ labelSelector: CHAOS_LABEL });
+    return list.items.map((n) => ({
+      name: n.metadata?.name ?? '',
+      podCIDR: n.spec?.podCIDR,
+      podCIDRs: n.spec?.podCIDRs ?? [],
+    }));
+  }
+
+  // ---- end checks ----------------------------------------------------------------------------
+
+  /** Every surviving node holds one podCIDR per family within the bound; returns how long it took. */
+  async #converge(): Promise<number | undefined> {
+    const started = Date.now();
+    const families = this.#cluster.cidrs.length;
+    const done = await this.#waitFor('every node to hold its podCIDRs', this.#s.convergeMs, async () => {
+      const nodes = await this.#check();
+      return nodes !== undefined && nodes.every((n) => n.podCIDRs.length === families);
+    });
+    if (!done) {
+      const nodes = (await this.#nodes()).filter((n) => n.podCIDRs.length !== families);
+      this.#violate(`converge: ${nodes.length} nodes without podCIDRs ${this.#s.convergeMs / 1000}s after churn: ${nodes.slice(0, 5).map((n) => n.name).join(', ')}`);
+      return undefined;
+    }
+    return Date.now() - started;
+  }
+
+  /**
+   * No leak: the leader that lived through the churn can still hand out every free subnet (fill to
+   * capacity, then one more node must wait), and a fresh leader's rebuild finds exactly the CIDRs the
+   * nodes hold with no conflicts.
+   */
+  async #leakChecks(churn: Churn, runId: string): Promise<LeakReport> {
+    await sleep(parseQuarantineMs(this.#s.quarantine) + 500);
+    const before = await this.#nodes();
+    const holders = before.filter((n) => n.podCIDRs.length > 0).length;
+    const free = this.#cluster.capacity - holders;
+    const leader = await this.#leader();
+    const metrics = leader === undefined ? undefined : await scrapeUsed(leader.address);
+    const held = before.reduce((sum, n) => sum + n.podCIDRs.length, 0);
+    if (metrics !== undefined && metrics !== held) {
+      this.#violate(`leak: the leader's podcidr_allocator_range_used_cidrs is ${metrics}, nodes hold ${held}`);
+    }
+    const fill = await this.#fill(churn, runId, free);
+    const failover = await this.#failover();
+    return { holders, free, fillMs: fill, metricsUsed: metrics, failover };
+  }
+
+  async #fill(churn: Churn, runId: string, free: number): Promise<number | undefined> {
+    const started = Date.now();
+    for (let i = 0; i < free; i++) await this.#core.createNode({ body: churn.body(`chaos-${runId}-fill-${i}`) });
+    const families = this.#cluster.cidrs.length;
+    const full = await this.#waitFor('the cluster CIDRs to fill', this.#s.convergeMs, async () => {
+      const nodes = await this.#check();
+      return nodes !== undefined && nodes.every((n) => n.podCIDRs.length === families);
+    });
+    if (!full) {
+      const waiting = (await this.#nodes()).filter((n) => n.podCIDRs.length === 0).length;
+      this.#violate(`leak: ${waiting} of ${free} fill nodes got no podCIDRs while ${free} subnets should be free`);
+      return undefined;
+    }
+    const fillMs = Date.now() - started;
+    const overflow = `chaos-${runId}-overflow`;
+    await this.#core.createNode({ body: churn.body(overflow) });
+    await sleep(3_000);
+    const node = await this.#core.readNode({ name: overflow });
+    if ((node.spec?.podCIDRs ?? []).length > 0) this.#violate(`overflow: ${overflow} got ${JSON.stringify(node.spec?.podCIDRs)} beyond capacity`);
+    await this.#check();
+    return fillMs;
+  }
+
+  /** Kills the leader once more and compares the next rebuild with the nodes. */
+  async #failover(): Promise<Rebuild | undefined> {
+    const leader = await this.#leader();
+    if (leader === undefined) {
+      this.#violate('failover: no leader to kill at the end');
+      return undefined;
+    }
+    const killedAt = Date.now();
+    leader.kill();
+    this.#counts.kills++;
+    let rebuild: Rebuild | undefined;
+    await this.#waitFor('a rebuild after the final failover', 30_000, () => {
+      rebuild = this.#rebuilds.find((r) => r.at > killedAt);
+      return Promise.resolve(rebuild !== undefined);
+    });
+    if (rebuild === undefined) {
+      this.#violate('failover: no replica rebuilt within 30s of the final leader kill');
+      return undefined;
+    }
+    const nodes = await this.#nodes();
+    const cidrs = nodes.reduce((sum, n) => sum + n.podCIDRs.length, 0);
+    if (rebuild.occupied !== cidrs || rebuild.nodes !== nodes.length) {
+      this.#violate(`failover: rebuild saw ${rebuild.nodes} nodes / ${rebuild.occupied} CIDRs, the API server has ${nodes.length} / ${cidrs}`);
+    }
+    const conflicts = Object.entries(rebuild.conflicts).filter(([, n]) => n > 0);
+    if (conflicts.length > 0) this.#violate(`failover: rebuild found conflicts ${JSON.stringify(rebuild.conflicts)}`);
+    return rebuild;
+  }
+
+  async #cleanup(): Promise<void> {
+    await this.#core.deleteCollectionNode({ labelSelector: CHAOS_LABEL }).catch(() => undefined);
+    this.#shuttingDown = true;
+    await Promise.all(this.#replicas.filter((r) => r.alive).map((r) => r.stop()));
+  }
+
+  /** For a runner that dies early: no replica may outlive it. */
+  killAll(): void {
+    this.#shuttingDown = true;
+    for (const r of this.#replicas) r.kill();
+  }
+
+  async #waitFor(what: string, ms: number, ok: () => Promise<boolean>): Promise<boolean> {
+    const deadline = Date.now() + ms;
+    while (Date.now() < deadline) {
+      if (await ok().catch(() => false)) return true;
+      await sleep(250);
+    }
+    say(`gave up waiting for ${what} after ${ms / 1000}s`);
+    return false;
+  }
+
+  #violate(text: string): void {
+    if (!this.#violations.has(text)) say(`VIOLATION ${text}`);
+    this.#violations.add(text);
+  }
+
+  #report(r: { churn: Churn; churnMs: number; converged: number | undefined; leak: LeakReport; restartMs: number }): void {
+    const killed = this.#exits.filter((e) => e.expected && e.signal === 'SIGKILL').length;
+    const stoppedThemselves = this.#exits.filter((e) => !e.expected && tolerated(e));
+    const unexpected = this.#exits.filter((e) => !e.expected && !tolerated(e));
+    const lines = [
+      `seed ${this.#s.seed}, ${this.#s.stack === 'dual' ? 'dual-stack' : 'IPv4'} ${this.#cluster.cidrs.join(',')}, release quarantine ${this.#s.quarantine}, capacity ${this.#cluster.capacity} nodes`,
+      `operations: ${r.churn.counts.creates} creates (${r.churn.counts.recreates} re-using a deleted name), ${r.churn.counts.deletes} deletes, ${r.churn.counts.failed} failed requests, in ${(r.churnMs / 1000).toFixed(1)}s`,
+      `chaos: ${this.#counts.kills} leader SIGKILLs (${this.#counts.killSkips} polls found no live leader), ${this.#counts.stalls} leader stall (SIGSTOP ${(LEASE_MS + 2000) / 1000}s), 1 kube-apiserver restart (${r.restartMs}ms), ${this.#counts.started} replicas started, ${this.#counts.leaderships} leaderships`,
+      `exits: ${killed} killed by the runner, ${stoppedThemselves.length} tolerated (exit 1 after losing the lease: ${stoppedThemselves.map((e) => e.name).join(', ') || 'none'}), ${unexpected.length} unexpected; clean SIGTERM stops at the end: ${this.#exits.filter((e) => e.expected && e.signal === null && e.code === 0).length}; by outcome: ${exitTally(this.#exits)}`,
+      `invariant checks: ${this.#counts.checks} snapshots (${this.#counts.nodesChecked} node records; ${this.#counts.checkSkips} skipped while the API server was down): overlaps, outside the cluster CIDRs, podCIDR shape`,
+      `converged: ${r.converged === undefined ? 'NO' : `every surviving node held its podCIDRs ${r.converged}ms after churn`}`,
+      `leak: ${r.leak.holders} holders, ${r.leak.free} free subnets filled ${r.leak.fillMs === undefined ? 'NOT' : `in ${r.leak.fillMs}ms`}, one more node stayed without podCIDRs; used-CIDR metric ${r.leak.metricsUsed === undefined ? 'not served by run (checked by fill and rebuild)' : r.leak.metricsUsed}`,
+      `final failover rebuild: ${r.leak.failover === undefined ? 'NONE' : `${r.leak.failover.replica} saw ${r.leak.failover.nodes} nodes, ${r.leak.failover.occupied} CIDRs occupied, conflicts ${JSON.stringify(r.leak.failover.conflicts)}`}`,
+      `replica errors logged: ${[...this.#errors].map(([m, n]) => `${n}× ${m}`).join('; ') || 'none'}`,
+      `violations: ${this.#violations.size}`,
+    ];
+    for (const line of lines) say(line);
+    for (const v of [...this.#violations].slice(0, 20)) say(`  ${v}`);
+  }
+}
+
+interface LeakReport {
+  readonly holders: number;
+  readonly free: number;
+  readonly fillMs: number | undefined;
+  readonly metricsUsed: number | undefined;
+  readonly failover: Rebuild | undefined;
+}
+
+/** A replica that stopped itself after losing the lease (e.g. once resumed from a stall) did the right thing. */
+function tolerated(exit: ReplicaExit): boolean {
+  return exit.code === 1 && (exit.lastFatal ?? '').includes('leaderelection lost');
+}
+
+function exitTally(exits: readonly ReplicaExit[]): string {
+  const tally = new Map<string, number>();
+  for (const e of exits) {
+    const key = e.signal ?? `exit ${e.code}`;
+    tally.set(key, (tally.get(key) ?? 0) + 1);
+  }
+  return [...tally].map(([k, n]) => `${k} ×${n}`).join(', ');
+}
+
+/** The sum of podcidr_allocator_range_used_cidrs over ranges, or undefined when run does not serve it. */
+async function scrapeUsed(address: string | undefined): Promise<number | undefined> {
+  if (address === undefined) return undefined;
+  try {
+    const text = await (await fetch(`http://${address}/metrics`)).text();
+    const values = text
+      .split('\n')
+      .filter((line) => line.startsWith('podcidr_allocator_range_used_cidrs'))
+      .map((line) => Number(line.split(' ').at(-1)));
+    return values.length === 0 ? undefined : values.reduce((a, b) => a + b, 0);
+  } catch {
+    return undefined;
+  }
+}
+
+function parseQuarantineMs(text: string): number {
+  if (text === '0') return 0;
+  const m = /^(\d+)(ms|s)$/.exec(text);
+  if (m?.[1] === undefined) return 2_000;
+  return Number(m[1]) * (m[2] === 's' ? 1000 : 1);
+}
+
+function positive(name: string, text: string): number {
+  const n = Number(text);
+  if (!Number.isFinite(n) || n <= 0) throw new Error(`--${name} must be a positive number, got ${text}`);
+  return n;
+}
+
+function pick<T>(random: () => number, items: readonly T[]): T {
+  const item = items[Math.floor(random() * items.length)];
+  if (item === undefined) throw new Error('pick from an empty list');
+  return item;
+}
+
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function say(line: string): void {
+  process.stdout.write(`[chaos ${new Date().toISOString().slice(11, 19)}] ${line}\n`);
+}
+
+async function main(): Promise<number> {
+  const s = settings();
+  const random = mulberry32(s.seed ^ 0x5eed);
+  const clusterConfig = cluster(s, random);
+  say(`seed ${s.seed}: ${s.stack} ${clusterConfig.cidrs.join(',')}, quarantine ${s.quarantine}, kill every ~${s.killEveryMs / 1000}s`);
+  const logDir = await mkdtemp(join(tmpdir(), 'podcidr-chaos-'));
+  const cp = await startControlPlane({ log: (line) => say(line), maxRequestsInflight: 800, maxMutatingRequestsInflight: 400 });
+  let ok = false;
+  const chaos = new ChaosRun(s, cp, clusterConfig, logDir, random);
+  process.once('exit', () => chaos.killAll());
+  try {
+    ok = await chaos.run();
+  } finally {
+    await cp.stop();
+    if (ok && !s.keepLogs) await rm(logDir, { recursive: true, force: true });
+    else say(`replica logs kept in ${logDir}`);
+  }
+  say(ok ? 'PASS' : 'FAIL');
+  return ok ? 0 : 1;
+}
+
+process.exitCode = await main();

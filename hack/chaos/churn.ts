@@ -1,0 +1,117 @@
+// Node create/delete churn against the API server, paced evenly over a duration with bounded concurrency.
+// Keeps its own view of which nodes exist; a request that failed (API server down) leaves that view unchanged.
+import * as k8s from '@kubernetes/client-node';
+
+export const CHAOS_LABEL = 'chaos.podcidr-allocator.io/run';
+
+export interface ChurnOptions {
+  readonly core: k8s.CoreV1Api;
+  readonly runId: string;
+  readonly random: () => number;
+  readonly ops: number;
+  readonly durationMs: number;
+  /** Live nodes are kept between these bounds. */
+  readonly minNodes: number;
+  readonly maxNodes: number;
+  readonly concurrency: number;
+}
+
+export interface ChurnCounts {
+  creates: number;
+  deletes: number;
+  /** Creates that reused the name of a node deleted earlier (a re-created node, new UID). */
+  recreates: number;
+  failed: number;
+}
+
+export class Churn {
+  readonly counts: ChurnCounts = { creates: 0, deletes: 0, recreates: 0, failed: 0 };
+  readonly #o: ChurnOptions;
+  readonly #live = new Set<string>();
+  readonly #deleted: string[] = [];
+  #seq = 0;
+
+  constructor(options: ChurnOptions) {
+    this.#o = options;
+  }
+
+  get live(): number {
+    return this.#live.size;
+  }
+
+  body(name: string): k8s.V1Node {
+    return { apiVersion: 'v1', kind: 'Node', metadata: { name, labels: { [CHAOS_LABEL]: this.#o.runId } } };
+  }
+
+  /**
+   * Paces one attempt every duration / ops until `ops` operations succeeded: requests refused while
+   * the API server is down are counted as failed and do not count towards the total.
+   */
+  async run(): Promise<void> {
+    const start = Date.now();
+    const step = this.#o.durationMs / Math.max(1, this.#o.ops);
+    const inFlight = new Set<Promise<void>>();
+    for (let attempt = 0; this.#succeeded() + inFlight.size < this.#o.ops; attempt++) {
+      const wait = start + attempt * step - Date.now();
+      if (wait > 0) await sleep(wait);
+      while (inFlight.size >= this.#o.concurrency) await Promise.race(inFlight);
+      if (this.#succeeded() + inFlight.size >= this.#o.ops) break;
+      const op = this.#one().finally(() => inFlight.delete(op));
+      inFlight.add(op);
+      // Ops that failed leave a gap: wait for the in-flight ones before deciding whether more are needed.
+      if (this.#succeeded() + inFlight.size >= this.#o.ops) await Promise.all(inFlight);
+    }
+    await Promise.all(inFlight);
+  }
+
+  #succeeded(): number {
+    return this.counts.creates + this.counts.deletes;
+  }
+
+  #one(): Promise<void> {
+    const size = this.#live.size;
+    const create = size < this.#o.minNodes || (size < this.#o.maxNodes && this.#o.random() < 0.5);
+    return create ? this.#create() : this.#delete();
+  }
+
+  async #create(): Promise<void> {
+    const reuse = this.#deleted.length > 0 && this.#o.random() < 0.15;
+    const name = reuse ? this.#takeDeleted() : `chaos-${this.#o.runId}-${++this.#seq}`;
+    this.#live.add(name);
+    try {
+      await this.#o.core.createNode({ body: this.body(name) });
+      this.counts.creates++;
+      if (reuse) this.counts.recreates++;
+    } catch (err) {
+      // A create whose answer was lost may still have happened; 409 says it did.
+      if (!(err instanceof k8s.ApiException && err.code === 409)) this.#live.delete(name);
+      this.counts.failed++;
+    }
+  }
+
+  async #delete(): Promise<void> {
+    const names = [...this.#live];
+    const name = names[Math.floor(this.#o.random() * names.length)];
+    if (name === undefined) return;
+    this.#live.delete(name);
+    try {
+      await this.#o.core.deleteNode({ name });
+      this.counts.deletes++;
+      this.#deleted.push(name);
+    } catch (err) {
+      if (err instanceof k8s.ApiException && err.code === 404) this.#deleted.push(name);
+      else this.#live.add(name);
+      this.counts.failed++;
+    }
+  }
+
+  #takeDeleted(): string {
+    const i = Math.floor(this.#o.random() * this.#deleted.length);
+    const [name] = this.#deleted.splice(i, 1);
+    return name ?? `chaos-${this.#o.runId}-${++this.#seq}`;
+  }
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
