@@ -9,6 +9,8 @@ import type { PatchFailure } from '../controller/types.js';
 import type { WorkQueueObserver } from '../controller/workqueue.js';
 import type { RequestObserver } from '../kube/index.js';
 import { createLeaderMetrics } from '../leader/metrics.js';
+import { TalliedHistogram } from './tallied-histogram.js';
+import { AllocatorTally, type RangeTally } from './tally.js';
 
 /** State read at scrape time, so a gauge can never disagree with what it reports on. */
 export interface MetricsSources {
@@ -48,8 +50,6 @@ const _listsAreExhaustive: [
   Exhaustive<WatchRestartReason, (typeof restartReasons)[number]>,
 ] = [true, true, true];
 
-/** kube-controller-manager's buckets for allocation_tries_per_request. */
-const triesBuckets = [1, 5, 25, 125, 625];
 /** Queue waits include rate-limiter backoff, which reaches minutes. */
 const queueBuckets = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300];
 /** A reconcile is a cache read, maybe a patch: milliseconds, or a request timeout. */
@@ -98,32 +98,43 @@ function observe<L extends string>(histogram: Histogram<L>, labels: Partial<Reco
   if (Number.isFinite(seconds)) histogram.observe(labels, seconds);
 }
 
-/** Upstream's cidrset_* series: same names (typo included), label and semantics. */
+/**
+ * Upstream's cidrset_* series: same names (typo included), label and semantics. The observer only
+ * tallies plain numbers; prom-client reads them at scrape time, so an allocation pays no metric call.
+ */
 function allocatorMetrics(registers: Registry[], sources: MetricsSources): Required<AllocatorObserver> {
-  const allocations = new Counter({
+  const tally = new AllocatorTally();
+  const allocationsSince = deltaSinceScrape(() => tally.allocationSeries, (t) => t.allocations);
+  const releasesSince = deltaSinceScrape(() => tally.releaseSeries, (t) => t.releases);
+  new Counter({
     name: 'node_ipam_controller_cidrset_cidrs_allocations_total',
     help: 'Counter measuring total number of CIDR allocations.',
     labelNames: ['clusterCIDR'],
     registers,
     collect() {
-      zeroPerRange(this, sources);
+      // usage() first: reading it can end a quarantine, which counts releases.
+      const ranges = sources.usage();
+      allocationsSince(this);
+      zeroPerRange(this, ranges);
     },
   });
-  const releases = new Counter({
+  new Counter({
     name: 'node_ipam_controller_cidrset_cidrs_releases_total',
     help: 'Counter measuring total number of CIDR releases.',
     labelNames: ['clusterCIDR'],
     registers,
     collect() {
-      zeroPerRange(this, sources);
+      // usage() first: reading it can end a quarantine, which counts releases.
+      const ranges = sources.usage();
+      releasesSince(this);
+      zeroPerRange(this, ranges);
     },
   });
-  const tries = new Histogram({
+  new TalliedHistogram({
     name: 'node_ipam_controller_cidrset_allocation_tries_per_request',
     help: 'Histogram measuring CIDR allocation tries per request: taken subnets skipped to find a free one.',
-    labelNames: ['clusterCIDR'],
-    buckets: triesBuckets,
     registers,
+    tally,
   });
   perRangeGauge(registers, sources, {
     name: 'node_ipam_controller_cidrset_usage_cidrs',
@@ -141,23 +152,35 @@ function allocatorMetrics(registers: Registry[], sources: MetricsSources): Requi
     help: 'Maximum number of CIDRs that can be allocated.',
     value: (u) => u.capacity,
   });
-  return {
-    allocated(clusterCIDR, triesTaken) {
-      allocations.inc({ clusterCIDR });
-      tries.observe({ clusterCIDR }, triesTaken);
-    },
-    occupied(clusterCIDR, subnets) {
-      allocations.inc({ clusterCIDR }, subnets);
-    },
-    released(clusterCIDR, subnets) {
-      releases.inc({ clusterCIDR }, subnets);
-    },
+  return tally;
+}
+
+/**
+ * Adds to a counter what each range tallied since the last scrape, so the counter keeps its own total
+ * and behaves as one fed by inc(): a reset() restarts it from zero. Series are created in the order
+ * the ranges first counted something, as inc() would have created them (after a reset(), in that
+ * same first order rather than the order they counted again).
+ */
+function deltaSinceScrape(
+  series: () => readonly RangeTally[],
+  total: (tally: RangeTally) => number,
+): (counter: Counter<'clusterCIDR'>) => void {
+  const handed = new Map<RangeTally, number>();
+  return (counter) => {
+    for (const tally of series()) {
+      const now = total(tally);
+      const before = handed.get(tally) ?? 0;
+      // Only a change adds: after a reset() a series reappears when it counts again, as with inc().
+      if (now === before) continue;
+      counter.inc(tally.labels, now - before);
+      handed.set(tally, now);
+    }
   };
 }
 
 /** Counters show 0 for every range from the first scrape, so the first allocation is a visible increase. */
-function zeroPerRange(counter: Counter<'clusterCIDR'>, sources: MetricsSources): void {
-  for (const u of sources.usage()) counter.inc({ clusterCIDR: u.clusterCIDR }, 0);
+function zeroPerRange(counter: Counter<'clusterCIDR'>, ranges: readonly RangeUsage[]): void {
+  for (const u of ranges) counter.inc({ clusterCIDR: u.clusterCIDR }, 0);
 }
 
 interface PerRangeGauge {
