@@ -11,19 +11,12 @@ import { cpus, homedir, loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CidrSet } from '../../../src/allocator/index.js';
-import {
-  churn,
-  fill,
-  occupy,
-  promClientObserver,
-  randomSubnets,
-  TallyObserver,
-  type ScenarioResult,
-} from './scenarios.js';
+import { churn, fill, occupy, randomSubnets, type ScenarioResult } from './scenarios.js';
 
 interface Scenario {
   readonly label: string;
-  readonly ts: () => ScenarioResult;
+  /** Our side, with the metrics the controller ships. */
+  readonly ts: () => Promise<ScenarioResult>;
   /** Arguments for the Go program. */
   readonly go: readonly string[];
 }
@@ -80,7 +73,7 @@ function runGo(args: readonly string[]): ScenarioResult | string {
 }
 
 function scenarios(seed: number, scale: number, dir: string): Scenario[] {
-  const observer = new TallyObserver();
+  const metering = 'production';
   const churnOps = Math.max(1000, Math.round(1_000_000 * scale));
   const tightOps = Math.max(200, Math.round(20_000 * scale));
   const v4 = ['10.0.0.0/8', 24] as const;
@@ -103,37 +96,37 @@ function scenarios(seed: number, scale: number, dir: string): Scenario[] {
   return [
     {
       label: '(a) fill all 65,536 /24 of a /8',
-      ts: () => fill(...v4, 10, observer),
+      ts: () => fill(...v4, 10, metering),
       go: ['-scenario', 'fill', '-cluster', v4[0], '-mask', String(v4[1]), '-reps', '10'],
     },
     {
       label: `(b) 90% IPv4 /8→/24: ${churnOps.toLocaleString('en')} release+allocate`,
-      ts: () => churn(...v4, at(65_536, 0.9), churnOps, seed, 3, observer),
+      ts: () => churn(...v4, at(65_536, 0.9), churnOps, seed, 3, metering),
       go: churnArgs(v4, at(65_536, 0.9), churnOps),
     },
     {
       label: `(b) 90% IPv6 /48→/64: ${churnOps.toLocaleString('en')} release+allocate`,
-      ts: () => churn(...v6, at(65_536, 0.9), churnOps, seed, 3, observer),
+      ts: () => churn(...v6, at(65_536, 0.9), churnOps, seed, 3, metering),
       go: churnArgs(v6, at(65_536, 0.9), churnOps),
     },
     {
       label: `(c) 99.99% IPv4 /8→/24: ${tightOps.toLocaleString('en')} release+allocate`,
-      ts: () => churn(...v4, at(65_536, 0.9999), tightOps, seed, 3, observer),
+      ts: () => churn(...v4, at(65_536, 0.9999), tightOps, seed, 3, metering),
       go: churnArgs(v4, at(65_536, 0.9999), tightOps),
     },
     {
       label: `(c) 99.99% IPv6 /44→/64 (2^20): ${tightOps.toLocaleString('en')} release+allocate`,
-      ts: () => churn(...v6Large, at(2 ** 20, 0.9999), tightOps, seed, 3, observer),
+      ts: () => churn(...v6Large, at(2 ** 20, 0.9999), tightOps, seed, 3, metering),
       go: churnArgs(v6Large, at(2 ** 20, 0.9999), tightOps),
     },
     {
       label: '(d) occupy 50,000 IPv4 CIDR strings (restart)',
-      ts: () => occupy(...v4, v4Texts, 5, observer),
+      ts: () => occupy(...v4, v4Texts, 5, metering),
       go: ['-scenario', 'occupy', '-cluster', v4[0], '-mask', String(v4[1]), '-file', v4File, '-reps', '5'],
     },
     {
       label: '(d) occupy 50,000 IPv6 CIDR strings (restart)',
-      ts: () => occupy(...v6, v6Texts, 5, observer),
+      ts: () => occupy(...v6, v6Texts, 5, metering),
       go: ['-scenario', 'occupy', '-cluster', v6[0], '-mask', String(v6[1]), '-file', v6File, '-reps', '5'],
     },
   ];
@@ -177,14 +170,15 @@ function printTable(rows: readonly Row[]): void {
   }
 }
 
-/** For whoever wires metrics: what prom-client's per-call API would add to the 90% IPv4 churn. */
-function printPromClientNote(seed: number, scale: number, tallied: Row | undefined): void {
-  if (tallied === undefined) return;
-  const ops = Math.max(1000, Math.round(200_000 * scale));
-  const withProm = churn('10.0.0.0/8', 24, Math.floor(65_536 * 0.9), ops, seed, 3, promClientObserver());
+/** Why the metrics are tallied: (b) IPv4 with the same series updated through prom-client on every event. */
+async function printPromClientNote(seed: number, scale: number, shipped: Row | undefined): Promise<void> {
+  if (shipped === undefined) return;
+  const ops = Math.max(1000, Math.round(1_000_000 * scale));
+  const withProm = await churn('10.0.0.0/8', 24, Math.floor(65_536 * 0.9), ops, seed, 3, 'prom-client');
   console.log(
-    `note: with prom-client inc()/observe() called per operation instead of counting, (b) IPv4 takes ` +
-      `${formatNs(withProm)} per op instead of ${formatNs(tallied.ours)}.`,
+    `note: ours includes upstream's cidrset metrics as shipped (tallied, handed to prom-client at scrape); ` +
+      `with prom-client inc()/observe() on every event instead, (b) IPv4 takes ${formatNs(withProm)} per op ` +
+      `instead of ${formatNs(shipped.ours)}.`,
   );
 }
 
@@ -199,7 +193,7 @@ function printMemoryNote(): void {
   );
 }
 
-function main(): void {
+async function main(): Promise<void> {
   const options = parseArgs(process.argv.slice(2));
   const [load1] = loadavg();
   console.log(
@@ -223,7 +217,7 @@ function main(): void {
           if (typeof outcome === 'string') upstreamError = outcome;
           else upstream = faster(upstream, outcome);
         }
-        ours = faster(ours, scenario.ts());
+        ours = faster(ours, await scenario.ts());
         process.stderr.write('.');
       }
       if (ours === undefined) throw new Error('no rounds ran');
@@ -234,7 +228,7 @@ function main(): void {
   }
   process.stderr.write('\n');
   printTable(rows);
-  printPromClientNote(options.seed, options.scale, rows[1]);
+  await printPromClientNote(options.seed, options.scale, rows[1]);
   printMemoryNote();
   if (options.json !== undefined) {
     const report = { seed: options.seed, scale: options.scale, rounds: options.rounds, loadAverage: loadavg(), rows };
@@ -243,4 +237,4 @@ function main(): void {
   }
 }
 
-main();
+await main();

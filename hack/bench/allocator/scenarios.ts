@@ -1,8 +1,10 @@
-// The allocator benchmark scenarios on the TypeScript side, through the string API the controller uses.
-// Each mirrors a function of hack/bench/cidrset-go/main.go: same PRNG, same order, same checksum.
+// The allocator benchmark scenarios on the TypeScript side, through the string API the controller uses and
+// with the metrics it ships. Each mirrors hack/bench/cidrset-go/main.go: same PRNG, order and checksum.
 
 import { Counter, Histogram, Registry } from 'prom-client';
 import { ClusterAllocator, type AllocatorObserver } from '../../../src/allocator/index.js';
+import { createMetrics } from '../../../src/metrics/metrics.js';
+import { TRIES_BUCKETS } from '../../../src/metrics/tally.js';
 
 export interface ScenarioResult {
   readonly ops: number;
@@ -38,64 +40,42 @@ export function checksum(texts: readonly string[]): string {
   return h.toString(16).padStart(8, '0');
 }
 
-/** Per cluster CIDR: what upstream's cidrset metrics count. */
-export interface Tally {
-  allocations: number;
-  releases: number;
-  /** Counts per bucket of upstream's tries buckets 1, 5, 25, 125, 625, then +Inf (not cumulated). */
-  readonly triesBuckets: number[];
-  triesSum: number;
-}
-
-const TRIES_BUCKETS = [1, 5, 25, 125, 625];
-
 /**
- * Upstream updates its cidrset metrics (allocations, releases, tries histogram) on every operation;
- * so does this observer. It counts in plain numbers, the way a prom-client collect() callback
- * would read them on scrape: calling prom-client's inc()/observe() per operation costs several
- * hundred nanoseconds, more than the allocation itself (printed by the benchmark for reference).
+ * How the scenarios observe the allocator. `production`: the observer the controller ships,
+ * createMetrics(...).allocator in a registry of its own, built before the allocator as the wiring does,
+ * so the figures include upstream's cidrset metrics as they are counted in production. `prom-client`:
+ * the same three series updated through prom-client's inc()/observe() on every event, for comparison.
+ * `none`: no metrics (only to list test subnets).
  */
-export class TallyObserver implements AllocatorObserver {
-  readonly byRange = new Map<string, Tally>();
-  /** One-entry cache: consecutive events nearly always concern the same range. */
-  #lastLabel = '';
-  #last: Tally | undefined;
+export type Metering = 'production' | 'prom-client' | 'none';
 
-  allocated(clusterCIDR: string, tries: number): void {
-    const tally = this.#tally(clusterCIDR);
-    tally.allocations++;
-    tally.triesSum += tries;
-    // Non-cumulative here; cumulated when read. Almost every allocation lands in the first bucket.
-    const buckets = tally.triesBuckets;
-    let b = 0;
-    while (b < TRIES_BUCKETS.length && tries > (TRIES_BUCKETS[b] ?? 0)) b++;
-    buckets[b] = (buckets[b] ?? 0) + 1;
-  }
-
-  occupied(clusterCIDR: string, subnets: number): void {
-    this.#tally(clusterCIDR).allocations += subnets;
-  }
-
-  released(clusterCIDR: string, subnets: number): void {
-    this.#tally(clusterCIDR).releases += subnets;
-  }
-
-  #tally(clusterCIDR: string): Tally {
-    if (clusterCIDR === this.#lastLabel && this.#last !== undefined) return this.#last;
-    let tally = this.byRange.get(clusterCIDR);
-    if (tally === undefined) {
-      tally = { allocations: 0, releases: 0, triesBuckets: new Array<number>(TRIES_BUCKETS.length + 1).fill(0), triesSum: 0 };
-      this.byRange.set(clusterCIDR, tally);
-    }
-    this.#lastLabel = clusterCIDR;
-    this.#last = tally;
-    return tally;
-  }
+/** An allocator of one range and the registry its metrics are in (none without metrics). */
+export interface Metered {
+  readonly allocator: ClusterAllocator;
+  readonly registry: Registry | undefined;
 }
 
-/** The same three updates through prom-client's own per-call API, in a registry of its own. */
-export function promClientObserver(): AllocatorObserver {
+export function newAllocator(cluster: string, mask: number, metering: Metering): Metered {
+  const ranges = [{ clusterCIDR: cluster, nodeMask: mask }];
+  if (metering === 'none') return { allocator: new ClusterAllocator({ ranges }), registry: undefined };
   const registry = new Registry();
+  if (metering === 'prom-client') {
+    return { allocator: new ClusterAllocator({ ranges, observer: promClientObserver(registry) }), registry };
+  }
+  // The metrics read the allocator at scrape time; the allocator needs the metrics' observer.
+  const live: { allocator?: ClusterAllocator } = {};
+  const metrics = createMetrics(registry, {
+    usage: () => live.allocator?.usage() ?? [],
+    nodesWithoutPodCIDR: () => 0,
+    conflicts: () => ({}),
+    isLeader: () => true,
+  });
+  live.allocator = new ClusterAllocator({ ranges, observer: metrics.allocator });
+  return { allocator: live.allocator, registry };
+}
+
+/** The same three series through prom-client's own per-call API. */
+function promClientObserver(registry: Registry): AllocatorObserver {
   const labelNames = ['clusterCIDR'] as const;
   const allocations = new Counter({
     name: 'node_ipam_controller_cidrset_cidrs_allocations_total',
@@ -113,7 +93,7 @@ export function promClientObserver(): AllocatorObserver {
     name: 'node_ipam_controller_cidrset_allocation_tries_per_request',
     help: 'Histogram measuring CIDR allocation tries per request.',
     labelNames,
-    buckets: TRIES_BUCKETS,
+    buckets: [...TRIES_BUCKETS],
     registers: [registry],
   });
   return {
@@ -124,10 +104,6 @@ export function promClientObserver(): AllocatorObserver {
     occupied: (clusterCIDR, n) => allocations.inc({ clusterCIDR }, n),
     released: (clusterCIDR, n) => releases.inc({ clusterCIDR }, n),
   };
-}
-
-function newAllocator(cluster: string, mask: number, observer: AllocatorObserver | undefined): ClusterAllocator {
-  return new ClusterAllocator({ ranges: [{ clusterCIDR: cluster, nodeMask: mask }], observer });
 }
 
 function first(cidrs: string[]): string {
@@ -146,12 +122,42 @@ function result(ops: number, bestNs: number, sum: string): ScenarioResult {
   return { ops, bestNs, opsPerSecond: ops / (bestNs / 1e9), checksum: sum };
 }
 
+/** What the cidrset series must show after a run: the metrics timed are live, not a no-op. */
+interface Expected {
+  readonly allocations: number;
+  readonly releases: number;
+  /** allocate() calls: the tries histogram's count. */
+  readonly allocateCalls: number;
+}
+
+/** Scrapes the registry (outside the timing) and throws unless it counted what the run did. */
+async function expectCounted({ registry }: Metered, expected: Expected): Promise<void> {
+  if (registry === undefined) return;
+  const total = async (name: string, sample: string): Promise<number> => {
+    const text = await registry.getSingleMetricAsString(name);
+    const lines = text.split('\n').filter((line) => line.startsWith(`${sample}{`));
+    return lines.reduce((sum, line) => sum + Number(line.slice(line.lastIndexOf(' ') + 1)), 0);
+  };
+  const allocations = 'node_ipam_controller_cidrset_cidrs_allocations_total';
+  const releases = 'node_ipam_controller_cidrset_cidrs_releases_total';
+  const tries = 'node_ipam_controller_cidrset_allocation_tries_per_request';
+  const seen: Expected = {
+    allocations: await total(allocations, allocations),
+    releases: await total(releases, releases),
+    allocateCalls: await total(tries, `${tries}_count`),
+  };
+  if (JSON.stringify(seen) !== JSON.stringify(expected)) {
+    throw new Error(`the metrics counted ${JSON.stringify(seen)}, the run did ${JSON.stringify(expected)}`);
+  }
+}
+
 /** Allocates every subnet of a fresh allocator, `reps` times; the fastest run counts. */
-export function fill(cluster: string, mask: number, reps: number, observer?: AllocatorObserver): ScenarioResult {
+export async function fill(cluster: string, mask: number, reps: number, metering: Metering): Promise<ScenarioResult> {
   let best = Infinity;
   let held: string[] = [];
   for (let rep = 0; rep < reps; rep++) {
-    const allocator = newAllocator(cluster, mask, observer);
+    const metered = newAllocator(cluster, mask, metering);
+    const { allocator } = metered;
     const capacity = allocator.usage()[0]?.capacity ?? 0;
     held = new Array<string>(capacity);
     best = Math.min(
@@ -160,24 +166,26 @@ export function fill(cluster: string, mask: number, reps: number, observer?: All
         for (let i = 0; i < capacity; i++) held[i] = first(allocator.allocate());
       }),
     );
+    await expectCounted(metered, { allocations: capacity, releases: 0, allocateCalls: capacity });
   }
   return result(held.length, best, checksum(held));
 }
 
 /** Allocates `heldCount` subnets, then times `ops` rounds of release(random held) + allocate. */
-export function churn(
+export async function churn(
   cluster: string,
   mask: number,
   heldCount: number,
   ops: number,
   seed: number,
   reps: number,
-  observer?: AllocatorObserver,
-): ScenarioResult {
+  metering: Metering,
+): Promise<ScenarioResult> {
   let best = Infinity;
   let held: string[] = [];
   for (let rep = 0; rep < reps; rep++) {
-    const allocator = newAllocator(cluster, mask, observer);
+    const metered = newAllocator(cluster, mask, metering);
+    const { allocator } = metered;
     held = new Array<string>(heldCount);
     for (let i = 0; i < heldCount; i++) held[i] = first(allocator.allocate());
     const rng = new XorShift32(seed);
@@ -191,22 +199,25 @@ export function churn(
         }
       }),
     );
+    const allocateCalls = heldCount + ops;
+    await expectCounted(metered, { allocations: allocateCalls, releases: ops, allocateCalls });
   }
   return result(ops, best, checksum(held));
 }
 
 /** Occupies every CIDR text in a fresh allocator, as a restarting controller does. */
-export function occupy(
+export async function occupy(
   cluster: string,
   mask: number,
   texts: readonly string[],
   reps: number,
-  observer?: AllocatorObserver,
-): ScenarioResult {
+  metering: Metering,
+): Promise<ScenarioResult> {
   let best = Infinity;
   let rest: string[] = [];
   for (let rep = 0; rep < reps; rep++) {
-    const allocator = newAllocator(cluster, mask, observer);
+    const metered = newAllocator(cluster, mask, metering);
+    const { allocator } = metered;
     best = Math.min(
       best,
       timed(() => {
@@ -216,13 +227,15 @@ export function occupy(
     // What is left free, in allocation order, shows both sides marked the same subnets.
     rest = [];
     for (let free = allocator.usage()[0]?.free ?? 0; free > 0; free--) rest.push(first(allocator.allocate()));
+    const allocateCalls = rest.length;
+    await expectCounted(metered, { allocations: texts.length + allocateCalls, releases: 0, allocateCalls });
   }
   return result(texts.length, best, checksum(rest));
 }
 
 /** `count` distinct node subnet texts of the cluster in random order (partial Fisher-Yates). */
 export function randomSubnets(cluster: string, mask: number, count: number, seed: number): string[] {
-  const allocator = newAllocator(cluster, mask, undefined);
+  const { allocator } = newAllocator(cluster, mask, 'none');
   const capacity = allocator.usage()[0]?.capacity ?? 0;
   const all: string[] = [];
   for (let i = 0; i < capacity; i++) all.push(first(allocator.allocate()));
