@@ -3,7 +3,7 @@
 
 import { CidrOutOfRangeError } from '../allocator/errors.js';
 import type { PodCidrAllocator } from '../allocator/types.js';
-import { CidrParseError, tryParseCidr } from '../cidr/index.js';
+import { CidrParseError, formatCidr, tryParseCidr, type Cidr } from '../cidr/index.js';
 import { sameCidr, type Claim, type ClaimIndex } from './ownership.js';
 
 /**
@@ -18,7 +18,9 @@ export type ConflictKind = 'malformed' | 'out-of-range' | 'duplicate' | 'overlap
 /** What claiming one podCIDR text found; `claim` is present once the CIDR is occupied and indexed. */
 export type ClaimOutcome =
   | { readonly kind: 'owned'; readonly claim: Claim }
-  | { readonly kind: 'malformed' | 'out-of-range'; readonly detail: string }
+  | { readonly kind: 'out-of-range'; readonly detail: string }
+  /** claim: the network a lenient reader takes the text for (host bits, leading zeros), held for the node. */
+  | { readonly kind: 'malformed'; readonly detail: string; readonly claim?: Claim }
   | {
       readonly kind: 'duplicate' | 'overlap';
       readonly claim: Claim;
@@ -53,7 +55,7 @@ export function claimPodCIDR(
   text: string,
 ): ClaimOutcome {
   const cidr = tryParseCidr(text);
-  if (!cidr) return { kind: 'malformed', detail: 'is not a valid CIDR (or has host bits set)' };
+  if (!cidr) return claimMalformed(index, allocator, node, text);
   try {
     allocator.occupy(text);
   } catch (err) {
@@ -69,6 +71,46 @@ export function claimPodCIDR(
   const relation = kind === 'duplicate' ? 'is already the podCIDR of' : 'overlaps the podCIDR of';
   const names = [...new Set(holders.map((c) => `${c.node} (${c.text})`))].join(', ');
   return { kind, claim, holders, detail: `${relation} ${names}, which keeps it` };
+}
+
+/**
+ * The API server accepts "10.0.1.7/24" and "010.000.001.000/24", and kubelet and CNI plugins read
+ * them as 10.0.1.0/24. That network is reported and still held: handing it to another node would
+ * put two nodes' pods in one range.
+ */
+function claimMalformed(
+  index: ClaimIndex,
+  allocator: Pick<PodCidrAllocator, 'occupy'>,
+  node: { readonly name: string; readonly uid: string },
+  text: string,
+): ClaimOutcome {
+  const detail = 'is not a valid CIDR (or has host bits set)';
+  const cidr = readLeniently(text);
+  if (!cidr) return { kind: 'malformed', detail };
+  const network = formatCidr(cidr);
+  try {
+    allocator.occupy(network);
+  } catch (err) {
+    if (err instanceof CidrOutOfRangeError || err instanceof CidrParseError) return { kind: 'malformed', detail };
+    throw err;
+  }
+  const holders = index.overlapping(cidr).filter((c) => c.node !== node.name);
+  const claim: Claim = { node: node.name, uid: node.uid, text: network, cidr, state: holders.length > 0 ? 'shadowed' : 'owned' };
+  index.add(claim);
+  return { kind: 'malformed', detail: `${detail}; ${network}, as it reads, is held for it`, claim };
+}
+
+/** Like Go's ParseCIDRSloppy (the API server's validation): decimal leading zeros, host bits masked off. */
+export function readLeniently(text: string): Cidr | undefined {
+  const match = /^([^/]+)\/(\d{1,3})$/.exec(text);
+  if (!match?.[1] || !match[2]) return undefined;
+  const prefix = Number(match[2]);
+  const v4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(match[1]);
+  const address = v4 ? v4.slice(1).map(Number).join('.') : match[1];
+  const host = tryParseCidr(`${address}/${v4 ? 32 : 128}`);
+  if (!host || prefix > host.bits) return undefined;
+  const hostBits = BigInt(host.bits - prefix);
+  return { ...host, base: (host.base >> hostBits) << hostBits, prefix };
 }
 
 function compareNames(a: string, b: string): number {

@@ -280,7 +280,7 @@ export class Reconciler {
 
   #claimOne(node: NodeInfo, record: NodeRecord, text: string): ConflictKind | undefined {
     const outcome = claimPodCIDR(this.#index, this.#allocator, node, text);
-    if ('claim' in outcome) {
+    if ('claim' in outcome && outcome.claim) {
       record.claims.push(outcome.claim);
       this.#log.debug({ node: node.name, cidr: text, state: outcome.claim.state }, 'occupied existing podCIDR');
     }

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { formatCidr, overlaps, tryParseCidr, type Cidr } from '../../../src/cidr/index.js';
+import { readLeniently } from '../../../src/controller/claim.js';
 import type { NodeInfo } from '../../../src/controller/types.js';
 import { harness, type Harness, type PatchScript } from './reconciler-fakes.js';
 
@@ -82,8 +83,9 @@ const command: fc.Arbitrary<Command> = fc.oneof(
   { arbitrary: fc.constant({ op: 'rebuild' as const }), weight: 1 },
 );
 
+/** As kubelet reads a podCIDR: '10.0.0.1/30' puts the node's pods in 10.0.0.0/30. */
 function parsed(texts: readonly string[]): Cidr[] {
-  return texts.flatMap((t) => tryParseCidr(t) ?? []);
+  return texts.flatMap((t) => readLeniently(t) ?? []);
 }
 
 function sharesAddress(a: readonly string[], b: readonly string[]): boolean {

@@ -57,8 +57,8 @@ describe('rebuild', () => {
     expect(warn).toMatchObject({ cidr: '10.0.3.0/24', problem: 'overlap' });
 
     await h.reconciler.sync('fresh');
-    // 10.0.0, 10.0.2 and 10.0.3 are held; the first free /24 is 10.0.1.0.
-    expect(h.cluster.patches).toEqual([{ name: 'fresh', podCIDRs: ['10.0.1.0/24'] }]);
+    // 10.0.0, 10.0.2 and 10.0.3 are held, and 10.0.1.0 as kubelet reads 10.0.1.1/24; 10.0.4.0 is next.
+    expect(h.cluster.patches).toEqual([{ name: 'fresh', podCIDRs: ['10.0.4.0/24'] }]);
   });
 
   it('lets the first holder by name keep a duplicate whatever order the list comes in', () => {

@@ -1,0 +1,209 @@
+// The controller as a process on a real API server, facing podCIDRs it did not write: adopted ones,
+// bad ones (what the API lets through), duplicates, reserved ranges, dual-stack, and lingering nodes.
+import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
+import {
+  FIELD_MANAGER,
+  createNode,
+  deleteNode,
+  deleteScopeNodes,
+  isInside,
+  managers,
+  nodeEvents,
+  nodeName,
+  readNode,
+  scopeCIDRs,
+  startController,
+  stopControllers,
+  waitForEvent,
+  waitForNodeLog,
+  waitForPodCIDRs,
+} from './controller-harness.js';
+import { describeWithControlPlane, eventually, expectApiError, kubeClients, TestScope, type KubeClients } from './harness.js';
+
+describeWithControlPlane('the controller with podCIDRs already on nodes', () => {
+  let clients: KubeClients;
+  let scope: TestScope;
+
+  beforeAll(() => {
+    clients = kubeClients();
+  });
+
+  afterEach(async () => {
+    await stopControllers();
+    await deleteScopeNodes(clients, scope);
+  });
+
+  afterAll(async () => {
+    await scope.cleanup(clients);
+  });
+
+  function newScope(name: string): TestScope {
+    scope = new TestScope(`controller-${name}`);
+    return scope;
+  }
+
+  it('adopts pre-set podCIDRs, leaves those nodes untouched and allocates around them', async () => {
+    newScope('adopt');
+    // Four /24s; two are taken before the controller starts, one more while it runs.
+    const range = '10.234.0.0/22';
+    const before = nodeName(await createNode(clients, scope, 'preset', { podCIDRs: ['10.234.2.0/24'] }));
+    const proc = await startController(['--cluster-cidr', range, '--node-cidr-mask-size', '24']);
+    await proc.waitForLog((l) => l.msg === 'rebuilt podCIDR allocations from nodes');
+    const during = nodeName(await createNode(clients, scope, 'preset', { podCIDRs: ['10.234.0.0/24'] }));
+    await waitForNodeLog(proc, during, 'occupied existing podCIDR');
+
+    const fresh = await Promise.all([createNode(clients, scope, 'new'), createNode(clients, scope, 'new')]);
+    const cidrs = await waitForPodCIDRs(clients, scope, fresh.map(nodeName));
+
+    expect(fresh.map((n) => cidrs.get(nodeName(n))?.[0]).sort()).toEqual(['10.234.1.0/24', '10.234.3.0/24']);
+    for (const [name, want] of [[before, '10.234.2.0/24'], [during, '10.234.0.0/24']] as const) {
+      const node = await readNode(clients, name);
+      expect(node.spec?.podCIDRs, name).toEqual([want]);
+      expect(node.spec?.podCIDR, name).toBe(want);
+      expect(managers(node), name).not.toContain(FIELD_MANAGER);
+    }
+  });
+
+  it('cannot be handed a podCIDR that is not a CIDR: the API server refuses it on create', async () => {
+    newScope('api-refuses');
+
+    for (const text of ['not-a-cidr', '10.235.0.0', '10.235.0.0/33', '']) {
+      const err = await expectApiError(() => createNode(clients, scope, 'bad', { podCIDRs: [text] }));
+      expect(err.code, text).toBe(422);
+      expect(err.message, text).toContain('must be a valid CIDR value');
+    }
+  });
+
+  it('reports a podCIDR with host bits set or leading zeros as malformed and never hands out the network it names', async () => {
+    newScope('malformed');
+    // The API server accepts these (its parser is lenient); kubelet reads 10.235.1.0/24 and 10.235.2.0/24.
+    const hostBits = nodeName(await createNode(clients, scope, 'hostbits', { podCIDRs: ['10.235.1.7/24'] }));
+    const zeros = nodeName(await createNode(clients, scope, 'zeros', { podCIDRs: ['010.235.002.000/24'] }));
+    const proc = await startController(['--cluster-cidr', '10.235.0.0/22', '--node-cidr-mask-size', '24']);
+    const fresh = (await Promise.all([createNode(clients, scope, 'new'), createNode(clients, scope, 'new')])).map(nodeName);
+
+    const cidrs = await waitForPodCIDRs(clients, scope, fresh);
+    const events = await Promise.all([hostBits, zeros].map((n) => waitForEvent(clients, n, 'PodCIDRMalformed')));
+
+    expect(fresh.map((n) => cidrs.get(n)?.[0]).sort()).toEqual(['10.235.0.0/24', '10.235.3.0/24']);
+    expect(events.map((e) => e.type)).toEqual(['Warning', 'Warning']);
+    expect(proc.logs.find((l) => l.node === hostBits && l.level === 'warn')).toMatchObject({ problem: 'malformed', cidr: '10.235.1.7/24' });
+    expect(cidrs.get(hostBits)).toEqual(['10.235.1.7/24']);
+  });
+
+  it('reports an out-of-range podCIDR with a log line and an Event while other nodes still get theirs', async () => {
+    newScope('out-of-range');
+    const stray = nodeName(await createNode(clients, scope, 'stray', { podCIDRs: ['192.168.7.0/24'] }));
+    const proc = await startController(['--cluster-cidr', '10.235.0.0/24', '--node-cidr-mask-size', '26']);
+    const other = nodeName(await createNode(clients, scope, 'ok'));
+
+    const line = await waitForNodeLog(proc, stray, 'podCIDR is outside every cluster CIDR; leaving the node as it is');
+    const event = await waitForEvent(clients, stray, 'PodCIDROutOfRange');
+    const cidrs = await waitForPodCIDRs(clients, scope, [other]);
+
+    expect(line).toMatchObject({ level: 'warn', cidr: '192.168.7.0/24', problem: 'out-of-range' });
+    expect(event.type).toBe('Warning');
+    expect(event.message).toContain('192.168.7.0/24');
+    expect(isInside('10.235.0.0/24', cidrs.get(other)?.[0] ?? '')).toBe(true);
+    expect(cidrs.get(stray)).toEqual(['192.168.7.0/24']);
+  });
+
+  it('reports a podCIDR held by two nodes on the second; the first holder keeps it', async () => {
+    newScope('duplicate');
+    const first = nodeName(await createNode(clients, scope, 'a-holder', { podCIDRs: ['10.236.0.0/26'] }));
+    const second = nodeName(await createNode(clients, scope, 'b-copy', { podCIDRs: ['10.236.0.0/26'] }));
+    const proc = await startController(['--cluster-cidr', '10.236.0.0/24', '--node-cidr-mask-size', '26']);
+    const fresh = nodeName(await createNode(clients, scope, 'new'));
+
+    const event = await waitForEvent(clients, second, 'PodCIDRConflict');
+    const line = await waitForNodeLog(proc, second, `podCIDR is already the podCIDR of ${first} (10.236.0.0/26), which keeps it; leaving the node as it is`);
+    const cidrs = await waitForPodCIDRs(clients, scope, [fresh]);
+
+    expect(line).toMatchObject({ level: 'warn', problem: 'duplicate' });
+    expect(event.message).toContain(first);
+    expect(await nodeEvents(clients, first, 'PodCIDRConflict')).toEqual([]);
+    expect(cidrs.get(fresh)?.[0]).not.toBe('10.236.0.0/26');
+    expect(cidrs.get(first)).toEqual(['10.236.0.0/26']);
+    expect(cidrs.get(second)).toEqual(['10.236.0.0/26']);
+  });
+
+  it('gives dual-stack nodes one range per family in the order of --cluster-cidr, podCIDR the first', async () => {
+    newScope('dual-stack');
+    await startController([
+      '--cluster-cidr',
+      'fd00:237::/112,10.237.0.0/24',
+      '--node-cidr-mask-size-ipv4',
+      '26',
+      '--node-cidr-mask-size-ipv6',
+      '120',
+    ]);
+    const names = (await Promise.all([createNode(clients, scope, 'ds'), createNode(clients, scope, 'ds')])).map(nodeName);
+    await waitForPodCIDRs(clients, scope, names);
+
+    for (const name of names) {
+      const node = await readNode(clients, name);
+      const [v6, v4] = node.spec?.podCIDRs ?? [];
+      expect(node.spec?.podCIDRs, name).toHaveLength(2);
+      expect(isInside('fd00:237::/112', v6 ?? ''), `${name} ${v6}`).toBe(true);
+      expect(v6, name).toMatch(/\/120$/);
+      expect(isInside('10.237.0.0/24', v4 ?? ''), `${name} ${v4}`).toBe(true);
+      expect(node.spec?.podCIDR, name).toBe(v6);
+    }
+  });
+
+  it('never hands out subnets overlapping the service CIDR or an excluded CIDR', async () => {
+    newScope('reserved');
+    // Four /26s: the first is the service range, the third is excluded, so two remain.
+    const proc = await startController([
+      '--cluster-cidr',
+      '10.238.0.0/24',
+      '--node-cidr-mask-size',
+      '26',
+      '--service-cluster-ip-range',
+      '10.238.0.0/26',
+      '--exclude-cidr',
+      '10.238.0.160/27',
+      '--release-quarantine',
+      '0',
+    ]);
+    const names = (await Promise.all([1, 2, 3].map(() => createNode(clients, scope, 'r')))).map(nodeName);
+
+    const exhausted = await proc.waitForLog((l) => l.msg === 'cluster CIDR exhausted; nodes wait for a release');
+    // The two allocations before the exhaustion may still be on their way to the API server.
+    const given = await eventually(async () => {
+      const cidrs = await scopeCIDRs(clients, scope);
+      const all = names.flatMap((n) => cidrs.get(n) ?? []).sort();
+      return all.length >= 2 ? all : undefined;
+    });
+
+    expect(given).toEqual(['10.238.0.192/26', '10.238.0.64/26']);
+    expect(await waitForEvent(clients, String(exhausted.node), 'CIDRNotAvailable')).toBeDefined();
+  });
+
+  it('keeps the range of a node that is being deleted and releases it only once the node is gone', async () => {
+    newScope('finalizer');
+    const finalizer = 'test.podcidr-allocator.io/hold';
+    // Two /26s and no quarantine: what a third node gets shows what was released.
+    const proc = await startController(['--cluster-cidr', '10.239.0.0/25', '--node-cidr-mask-size', '26', '--release-quarantine', '0']);
+    const lingering = nodeName(await createNode(clients, scope, 'lingering', { finalizers: [finalizer] }));
+    const held = (await waitForPodCIDRs(clients, scope, [lingering])).get(lingering);
+
+    await deleteNode(clients, lingering);
+    await eventually(async () => ((await readNode(clients, lingering)).metadata?.deletionTimestamp ? true : undefined));
+    const other = nodeName(await createNode(clients, scope, 'other'));
+    const waiting = nodeName(await createNode(clients, scope, 'waiting'));
+    const otherCidrs = await waitForPodCIDRs(clients, scope, [other]);
+    await waitForEvent(clients, waiting, 'CIDRNotAvailable');
+
+    expect(otherCidrs.get(other)).not.toEqual(held);
+    expect((await readNode(clients, lingering)).spec?.podCIDRs).toEqual(held);
+    expect(proc.logs.some((l) => l.node === lingering && l.msg === 'released podCIDRs of deleted node')).toBe(false);
+    expect((await scopeCIDRs(clients, scope)).get(waiting)).toEqual([]);
+
+    // The generated client sends a JSON patch by default.
+    await clients.core.patchNode({ name: lingering, body: [{ op: 'remove', path: '/metadata/finalizers' }] });
+    await waitForNodeLog(proc, lingering, 'released podCIDRs of deleted node');
+    const after = await waitForPodCIDRs(clients, scope, [waiting]);
+    expect(after.get(waiting)).toEqual(held);
+  });
+});
