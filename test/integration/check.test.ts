@@ -1,0 +1,127 @@
+// `podcidr-allocator check` as an operator runs it: a child process against the real kube-apiserver,
+// scoped with --selector to this file's nodes. Also pins which bad podCIDRs the API server lets in.
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import type * as k8s from '@kubernetes/client-node';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import type { CheckJson } from '../../src/tools/report.js';
+import { TestScope, controlPlane, describeWithControlPlane, expectApiError, kubeClients, type KubeClients } from './harness.js';
+
+const repo = fileURLToPath(new URL('../../', import.meta.url));
+const RANGES = ['--cluster-cidr=10.233.64.0/18', '--node-cidr-mask-size=24', '--service-cluster-ip-range=10.233.0.0/18'];
+
+interface Outcome {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+function check(args: readonly string[]): Promise<Outcome> {
+  const cp = controlPlane();
+  if (!cp.available) throw new Error(cp.reason);
+  const env: Record<string, string> = {};
+  for (const name of ['PATH', 'HOME', 'TMPDIR']) {
+    const value = process.env[name];
+    if (value !== undefined) env[name] = value;
+  }
+  return new Promise((resolve, reject) => {
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', 'src/cli/main.ts', 'check', ...RANGES, `--kubeconfig=${cp.kubeconfigPath}`, ...args],
+      { cwd: repo, env, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+describeWithControlPlane('podcidr-allocator check on a real API server', () => {
+  let c: KubeClients;
+  const scope = new TestScope('check');
+
+  beforeAll(() => {
+    c = kubeClients();
+  });
+  afterAll(async () => {
+    await scope.cleanup(c);
+  });
+
+  /** Creates a node of this scope, its podCIDRs written by `manager` (the field manager of the create). */
+  async function createNode(base: string, podCIDRs: string[], manager = 'kube-controller-manager'): Promise<string> {
+    const body: k8s.V1Node = scope.node(base);
+    if (podCIDRs.length > 0) body.spec = { podCIDR: podCIDRs[0], podCIDRs };
+    const node = await c.core.createNode({ body, fieldManager: manager });
+    const name = node.metadata?.name;
+    if (name === undefined) throw new Error('created node has no name');
+    return name;
+  }
+
+  it('is refused podCIDRs that are not CIDRs at all, so check meets only subtler damage', async () => {
+    const err = await expectApiError(() => createNode('garbage', ['not-a-cidr']));
+    expect(err.code).toBe(422);
+    expect(err.message).toContain('spec.podCIDRs[0]');
+  });
+
+  it('reports duplicates, out-of-range, host bits, reserved and missing podCIDRs (exit 1), and exit 0 once they are gone', async () => {
+    const good = await createNode('good', ['10.233.64.0/24'], 'podcidr-allocator');
+    const dup = await createNode('dup', ['10.233.64.0/24']);
+    const outside = await createNode('outside', ['10.99.0.0/24']);
+    // The API server reads CIDRs as Go's ParseCIDRSloppy does: host bits set are let through.
+    const hostBits = await createNode('hostbits', ['10.233.66.7/24']);
+    const service = await createNode('service', ['10.233.1.0/24']);
+    const missing = await createNode('missing', []);
+    const fine = await createNode('fine', ['10.233.67.0/24']);
+
+    const json = await check(['--selector', scope.selector, '-o', 'json']);
+    expect(json.stderr).toBe('');
+    expect(json.code).toBe(1);
+    const report = JSON.parse(json.stdout) as CheckJson;
+    expect(report.selector).toBe(scope.selector);
+    expect(report.nodes.map((n) => n.name).sort()).toEqual([dup, fine, good, hostBits, missing, outside, service].sort());
+    expect(report.problems.map((p) => [p.kind, p.node, p.cidr]).sort()).toEqual(
+      [
+        ['duplicate', dup, '10.233.64.0/24'],
+        ['out-of-range', outside, '10.99.0.0/24'],
+        ['malformed', hostBits, '10.233.66.7/24'],
+        ['out-of-range', service, '10.233.1.0/24'],
+        ['reserved', service, '10.233.1.0/24'],
+        ['missing', missing, null],
+      ].sort(),
+    );
+    // The node podcidr-allocator patched keeps the range, whatever the names' order.
+    expect(report.problems.find((p) => p.kind === 'duplicate')?.holders).toEqual([{ node: good, cidr: '10.233.64.0/24' }]);
+    expect(report.problemCount).toBe(6);
+    expect(report.foreignManagers.map((f) => [f.node, f.manager]).sort()).toEqual(
+      [dup, fine, hostBits, outside, service].map((n) => [n, 'kube-controller-manager']).sort(),
+    );
+    expect(report.ranges).toEqual([
+      expect.objectContaining({ clusterCIDR: '10.233.64.0/18', capacity: 64, reserved: 0 }),
+    ]);
+
+    const text = await check([`--selector=${scope.selector}`]);
+    expect(text.code).toBe(1);
+    expect(text.stdout.split('\n')[0]).toMatch(/^NODE\s+PODCIDRS\s+STATUS$/);
+    expect(text.stdout).toMatch(new RegExp(`^${missing}\\s+<none>\\s+no podCIDR$`, 'm'));
+    expect(text.stdout).toMatch(new RegExp(`^${good}\\s+10\\.233\\.64\\.0/24\\s+ok$`, 'm'));
+    expect(text.stdout.trimEnd().split('\n').at(-1)).toBe('Check complete; found 6 problems.');
+
+    for (const name of [dup, outside, hostBits, service, missing]) await c.core.deleteNode({ name });
+    const clean = await check([`--selector=${scope.selector}`]);
+    expect(clean.stderr).toBe('');
+    expect(clean.code).toBe(0);
+    expect(clean.stdout).toMatch(/^RANGE\s+MASK\s+NODES\s+RESERVED\s+FREE\s+CAPACITY\s+USED\n10\.233\.64\.0\/18\s+\/24\s+2\s+0\s+62\s+64\s+3\.1%$/m);
+    expect(clean.stdout.trimEnd().split('\n').at(-1)).toBe('Check complete; found 0 problems.');
+  });
+
+  it('exits 2 with one line when the API server rejects the label selector', async () => {
+    const { code, stdout, stderr } = await check(['--selector=a in (']);
+    expect(stdout).toBe('');
+    expect(code).toBe(2);
+    expect(stderr.split('\n').filter(Boolean)).toHaveLength(1);
+    expect(stderr).toMatch(/^check: --selector: rejected by the API server: list nodes: HTTP 400/);
+  });
+});
