@@ -30,6 +30,7 @@ export interface ReplicaOptions {
   readonly onExit: (exit: ReplicaExit) => void;
 }
 
+const FATAL = 60;
 const LEVELS: Readonly<Record<string, number>> = { trace: 10, debug: 20, info: 30, warn: 40, error: 50, fatal: 60 };
 
 /** pino's level as a number, whether the logger writes labels ("error") or numbers (50). */
@@ -129,7 +130,7 @@ export class Replica {
   #observe(record: LogRecord): void {
     if (record.msg === 'configuration') this.identity = identityOf(record);
     if (record.msg === 'serving health and metrics' && typeof record.address === 'string') this.address = record.address;
-    if (levelOf(record) >= LEVELS.fatal && typeof record.msg === 'string') this.#lastFatal = record.msg;
+    if (levelOf(record) >= FATAL && typeof record.msg === 'string') this.#lastFatal = record.msg;
   }
 }
 
