@@ -1,0 +1,335 @@
+// Three controller processes on a real API server: one leader at a time, fast hand-over on SIGTERM,
+// takeover after SIGKILL, a frozen leader that never writes once resumed, and no duplicates through failovers.
+
+import { pino } from 'pino';
+import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
+import { LeaderElector } from '../../src/leader/elector.js';
+import { createKubeLeaseClient } from '../../src/leader/kube-lease-client.js';
+import { TestScope, controlPlane, describeWithControlPlane, eventually, kubeClients, type KubeClients } from './harness.js';
+import {
+  FAST,
+  HaNodes,
+  LeaderSampler,
+  ReplicaSet,
+  expectDisjointInRange,
+  leaseHolder,
+  sleep,
+  type Timings,
+} from './replicas.js';
+
+const NAMESPACE = 'default';
+const CLUSTER_CIDR = '10.200.0.0/16';
+const MASK = 24;
+const LEASE_MS = 4_000;
+const RETRY_MS = 500;
+
+describeWithControlPlane('three replicas on one Lease', () => {
+  let c: KubeClients;
+  let nodes: HaNodes;
+  const scope = new TestScope('ha');
+  const sets: ReplicaSet[] = [];
+  const leases: string[] = [];
+
+  beforeAll(() => {
+    c = kubeClients();
+    nodes = new HaNodes(c, scope);
+  });
+  afterEach(async () => {
+    await Promise.all(sets.splice(0).map((s) => s.stopAll()));
+    await nodes.deleteAll();
+  });
+  afterAll(async () => {
+    for (const name of leases) {
+      await c.coordination.deleteNamespacedLease({ name, namespace: NAMESPACE }).catch(() => undefined);
+    }
+    await scope.cleanup(c);
+  });
+
+  function replicas(timings: Timings = FAST, extraArgs: string[] = []): { set: ReplicaSet; lease: { namespace: string; name: string } } {
+    const cp = controlPlane();
+    if (!cp.available) throw new Error(cp.reason);
+    const lease = { namespace: NAMESPACE, name: scope.name('lease') };
+    leases.push(lease.name);
+    const set = new ReplicaSet(scope.name('r'), {
+      kubeconfig: cp.kubeconfigPath,
+      clusterCidr: CLUSTER_CIDR,
+      nodeCidrMaskSize: MASK,
+      lease,
+      timings,
+      extraArgs,
+    });
+    sets.push(set);
+    return { set, lease };
+  }
+
+  async function holderBecomes(lease: { namespace: string; name: string }, identity: (h: string) => boolean, timeoutMs: number): Promise<number> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const holder = await leaseHolder(c, lease);
+      if (holder !== undefined && identity(holder)) return Date.now();
+      if (Date.now() > deadline) throw new Error(`lease holder still ${holder} after ${timeoutMs} ms`);
+      await sleep(20);
+    }
+  }
+
+  it('keeps exactly one leader at a time, before, during and after a hand-over', async () => {
+    const { set, lease } = replicas();
+    await set.start(3);
+    const first = await set.leader();
+    expect(await leaseHolder(c, lease)).toBe(first.identity);
+
+    const sampler = new LeaderSampler();
+    sampler.start(() => set.alive);
+    await sleep(3_000);
+    first.signal('SIGTERM');
+    expect((await first.exited).code).toBe(0);
+    const second = await set.leader();
+    await sleep(3_000);
+    await sampler.stop();
+
+    expect(sampler.overlaps()).toEqual([]);
+    expect(sampler.leaders().map((r) => r.name).sort()).toEqual([first.name, second.name].sort());
+    expect(second).not.toBe(first);
+    expect(await leaseHolder(c, lease)).toBe(second.identity);
+    const rounds = Math.min(...[...sampler.samples.values()].map((s) => s.length));
+    console.log(`one leader at a time: ${rounds}+ gauge samples per replica, no overlap`);
+  });
+
+  it('hands over within about one retry period after SIGTERM and allocates a new node within 3 s', async () => {
+    const { set, lease } = replicas();
+    await set.start(3);
+    const old = await set.leader();
+
+    const signalledAt = Date.now();
+    old.signal('SIGTERM');
+    const node = await nodes.create('after-term');
+    const takenAt = await holderBecomes(lease, (h) => h !== '' && h !== old.identity, LEASE_MS * 2);
+    const allocatedAt = await nodes.waitForPodCIDR(node, 10_000);
+    const exit = await old.exited;
+
+    console.log(`SIGTERM takeover: lease taken ${takenAt - signalledAt} ms, new node allocated ${allocatedAt - signalledAt} ms after the signal`);
+    expect(exit.code).toBe(0);
+    expect(old.logs('released leader lease')).toHaveLength(1);
+    expect(takenAt - signalledAt).toBeLessThan(LEASE_MS);
+    expect(allocatedAt - signalledAt).toBeLessThanOrEqual(3_000);
+  });
+
+  it('writes an empty holder into the Lease when the only replica stops on SIGTERM', async () => {
+    const { set, lease } = replicas();
+    const [only] = await set.start(1);
+    if (only === undefined) throw new Error('no replica started');
+    await set.leader();
+    only.signal('SIGTERM');
+    expect((await only.exited).code).toBe(0);
+
+    const spec = (await c.coordination.readNamespacedLease(lease)).spec;
+    expect(spec?.holderIdentity ?? '').toBe('');
+    expect(spec?.leaseDurationSeconds).toBe(1);
+  });
+
+  it('takes over after SIGKILL of the leader within lease duration plus 2 s', async () => {
+    const { set } = replicas();
+    await set.start(3);
+    const old = await set.leader();
+
+    const killedAt = Date.now();
+    old.signal('SIGKILL');
+    const node = await nodes.create('after-kill');
+    const allocatedAt = await nodes.waitForPodCIDR(node, LEASE_MS + 10_000);
+    console.log(`SIGKILL takeover (lease ${LEASE_MS} ms, retry ${RETRY_MS} ms): new node allocated ${allocatedAt - killedAt} ms after the kill`);
+    expect(allocatedAt - killedAt).toBeLessThanOrEqual(LEASE_MS + 2_000);
+  });
+
+  it('ends five failovers amid node churn with disjoint podCIDRs inside the range and none leaked', async () => {
+    const { set } = replicas();
+    await set.start(3);
+    let leader = await set.leader();
+    const churn = new Churn(nodes);
+    churn.start();
+    const takeovers: string[] = [];
+    for (const kind of ['SIGTERM', 'SIGKILL', 'SIGTERM', 'SIGKILL', 'SIGTERM'] as const) {
+      await sleep(1_500);
+      const signalledAt = Date.now();
+      leader.signal(kind);
+      const replacement = set.start(1);
+      expect((await leader.exited).code).toBe(kind === 'SIGTERM' ? 0 : null);
+      leader = await set.leader(LEASE_MS * 5);
+      takeovers.push(`${kind} ${Date.now() - signalledAt} ms`);
+      await replacement;
+    }
+    // The last leader lives through churn of its own, so its count is tested after creates and deletes.
+    await sleep(3_000);
+    const { created, deleted } = await churn.stop();
+
+    const remaining = await nodes.list();
+    for (const node of remaining) await nodes.waitForPodCIDR(node.metadata?.name ?? '', 20_000);
+    const final = await nodes.list();
+    expectDisjointInRange(final, CLUSTER_CIDR);
+    const holding = final.filter((n) => n.spec?.podCIDR !== undefined).length;
+    const inUse = async (): Promise<number> => {
+      const [used, quarantined, reserved] = await Promise.all(
+        ['used', 'quarantined', 'reserved'].map(async (k) => (await leader.metric(`podcidr_allocator_range_${k}_cidrs`)).value ?? NaN),
+      );
+      return (used ?? NaN) - (quarantined ?? NaN) - (reserved ?? NaN);
+    };
+    await eventually(async () => ((await inUse()) === holding ? true : undefined), { timeoutMs: 10_000 }).catch(() => undefined);
+    console.log(
+      `churn through 5 failovers (leader seen again after ${takeovers.join(', ')}): ${created} nodes created, ${deleted} deleted, ` +
+        `${holding} hold a podCIDR, final leader counts ${await inUse()} in use`,
+    );
+    expect(await inUse()).toBe(holding);
+    expect(holding).toBe(created - deleted);
+  });
+
+  it('a leader frozen past its lease and resumed exits 1 without a single patch', async () => {
+    const { set, lease } = replicas();
+    await set.start(3);
+    const frozen = await set.leader();
+    const before = await nodes.create('before');
+    await nodes.waitForPodCIDR(before, 10_000);
+
+    frozen.signal('SIGSTOP');
+    await holderBecomes(lease, (h) => h !== '' && h !== frozen.identity, LEASE_MS * 3);
+    const successor = await set.leader();
+    // With the successor and the spare gone, nothing but the frozen replica could patch new nodes.
+    for (const r of set.alive) if (r !== frozen) r.signal('SIGKILL');
+    await Promise.all(set.all.filter((r) => r !== frozen).map((r) => r.exited));
+    const waiting: string[] = [];
+    for (let i = 0; i < 5; i += 1) waiting.push(await nodes.create('while-frozen'));
+    await sleep(500);
+
+    const resumedAt = Date.now();
+    frozen.signal('SIGCONT');
+    const exit = await frozen.exited;
+    await sleep(500);
+
+    expect(successor).not.toBe(frozen);
+    expect(exit.code).toBe(1);
+    expect(frozen.logs('leaderelection lost; exiting so that no stale work survives')).toHaveLength(1);
+    expect(frozen.logs('assigned podCIDRs', resumedAt)).toEqual([]);
+    const sent = frozen.logs('podCIDRs patch failed', resumedAt).filter((l) => !String(JSON.stringify(l.fields.err)).includes('TermEndedError'));
+    expect(sent).toEqual([]);
+    for (const name of waiting) {
+      const node = await c.core.readNode({ name });
+      expect(node.spec?.podCIDR, `${name} patched after the takeover`).toBeUndefined();
+      expect((node.metadata?.managedFields ?? []).map((f) => f.manager)).not.toContain('podcidr-allocator');
+    }
+    console.log(`frozen leader resumed: exited ${exit.code} after ${exit.at - resumedAt} ms, no patch`);
+
+    // A fresh replica allocates what the frozen one must not have.
+    await set.start(1);
+    for (const name of waiting) await nodes.waitForPodCIDR(name, 20_000);
+    expectDisjointInRange(await nodes.list(), CLUSTER_CIDR);
+  });
+
+  it('a leader frozen with patches still queued and resumed after a takeover patches no node', async () => {
+    // The successor is an elector in this test that writes nothing, so any podCIDR that appears
+    // after the takeover was written by the frozen replica. 10 requests per second, no burst: the
+    // frozen leader holds patches queued 100 ms apart, due before its renew loop's next timer.
+    const { set, lease } = replicas(FAST, ['--kube-api-qps', '10', '--kube-api-burst', '1']);
+    const [frozen] = await set.start(1);
+    if (frozen === undefined) throw new Error('no replica started');
+    await set.leader();
+    let takenAt = 0;
+    const successor = new LeaderElector({
+      lock: lease,
+      identity: `${scope.id}-successor`,
+      leaseDurationMs: LEASE_MS,
+      renewDeadlineMs: 3_000,
+      retryPeriodMs: RETRY_MS,
+      releaseOnCancel: true,
+      client: createKubeLeaseClient(c.coordination, { requestTimeoutMs: 1_500 }),
+      logger: pino({ level: 'silent' }),
+      onStartedLeading: () => {
+        takenAt = Date.now();
+      },
+    });
+    const campaign = successor.run();
+    try {
+      const queued = await Promise.all(Array.from({ length: 30 }, () => nodes.create('queued')));
+      await frozen.waitForLog((l) => l.msg === 'assigned podCIDRs', 20_000);
+      await sleep(200);
+      frozen.signal('SIGSTOP');
+      await waitFor(() => takenAt > 0, LEASE_MS * 3);
+      const buffered = await Promise.all(Array.from({ length: 5 }, () => nodes.create('while-frozen')));
+      const before = await podCIDRs(nodes);
+
+      const resumedAt = Date.now();
+      frozen.signal('SIGCONT');
+      const exit = await frozen.exited;
+      await sleep(1_000);
+      const after = await podCIDRs(nodes);
+      const held = [...before.values()].filter((cidr) => cidr !== undefined).length;
+      console.log(
+        `frozen leader resumed ${resumedAt - takenAt} ms after the takeover with ${queued.length - held} nodes unallocated: ` +
+          `exited ${exit.code} after ${exit.at - resumedAt} ms, ${countChanged(before, after)} nodes patched after resuming`,
+      );
+      expect(exit.code).toBe(1);
+      expect(frozen.logs('leaderelection lost; exiting so that no stale work survives')).toHaveLength(1);
+      expect(held).toBeLessThan(queued.length);
+      expect(after).toEqual(before);
+      expect(buffered.every((name) => after.get(name) === undefined)).toBe(true);
+    } finally {
+      await successor.stop();
+      await campaign;
+    }
+
+    // A fresh replica takes over the released lease and allocates the rest, without duplicates.
+    await set.start(1);
+    for (const node of await nodes.list()) await nodes.waitForPodCIDR(node.metadata?.name ?? '', 30_000);
+    expectDisjointInRange(await nodes.list(), CLUSTER_CIDR);
+  });
+});
+
+/** Each scope node's podCIDR (undefined when it has none), by name. */
+async function podCIDRs(nodes: HaNodes): Promise<Map<string, string | undefined>> {
+  const list = await nodes.list();
+  return new Map(list.map((n) => [n.metadata?.name ?? '', n.spec?.podCIDR]));
+}
+
+function countChanged(before: Map<string, string | undefined>, after: Map<string, string | undefined>): number {
+  return [...after].filter(([name, cidr]) => before.get(name) !== cidr).length;
+}
+
+async function waitFor(condition: () => boolean, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await sleep(20);
+  }
+}
+
+/** Creates a node every 150 ms and deletes a random earlier one every third round, until stopped. */
+class Churn {
+  #created = 0;
+  #deleted = 0;
+  readonly #live: string[] = [];
+  #stopped = false;
+  #loop: Promise<void> | undefined;
+
+  constructor(private readonly nodes: HaNodes) {}
+
+  start(): void {
+    this.#loop = (async () => {
+      for (let round = 1; !this.#stopped; round += 1) {
+        this.#live.push(await this.nodes.create('churn'));
+        this.#created += 1;
+        if (round % 3 === 0) await this.#deleteOne();
+        await sleep(150);
+      }
+    })();
+  }
+
+  async stop(): Promise<{ created: number; deleted: number }> {
+    this.#stopped = true;
+    await this.#loop;
+    return { created: this.#created, deleted: this.#deleted };
+  }
+
+  async #deleteOne(): Promise<void> {
+    const [name] = this.#live.splice(Math.floor(Math.random() * this.#live.length), 1);
+    if (name === undefined) return;
+    await this.nodes.delete(name);
+    this.#deleted += 1;
+  }
+}
