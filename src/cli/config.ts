@@ -52,6 +52,8 @@ export interface Config {
   readonly kube: KubeOptions;
   readonly concurrentNodeSyncs: number;
   readonly releaseQuarantineMs: number;
+  /** --audit-interval; 0 = no continuous audit. */
+  readonly auditIntervalMs: number;
   readonly logLevel: LogLevel;
   readonly metrics: MetricsOptions;
   readonly leaderElection: LeaderElectionOptions;
@@ -103,6 +105,7 @@ function buildConfig(values: Values, env: Env, deps: ParseDeps, problems: string
   };
   const concurrentNodeSyncs = values.positiveInteger('concurrent-node-syncs');
   const releaseQuarantineMs = values.duration('release-quarantine');
+  const auditIntervalMs = values.duration('audit-interval');
   const logLevel = values.logLevel('log-level');
   const metrics = values.bindAddress('metrics-bind-address');
   const leaderElection = leaderElectionOptions(values, env, deps, problems);
@@ -114,6 +117,7 @@ function buildConfig(values: Values, env: Env, deps: ParseDeps, problems: string
     kube,
     concurrentNodeSyncs,
     releaseQuarantineMs,
+    auditIntervalMs,
     logLevel,
     metrics,
     leaderElection,

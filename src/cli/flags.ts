@@ -112,6 +112,14 @@ export const runFlags = {
     default: '30',
     describe: 'Nodes reconciled in parallel (kube-controller-manager uses 30 podCIDR update workers).',
   },
+  'audit-interval': {
+    kind: 'duration',
+    group: 'Controller',
+    default: '1m',
+    describe:
+      'How often the leader audits every node\'s podCIDRs (duplicates, overlaps, out-of-range, reserved, ' +
+      'missing) like the check command, exporting podcidr_allocator_audit_findings and an Event per new finding. 0 turns it off.',
+  },
   'log-level': {
     kind: 'string',
     group: 'Observability',

@@ -4,6 +4,9 @@
 import { Registry } from 'prom-client';
 import { AllocationController } from '../controller/allocation-controller.js';
 import { NodeInformer } from '../controller/node-informer.js';
+import { KubeConfigMapStore, KubeObjectEvents } from '../controller/config-maps.js';
+import { OperatorFeatures, termHandle } from '../controller/operator-features.js';
+import type { QuarantineEntry } from '../allocator/types.js';
 import type { NodeInfo } from '../controller/types.js';
 import type { KubeConfig } from '@kubernetes/client-node';
 import {
@@ -90,6 +93,12 @@ class App {
   #term: AllocationController | undefined;
   /** Deletes seen while a term starts, replayed after its rebuild so none is missed. */
   #deletesDuringStart: NodeInfo[] | undefined;
+  /** Appended ranges, audit, early warning, second-allocator detection, durable quarantine. */
+  readonly #features: OperatorFeatures;
+  /** One sink for the whole process, so de-duplication spans leadership terms. */
+  readonly #nodeEvents: KubeEventSink;
+  /** Set at the first stop signal: a term ending then may still write its last state. */
+  #stopping = false;
   #audit: { at: number; conflicts: Partial<Record<ConflictKind, number>> } | undefined;
 
   constructor(config: Config, deps: RunDeps, kubeConfig: KubeConfig) {
@@ -113,10 +122,16 @@ class App {
       observer: this.#metrics.informer,
     });
     this.#informer.addHandlers({
-      add: (node) => this.#term?.nodeChanged(node),
-      update: (_old, node) => this.#term?.nodeChanged(node),
+      add: (node) => this.#nodeChanged(node),
+      update: (_old, node) => this.#nodeChanged(node),
       delete: (node) => this.#nodeDeleted(node),
     });
+    this.#nodeEvents = new KubeEventSink({
+      api: this.#kube.events,
+      log: deps.logger.child({ component: 'events' }),
+      identity: config.leaderElection.identity,
+    });
+    this.#features = this.#makeFeatures();
     this.#elector = config.leaderElection.enabled ? this.#makeElector() : undefined;
   }
 
@@ -142,10 +157,14 @@ class App {
     const http = await this.#serve();
     if (http === undefined) return 1;
     const stop = new AbortController();
-    const signals = onStopSignal(this.#deps, this.#log, () => stop.abort());
+    const signals = onStopSignal(this.#deps, this.#log, () => {
+      this.#stopping = true;
+      stop.abort();
+    });
     this.#log.info({ address: http.address, identity: this.#config.leaderElection.identity }, 'serving health and metrics');
     try {
       this.#informer.start();
+      void this.#features.watchRanges(stop.signal);
       return await (this.#elector ? this.#runElected(this.#elector, stop.signal) : this.#runAlone(stop.signal));
     } finally {
       signals.dispose();
@@ -181,7 +200,12 @@ class App {
   async #lead(signal: AbortSignal): Promise<void> {
     this.#log.info('started leading');
     if (!(await this.#informer.waitForSync(signal))) return;
-    const term = this.#newTerm(signal);
+    const quarantined = await this.#features.prepareTerm(signal);
+    if (signal.aborted) return;
+    // No await from here to termStarted: a range appended meanwhile reaches the term either way.
+    const term = this.#newTerm(signal, quarantined);
+    const handle = termHandle(term, this.#informer);
+    this.#features.termStarted(handle, signal);
     this.#term = term;
     this.#deletesDuringStart = [];
     try {
@@ -194,6 +218,8 @@ class App {
     } finally {
       if (this.#term === term) this.#term = undefined;
       this.#deletesDuringStart = undefined;
+      // Still holding the Lease until it is released; after a loss the process exits instead.
+      if (this.#stopping) await this.#features.flushQuarantine(handle);
     }
   }
 
@@ -203,27 +229,29 @@ class App {
     for (const node of deletes) term.nodeDeleted(node);
   }
 
+  #nodeChanged(node: NodeInfo): void {
+    this.#term?.nodeChanged(node);
+    this.#features.nodeChanged(node);
+  }
+
   #nodeDeleted(node: NodeInfo): void {
+    this.#features.nodeDeleted(node);
     if (this.#deletesDuringStart) this.#deletesDuringStart.push(node);
     else this.#term?.nodeDeleted(node);
   }
 
-  #newTerm(signal: AbortSignal): AllocationController {
+  #newTerm(signal: AbortSignal, quarantined: readonly QuarantineEntry[]): AllocationController {
     const config = this.#config;
-    const identity = config.leaderElection.identity;
     return new AllocationController(
       {
-        ranges: config.ranges,
+        ranges: this.#features.ranges(),
+        quarantined,
         reserved: config.reserved,
         quarantineMs: config.releaseQuarantineMs,
         lister: this.#informer,
         source: this.#nodeSource(),
         writer: new KubeNodeWriter(this.#kube.core, { fieldManager: FIELD_MANAGER }),
-        events: new KubeEventSink({
-          api: this.#kube.events,
-          log: this.#deps.logger.child({ component: 'events' }),
-          identity,
-        }),
+        events: this.#nodeEvents,
         logger: this.#deps.logger,
         workers: config.concurrentNodeSyncs,
         fieldManager: FIELD_MANAGER,
@@ -234,6 +262,36 @@ class App {
       },
       signal,
     );
+  }
+
+  #makeFeatures(): OperatorFeatures {
+    const config = this.#config;
+    const namespace = config.leaderElection.resourceNamespace;
+    const log = this.#deps.logger;
+    return new OperatorFeatures({
+      configMaps: new KubeConfigMapStore({
+        core: this.#kube.core,
+        watch: this.#kube.watch,
+        throttle: this.#kube.throttle,
+        namespace,
+        log: log.child({ component: 'configmaps' }),
+      }),
+      objectEvents: new KubeObjectEvents({
+        api: this.#kube.events,
+        namespace,
+        identity: config.leaderElection.identity,
+        log: log.child({ component: 'events' }),
+      }),
+      nodeEvents: this.#nodeEvents,
+      lister: this.#informer,
+      registry: this.#registry,
+      log,
+      ranges: config.ranges,
+      reserved: config.reserved,
+      quarantineMs: config.releaseQuarantineMs,
+      auditIntervalMs: config.auditIntervalMs,
+      fieldManager: FIELD_MANAGER,
+    });
   }
 
   #nodeSource(): KubeNodeSource {

@@ -1,0 +1,210 @@
+// The controller's own ConfigMaps and Events about them: read, write with optimistic concurrency, and
+// watch one ConfigMap by name (fieldSelector, so a Role scoped by resourceNames allows it); the watch relists after every end.
+
+import * as k8s from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import { apiFailure, describeKubeError } from '../kube/errors.js';
+import type { EventType } from './types.js';
+
+export interface ConfigMapData {
+  readonly name: string;
+  readonly uid: string;
+  readonly resourceVersion: string;
+  readonly data: Readonly<Record<string, string>>;
+}
+
+/** Someone else wrote the ConfigMap since we read it (409), or created it first. */
+export class ConfigMapConflictError extends Error {
+  constructor(name: string, options?: { cause?: unknown }) {
+    super(`ConfigMap ${name} changed since it was read`, options);
+    this.name = 'ConfigMapConflictError';
+  }
+}
+
+/** What the range watcher and the quarantine store need; tests pass an in-memory one. */
+export interface ConfigMapStore {
+  read(name: string, signal?: AbortSignal): Promise<ConfigMapData | undefined>;
+  /**
+   * Creates it when resourceVersion is undefined, else replaces that version; resolves to the new
+   * resourceVersion. Throws ConfigMapConflictError when someone else wrote first.
+   */
+  write(name: string, data: Record<string, string>, resourceVersion: string | undefined): Promise<string>;
+  /** Calls onChange with the current object (undefined when absent) until signal aborts. */
+  watch(name: string, onChange: (cm: ConfigMapData | undefined) => void, signal: AbortSignal): Promise<void>;
+}
+
+export interface KubeConfigMapStoreOptions {
+  readonly core: k8s.CoreV1Api;
+  readonly watch: k8s.Watch;
+  readonly throttle: (signal?: AbortSignal) => Promise<void>;
+  readonly namespace: string;
+  readonly log: Logger;
+  /** Wait after a watch ends before relisting; default 1 s. */
+  readonly retryMs?: number;
+}
+
+export class KubeConfigMapStore implements ConfigMapStore {
+  readonly #o: KubeConfigMapStoreOptions;
+
+  constructor(options: KubeConfigMapStoreOptions) {
+    this.#o = options;
+  }
+
+  async read(name: string): Promise<ConfigMapData | undefined> {
+    try {
+      return toData(await this.#o.core.readNamespacedConfigMap({ name, namespace: this.#o.namespace }));
+    } catch (err) {
+      if (apiFailure(err)?.code === 404) return undefined;
+      throw err;
+    }
+  }
+
+  async write(name: string, data: Record<string, string>, resourceVersion: string | undefined): Promise<string> {
+    const namespace = this.#o.namespace;
+    const body: k8s.V1ConfigMap = {
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: { name, namespace, resourceVersion, labels: { 'app.kubernetes.io/name': 'podcidr-allocator' } },
+      data,
+    };
+    try {
+      const written =
+        resourceVersion === undefined
+          ? await this.#o.core.createNamespacedConfigMap({ namespace, body })
+          : await this.#o.core.replaceNamespacedConfigMap({ name, namespace, body });
+      return written.metadata?.resourceVersion ?? '';
+    } catch (err) {
+      const code = apiFailure(err)?.code;
+      if (code === 409) throw new ConfigMapConflictError(name, { cause: err });
+      throw err;
+    }
+  }
+
+  async watch(name: string, onChange: (cm: ConfigMapData | undefined) => void, signal: AbortSignal): Promise<void> {
+    while (!signal.aborted) {
+      try {
+        await this.#listThenWatch(name, onChange, signal);
+      } catch (err) {
+        if (!signal.aborted) this.#o.log.debug({ configMap: name, error: describeKubeError(err) }, 'ConfigMap watch failed; relisting');
+      }
+      await sleep(this.#o.retryMs ?? 1000, signal);
+    }
+  }
+
+  async #listThenWatch(name: string, onChange: (cm: ConfigMapData | undefined) => void, signal: AbortSignal): Promise<void> {
+    const fieldSelector = `metadata.name=${name}`;
+    const namespace = this.#o.namespace;
+    await this.#o.throttle(signal);
+    const list = await this.#o.core.listNamespacedConfigMap({ namespace, fieldSelector });
+    const first = list.items[0];
+    onChange(first === undefined ? undefined : toData(first));
+    await this.#o.throttle(signal);
+    await new Promise<void>((resolve, reject) => {
+      let done = false;
+      const finish = (err?: unknown): void => {
+        if (done) return;
+        done = true;
+        if (err === undefined || err === null) resolve();
+        else reject(err instanceof Error ? err : new Error(String(err)));
+      };
+      this.#o.watch
+        .watch(
+          `/api/v1/namespaces/${namespace}/configmaps`,
+          { fieldSelector, resourceVersion: list.metadata?.resourceVersion, allowWatchBookmarks: true, timeoutSeconds: 300 },
+          (phase, object) => {
+            if (done) return;
+            if (phase === 'ADDED' || phase === 'MODIFIED') onChange(toData(object as k8s.V1ConfigMap));
+            else if (phase === 'DELETED') onChange(undefined);
+            else if (phase === 'ERROR') finish(new Error(`watch ConfigMap ${name}: ${JSON.stringify(object)}`));
+          },
+          (err) => finish(err),
+        )
+        .then((controller) => {
+          if (done || signal.aborted) controller.abort();
+          else signal.addEventListener('abort', () => controller.abort(), { once: true });
+          if (signal.aborted) finish();
+        }, finish);
+      signal.addEventListener('abort', () => finish(), { once: true });
+    });
+  }
+}
+
+function toData(cm: k8s.V1ConfigMap): ConfigMapData {
+  return {
+    name: cm.metadata?.name ?? '',
+    uid: cm.metadata?.uid ?? '',
+    resourceVersion: cm.metadata?.resourceVersion ?? '',
+    data: cm.data ?? {},
+  };
+}
+
+/** Events about objects in the controller's namespace (ConfigMaps); the same reason and note at most once per window. */
+export interface ObjectEventSink {
+  emit(regarding: { kind: string; name: string; uid?: string }, type: EventType, reason: string, note: string): void;
+}
+
+export interface KubeObjectEventsOptions {
+  readonly api: Pick<k8s.EventsV1Api, 'createNamespacedEvent'>;
+  readonly namespace: string;
+  readonly identity: string;
+  readonly log: Logger;
+  readonly windowMs?: number;
+  readonly now?: () => number;
+}
+
+export class KubeObjectEvents implements ObjectEventSink {
+  readonly #o: KubeObjectEventsOptions;
+  /** key -> when last written; a handful of keys (reasons about two ConfigMaps), pruned on use. */
+  readonly #written = new Map<string, number>();
+  #sequence = 0;
+
+  constructor(options: KubeObjectEventsOptions) {
+    this.#o = options;
+  }
+
+  emit(regarding: { kind: string; name: string; uid?: string }, type: EventType, reason: string, note: string): void {
+    const now = (this.#o.now ?? Date.now)();
+    const windowMs = this.#o.windowMs ?? 10 * 60_000;
+    for (const [key, at] of this.#written) if (now - at >= windowMs) this.#written.delete(key);
+    const key = `${regarding.kind}\u0000${regarding.name}\u0000${type}\u0000${reason}\u0000${note}`;
+    if (this.#written.has(key)) return;
+    this.#written.set(key, now);
+    void this.#create(regarding, type, reason, note);
+  }
+
+  async #create(regarding: { kind: string; name: string; uid?: string }, type: EventType, reason: string, note: string): Promise<void> {
+    const namespace = this.#o.namespace;
+    this.#sequence = (this.#sequence + 1) % 1_000_000;
+    const body: k8s.EventsV1Event = {
+      apiVersion: 'events.k8s.io/v1',
+      kind: 'Event',
+      metadata: { name: `${regarding.name}.${(BigInt(Date.now()) * 1_000_000n + BigInt(this.#sequence)).toString(16)}`, namespace },
+      eventTime: new k8s.V1MicroTime(),
+      reportingController: 'podcidr-allocator',
+      reportingInstance: this.#o.identity,
+      action: 'AllocatePodCIDR',
+      reason,
+      type,
+      note: note.length > 1000 ? `${note.slice(0, 997)}...` : note,
+      regarding: { kind: regarding.kind, apiVersion: 'v1', name: regarding.name, namespace, uid: regarding.uid || undefined },
+    };
+    try {
+      await this.#o.api.createNamespacedEvent({ namespace, body });
+    } catch (err) {
+      this.#o.log.warn({ reason, regarding: regarding.name, error: describeKubeError(err) }, 'could not record event');
+    }
+  }
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const timer = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
+}

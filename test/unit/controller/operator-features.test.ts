@@ -1,0 +1,247 @@
+// Unit tests of OperatorFeatures and the continuous audit over in-memory ConfigMaps, Events and a real
+// ClusterAllocator: appended ranges, refused changes, early warnings, foreign writes, the quarantine's round trip.
+
+import { Registry } from 'prom-client';
+import { describe, expect, it } from 'vitest';
+import { ClusterAllocator } from '../../../src/allocator/cluster-allocator.js';
+import type { RangeSpec } from '../../../src/allocator/types.js';
+import { ContinuousAudit } from '../../../src/controller/audit.js';
+import {
+  ConfigMapConflictError,
+  type ConfigMapData,
+  type ConfigMapStore,
+  type ObjectEventSink,
+} from '../../../src/controller/config-maps.js';
+import { OperatorFeatures, type TermHandle } from '../../../src/controller/operator-features.js';
+import { QUARANTINE_STATE_NAME, QuarantinePersister } from '../../../src/controller/quarantine-store.js';
+import type { EventType, NodeInfo, NodeLister } from '../../../src/controller/types.js';
+import { RecordingEvents, memoryLogger } from './reconciler-fakes.js';
+
+class MemoryConfigMaps implements ConfigMapStore {
+  readonly maps = new Map<string, ConfigMapData>();
+  #version = 0;
+  writes = 0;
+
+  set(name: string, data: Record<string, string>): ConfigMapData {
+    const cm = { name, uid: `${name}-uid`, resourceVersion: String(++this.#version), data };
+    this.maps.set(name, cm);
+    return cm;
+  }
+  read(name: string): Promise<ConfigMapData | undefined> {
+    return Promise.resolve(this.maps.get(name));
+  }
+  write(name: string, data: Record<string, string>, resourceVersion: string | undefined): Promise<string> {
+    if (this.maps.get(name)?.resourceVersion !== resourceVersion) return Promise.reject(new ConfigMapConflictError(name));
+    this.writes++;
+    return Promise.resolve(this.set(name, data).resourceVersion);
+  }
+  watch(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+class RecordingObjectEvents implements ObjectEventSink {
+  readonly events: { name: string; type: EventType; reason: string; note: string }[] = [];
+  emit(regarding: { name: string }, type: EventType, reason: string, note: string): void {
+    this.events.push({ name: regarding.name, type, reason, note });
+  }
+}
+
+class Lister implements NodeLister {
+  readonly nodes = new Map<string, NodeInfo>();
+  put(name: string, podCIDRs: string[], podCIDRManager?: string): NodeInfo {
+    const node: NodeInfo = { name, uid: `${name}-uid`, resourceVersion: '1', podCIDRs, labels: {}, ...(podCIDRManager ? { podCIDRManager } : {}) };
+    this.nodes.set(name, node);
+    return node;
+  }
+  get(name: string): NodeInfo | undefined {
+    return this.nodes.get(name);
+  }
+  list(): NodeInfo[] {
+    return [...this.nodes.values()];
+  }
+}
+
+const flagRanges: RangeSpec[] = [{ clusterCIDR: '10.0.0.0/22', nodeMask: 24 }];
+
+function setup(quarantineMs = 0) {
+  const configMaps = new MemoryConfigMaps();
+  const objectEvents = new RecordingObjectEvents();
+  const nodeEvents = new RecordingEvents();
+  const lister = new Lister();
+  const registry = new Registry();
+  const { logger, lines } = memoryLogger();
+  const features = new OperatorFeatures({
+    configMaps,
+    objectEvents,
+    nodeEvents,
+    lister,
+    registry,
+    log: logger,
+    ranges: flagRanges,
+    reserved: [],
+    quarantineMs,
+    auditIntervalMs: 0,
+    fieldManager: 'podcidr-allocator',
+    usageCheckMs: 60_000,
+    quarantineFlushMs: 60_000,
+  });
+  return { configMaps, objectEvents, nodeEvents, lister, registry, features, lines };
+}
+
+function term(allocator: ClusterAllocator): TermHandle & { appended: RangeSpec[] } {
+  const appended: RangeSpec[] = [];
+  return {
+    allocator,
+    appended,
+    appendRanges(ranges) {
+      for (const r of ranges) allocator.appendRange(r);
+      appended.push(...ranges);
+    },
+  };
+}
+
+describe('OperatorFeatures: ranges from podcidr-allocator-config', () => {
+  it('starts a term with the ranges the ConfigMap appends', async () => {
+    const s = setup();
+    s.configMaps.set('podcidr-allocator-config', { clusterCIDRs: '10.0.0.0/22,10.1.0.0/22' });
+    await s.features.prepareTerm(new AbortController().signal);
+    expect(s.features.ranges().map((r) => r.clusterCIDR)).toEqual(['10.0.0.0/22', '10.1.0.0/22']);
+    expect(s.objectEvents.events.map((e) => e.reason)).toEqual(['PodCIDRRangesAppended']);
+  });
+
+  it('appends to a running term and refuses a change that edits a range, keeping the ranges in force', async () => {
+    const s = setup();
+    const allocator = new ClusterAllocator({ ranges: flagRanges });
+    const handle = term(allocator);
+    const stop = new AbortController();
+    s.features.termStarted(handle, stop.signal);
+    s.configMaps.set('podcidr-allocator-config', { clusterCIDRs: '10.0.0.0/22,10.1.0.0/23' });
+    await s.features.prepareTerm(stop.signal);
+    expect(handle.appended).toEqual([{ clusterCIDR: '10.1.0.0/23', nodeMask: 24 }]);
+    expect(allocator.ranges()).toHaveLength(2);
+
+    s.configMaps.set('podcidr-allocator-config', { clusterCIDRs: '10.0.0.0/22,10.1.0.0/22' });
+    await s.features.prepareTerm(stop.signal);
+    expect(allocator.ranges()).toHaveLength(2);
+    expect(s.features.ranges().map((r) => r.clusterCIDR)).toEqual(['10.0.0.0/22', '10.1.0.0/23']);
+    const refused = s.objectEvents.events.filter((e) => e.reason === 'PodCIDRRangeChangeRefused');
+    expect(refused).toHaveLength(1);
+    expect(refused[0]?.note).toContain('entry 2 is 10.1.0.0/22 where 10.1.0.0/23 is in force');
+    expect(s.lines.some((l) => l.msg.includes('refused the change to podcidr-allocator-config'))).toBe(true);
+    stop.abort();
+  });
+
+  it('refuses an appended range that overlaps one in force', async () => {
+    const s = setup();
+    s.configMaps.set('podcidr-allocator-config', { clusterCIDRs: '10.0.0.0/22,10.0.2.0/23' });
+    await s.features.prepareTerm(new AbortController().signal);
+    expect(s.features.ranges()).toEqual(flagRanges);
+    expect(s.objectEvents.events[0]?.note).toMatch(/overlaps the range 10\.0\.0\.0\/22/);
+  });
+});
+
+describe('OperatorFeatures: early warning', () => {
+  it('warns once on the ConfigMap per threshold crossed and exports the level', async () => {
+    const s = setup();
+    const allocator = new ClusterAllocator({ ranges: [{ clusterCIDR: '10.0.0.0/20', nodeMask: 24 }] });
+    const stop = new AbortController();
+    s.features.termStarted(term(allocator), stop.signal);
+    for (let i = 0; i < 12; i++) allocator.allocate();
+    s.features.checkUsage();
+    expect(s.objectEvents.events).toEqual([]);
+    allocator.allocate();
+    s.features.checkUsage();
+    s.features.checkUsage();
+    expect(s.objectEvents.events.map((e) => [e.name, e.reason])).toEqual([['podcidr-allocator-config', 'PodCIDRRangeNearlyFull']]);
+    expect(s.objectEvents.events[0]?.note).toContain('10.0.0.0/20 is 81.3 % used (13 of 16 node subnets), past 80 %');
+    for (let i = 0; i < 3; i++) allocator.allocate();
+    s.features.checkUsage();
+    expect(s.objectEvents.events).toHaveLength(2);
+    const metrics = await s.registry.getSingleMetricAsString('podcidr_allocator_range_nearly_full');
+    expect(metrics).toContain('podcidr_allocator_range_nearly_full{clusterCIDR="10.0.0.0/20"} 0.95');
+    stop.abort();
+  });
+});
+
+describe('OperatorFeatures: second allocator', () => {
+  it('reports podCIDRs set by another manager after the term started, on the node and in a counter', async () => {
+    const s = setup();
+    s.lister.put('old', ['10.0.0.0/24'], 'kube-controller-manager');
+    s.lister.put('fresh', []);
+    const stop = new AbortController();
+    s.features.termStarted(term(new ClusterAllocator({ ranges: flagRanges })), stop.signal);
+    s.features.nodeChanged(s.lister.put('old', ['10.0.0.0/24'], 'kube-controller-manager'));
+    s.features.nodeChanged(s.lister.put('fresh', ['10.0.1.0/24'], 'kube-controller-manager'));
+    expect(s.nodeEvents.events.map((e) => [e.node, e.reason])).toEqual([['fresh', 'PodCIDRSetByOtherAllocator']]);
+    const metrics = await s.registry.getSingleMetricAsString('podcidr_allocator_foreign_podcidr_writes_total');
+    expect(metrics).toContain('podcidr_allocator_foreign_podcidr_writes_total{manager="kube-controller-manager"} 1');
+    stop.abort();
+    s.features.nodeChanged(s.lister.put('later', ['10.0.2.0/24'], 'kube-controller-manager'));
+    expect(s.nodeEvents.events).toHaveLength(1);
+  });
+});
+
+describe('OperatorFeatures: durable quarantine', () => {
+  it('hands the quarantine of one term to the next through the state ConfigMap', async () => {
+    let now = 1_000_000;
+    const clock = (): number => now;
+    const s = setup(60_000);
+    const first = new ClusterAllocator({ ranges: flagRanges, quarantineMs: 60_000, now: clock });
+    const [cidr = ''] = first.allocate();
+    first.release(cidr);
+    const persister = new QuarantinePersister({ store: s.configMaps, quarantined: () => first.quarantined(), quarantineMs: 60_000, log: memoryLogger().logger, now: clock });
+    expect(await persister.flush()).toBe(true);
+    expect(await persister.flush()).toBe(false);
+    expect(s.configMaps.maps.get(QUARANTINE_STATE_NAME)?.data['quarantine.json']).toContain(cidr);
+
+    now += 30_000;
+    const seeded = await s.features.prepareTerm(new AbortController().signal);
+    const second = new ClusterAllocator({ ranges: flagRanges, quarantineMs: 60_000, now: clock });
+    second.seedQuarantine(seeded);
+    const handed = new Set<string>();
+    for (let i = 0; i < 3; i++) handed.add(second.allocate()[0] ?? '');
+    expect(handed.has(cidr)).toBe(false);
+    expect(() => second.allocate()).toThrow();
+    // Released at t, read with a 10 s margin: free again 70 s after the release, not 60 s.
+    now += 35_000;
+    expect(() => second.allocate()).toThrow();
+    now += 6_000;
+    expect(second.allocate()).toEqual([cidr]);
+  });
+
+  it('retries a write that lost a race from a fresh read', async () => {
+    const s = setup(60_000);
+    s.configMaps.set(QUARANTINE_STATE_NAME, {});
+    const entries = [{ cidr: '10.0.1.0/24', releasedAt: Date.now() }];
+    const persister = new QuarantinePersister({ store: s.configMaps, quarantined: () => entries, quarantineMs: 60_000, log: memoryLogger().logger });
+    await persister.load();
+    s.configMaps.set(QUARANTINE_STATE_NAME, { other: 'writer' });
+    expect(await persister.flush()).toBe(false);
+    expect(await persister.flush()).toBe(true);
+  });
+});
+
+describe('ContinuousAudit', () => {
+  it('counts findings, raises one Event per new finding and reports a node without podCIDRs only at the second run', () => {
+    const events = new RecordingEvents();
+    const audit = new ContinuousAudit({ events, log: memoryLogger().logger, fieldManager: 'podcidr-allocator' });
+    const lister = new Lister();
+    lister.put('a', ['10.0.0.0/24']);
+    lister.put('b', ['10.0.0.0/24']);
+    lister.put('c', ['192.168.0.0/24']);
+    lister.put('d', []);
+    const first = audit.run(lister.list(), flagRanges, ['10.0.3.0/24']);
+    expect(first.findings.map((p) => `${p.kind}:${p.node}`)).toEqual(['duplicate:b', 'out-of-range:c']);
+    expect(events.reasons()).toEqual(['PodCIDRConflict', 'PodCIDROutOfRange']);
+    const second = audit.run(lister.list(), flagRanges, ['10.0.3.0/24']);
+    expect(second.fresh.map((p) => `${p.kind}:${p.node}`)).toEqual(['missing:d']);
+    expect(events.reasons()).toEqual(['PodCIDRConflict', 'PodCIDROutOfRange', 'PodCIDRMissing']);
+    expect(audit.counts()).toMatchObject({ duplicate: 1, 'out-of-range': 1, missing: 1, overlap: 0 });
+    expect(audit.conflicts()).toEqual({ malformed: 0, 'out-of-range': 1, duplicate: 1, overlap: 0 });
+    lister.nodes.delete('b');
+    lister.put('e', ['10.0.3.0/24']);
+    audit.run(lister.list(), flagRanges, ['10.0.3.0/24']);
+    expect(audit.counts()).toMatchObject({ duplicate: 0, reserved: 1 });
+  });
+});
