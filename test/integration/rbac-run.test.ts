@@ -1,5 +1,5 @@
 // The controller itself, run as a child process with only the ServiceAccount token that manifests/base grants.
-// If the RBAC lacked anything the controller needs (lease, node list/watch/patch, events), a test here fails.
+// If the RBAC lacked anything the controller needs (lease, nodes, events, its two ConfigMaps), a test here fails.
 
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
@@ -20,6 +20,10 @@ const LEASE = { namespace: 'kube-system', name: 'podcidr-allocator' };
 /** Two /24 node subnets: the third node finds the range exhausted. */
 const CLUSTER_CIDR = '10.251.0.0/23';
 const OUT_OF_RANGE = '10.99.7.0/24';
+/** Appended at run time through the range ConfigMap. */
+const APPENDED = '10.251.2.0/24';
+const CONFIG_MAP = 'podcidr-allocator-config';
+const STATE_MAP = 'podcidr-allocator-state';
 
 /** Runs the control plane's own kubectl as admin; rejects on a non-zero exit. */
 async function kubectl(args: string[], input?: string): Promise<string> {
@@ -80,6 +84,8 @@ describeWithControlPlane('the controller running as the manifests ServiceAccount
   let rbacYaml: string;
   let sa: ServiceAccountKubeconfig;
   let controller: ControllerProcess | undefined;
+  /** The replica that takes over after the first one stops. */
+  let successor: ControllerProcess | undefined;
   let address: string;
 
   async function readLease(): Promise<k8s.V1Lease | undefined> {
@@ -103,6 +109,54 @@ describeWithControlPlane('the controller running as the manifests ServiceAccount
     return list.items.filter((e) => e.regarding?.name === node && e.reportingController === 'podcidr-allocator');
   }
 
+  /** Events the controller wrote about its range ConfigMap (in the lease namespace). */
+  async function configMapEvents(): Promise<k8s.EventsV1Event[]> {
+    const list = await c.events.listNamespacedEvent({ namespace: LEASE.namespace });
+    return list.items.filter((e) => e.regarding?.kind === 'ConfigMap' && e.reportingInstance?.startsWith(`${podName}_`) === true);
+  }
+
+  async function readConfigMap(name: string): Promise<k8s.V1ConfigMap | undefined> {
+    try {
+      return await c.core.readNamespacedConfigMap({ namespace: LEASE.namespace, name });
+    } catch (err) {
+      if (err instanceof k8s.ApiException && err.code === 404) return undefined;
+      throw err;
+    }
+  }
+
+  async function deleteControllerObjects(): Promise<void> {
+    await c.coordination.deleteNamespacedLease(LEASE).catch(() => undefined);
+    for (const name of [CONFIG_MAP, STATE_MAP]) {
+      await c.core.deleteNamespacedConfigMap({ namespace: LEASE.namespace, name }).catch(() => undefined);
+    }
+  }
+
+  function startController(): ControllerProcess {
+    return new ControllerProcess(
+      [
+        'run',
+        '--kubeconfig', sa.path,
+        `--cluster-cidr=${CLUSTER_CIDR}`,
+        '--node-cidr-mask-size=24',
+        '--leader-elect=true',
+        `--leader-elect-resource-namespace=${LEASE.namespace}`,
+        `--leader-elect-resource-name=${LEASE.name}`,
+        '--metrics-bind-address=127.0.0.1:0',
+        '--log-level=debug',
+      ],
+      // POD_NAME is what the Deployment sets; the identity is it plus a random suffix.
+      { POD_NAME: podName },
+    );
+  }
+
+  async function serving(process: ControllerProcess): Promise<string> {
+    const record = await eventually(async () => {
+      if (!process.running) throw new Error(`controller exited:\n${process.lines.join('\n')}`);
+      return process.logged('serving health and metrics');
+    }, { timeoutMs: 60_000 });
+    return String(record.address);
+  }
+
   async function get(path: string): Promise<{ status: number; body: string }> {
     const res = await fetch(`http://${address}${path}`);
     return { status: res.status, body: await res.text() };
@@ -122,43 +176,28 @@ describeWithControlPlane('the controller running as the manifests ServiceAccount
       .join('---\n');
     await kubectl(['apply', '-f', '-'], rbacYaml);
     sa = await serviceAccountKubeconfig(c, { namespace: 'kube-system', name: 'podcidr-allocator' });
-    // A lease left by an earlier run would make this controller wait out its duration first.
-    await c.coordination.deleteNamespacedLease(LEASE).catch(() => undefined);
-
-    controller = new ControllerProcess(
-      [
-        'run',
-        '--kubeconfig', sa.path,
-        `--cluster-cidr=${CLUSTER_CIDR}`,
-        '--node-cidr-mask-size=24',
-        '--leader-elect=true',
-        `--leader-elect-resource-namespace=${LEASE.namespace}`,
-        `--leader-elect-resource-name=${LEASE.name}`,
-        '--metrics-bind-address=127.0.0.1:0',
-        '--log-level=debug',
-      ],
-      // POD_NAME is what the Deployment sets; the identity is it plus a random suffix.
-      { POD_NAME: podName },
-    );
-    const serving = await eventually(async () => {
-      if (controller && !controller.running) throw new Error(`controller exited:\n${controller.lines.join('\n')}`);
-      return controller?.logged('serving health and metrics');
-    }, { timeoutMs: 60_000 });
-    address = String(serving.address);
+    // A lease left by an earlier run would make this controller wait out its duration first, and a
+    // stored quarantine or appended range would change what it hands out.
+    await deleteControllerObjects();
+    controller = startController();
+    address = await serving(controller);
   });
 
   afterAll(async () => {
-    if (controller?.running) {
-      controller.signal('SIGKILL');
-      await controller.exited;
-    }
-    await scope.cleanup(c, ['default']);
-    for (const e of (await c.events.listNamespacedEvent({ namespace: 'default' })).items) {
-      if (e.regarding?.name?.startsWith(scope.id) === true && e.metadata?.name !== undefined) {
-        await c.events.deleteNamespacedEvent({ namespace: 'default', name: e.metadata.name });
+    for (const process of [controller, successor]) {
+      if (process?.running) {
+        process.signal('SIGKILL');
+        await process.exited;
       }
     }
-    await c.coordination.deleteNamespacedLease(LEASE).catch(() => undefined);
+    await scope.cleanup(c, ['default']);
+    for (const namespace of ['default', LEASE.namespace]) {
+      for (const e of (await c.events.listNamespacedEvent({ namespace })).items) {
+        const ours = e.reportingInstance?.startsWith(`${podName}_`) === true || e.regarding?.name?.startsWith(scope.id) === true;
+        if (ours && e.metadata?.name !== undefined) await c.events.deleteNamespacedEvent({ namespace, name: e.metadata.name });
+      }
+    }
+    await deleteControllerObjects();
     await sa?.remove();
     if (rbacYaml !== undefined) await kubectl(['delete', '--ignore-not-found', '--wait=false', '-f', '-'], rbacYaml);
   });
@@ -229,16 +268,33 @@ describeWithControlPlane('the controller running as the manifests ServiceAccount
     expect(report.problems).toContainEqual(expect.objectContaining({ kind: 'out-of-range', cidr: OUT_OF_RANGE }));
   });
 
-  it('hands the freed subnet to the waiting node once a node is deleted and the quarantine ends', async () => {
+  it('serves a range appended to its ConfigMap at run time, watched by name', async () => {
+    const waiting = (await c.core.listNode({ labelSelector: scope.selector })).items.find((n) => (n.spec?.podCIDRs ?? []).length === 0);
+    expect(waiting).toBeDefined();
+    await c.core.createNamespacedConfigMap({
+      namespace: LEASE.namespace,
+      body: { metadata: { name: CONFIG_MAP, labels: { ...scope.labels } }, data: { clusterCIDRs: `${CLUSTER_CIDR},${APPENDED}` } },
+    });
+    expect(await eventually(() => podCIDRsOf(waiting?.metadata?.name ?? ''))).toEqual([APPENDED]);
+    const event = await eventually(async () => (await configMapEvents()).find((e) => e.reason === 'PodCIDRRangesAppended'));
+    expect(event.note).toContain(APPENDED);
+  });
+
+  it('stores the release quarantine in its state ConfigMap, so a freed subnet is not reissued at once', async () => {
     const nodes = (await c.core.listNode({ labelSelector: scope.selector })).items;
     const holder = nodes.find((n) => n.spec?.podCIDRs?.[0] === '10.251.0.0/24');
-    const waiting = nodes.find((n) => (n.spec?.podCIDRs ?? []).length === 0);
     expect(holder).toBeDefined();
-    expect(waiting).toBeDefined();
     await c.core.deleteNode({ name: holder?.metadata?.name ?? '' });
-    // The default release quarantine is one minute.
-    const cidrs = await eventually(() => podCIDRsOf(waiting?.metadata?.name ?? ''), { timeoutMs: 100_000, intervalMs: 500 });
-    expect(cidrs).toEqual(['10.251.0.0/24']);
+    const state = await eventually(async () => {
+      const cm = await readConfigMap(STATE_MAP);
+      return cm?.data?.['quarantine.json']?.includes('10.251.0.0/24') === true ? cm : undefined;
+    });
+    expect(state.metadata?.namespace).toBe(LEASE.namespace);
+
+    const late = await c.core.createNode({ body: scope.node('late') });
+    const name = late.metadata?.name ?? '';
+    const event = await eventually(async () => (await eventsAbout(name)).find((e) => e.reason === 'CIDRNotAvailable'));
+    expect(event.note).toMatch(/released CIDR\(s\) still in quarantine/);
   });
 
   it('never meets a forbidden answer from the API server', () => {
@@ -254,5 +310,24 @@ describeWithControlPlane('the controller running as the manifests ServiceAccount
     expect(lease?.spec?.holderIdentity ?? '').toBe('');
     expect(controller?.logged('released leader lease')).toBeDefined();
     expect(controller?.lines.filter((line) => /forbidden/i.test(line))).toEqual([]);
+  });
+
+  it('hands over to a new replica that loads the stored quarantine and keeps the appended range', async () => {
+    const next = startController();
+    successor = next;
+    address = await serving(next);
+    const loaded = await eventually(async () => next.logged('loaded the stored release quarantine'));
+    expect(loaded.entries).toBeGreaterThanOrEqual(1);
+    // The appended range came from the ConfigMap: its node is occupied, not reported out of range.
+    const rebuilt = await eventually(async () => next.logged('rebuilt podCIDR allocations from nodes'));
+    expect(rebuilt.conflicts).toMatchObject({ 'out-of-range': 1 });
+    // The released subnet is still quarantined for this replica too, so the late node keeps waiting.
+    const exhausted = await eventually(async () => next.logged('cluster CIDR exhausted; nodes wait for a release'));
+    expect(String(exhausted.err)).toContain('still in quarantine');
+    await eventually(async () => ((await readLease())?.spec?.holderIdentity?.startsWith(`${podName}_`) === true ? true : undefined));
+    await eventually(async () => ((await get('/metrics')).body.match(/^podcidr_allocator_leader 1$/m) ? true : undefined));
+    expect(next.lines.filter((line) => /forbidden/i.test(line))).toEqual([]);
+    next.signal('SIGTERM');
+    expect(await next.exited).toBe(0);
   });
 });
