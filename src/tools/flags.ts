@@ -11,6 +11,8 @@ export type OutputFormat = 'text' | 'json';
 /** The tools' own flags; each takes one value, the last occurrence wins. */
 interface OwnFlag {
   readonly alias?: string;
+  /** Heading in --help. */
+  readonly group: string;
   readonly describe: string;
   /** Allowed values; any non-empty text when absent. */
   readonly choices?: readonly string[];
@@ -19,6 +21,7 @@ interface OwnFlag {
 
 const outputFlag: OwnFlag = {
   alias: 'o',
+  group: 'Output',
   describe: 'Report format: text for people, json for scripts (a stable object, see the README).',
   choices: ['text', 'json'],
   default: 'text',
@@ -26,6 +29,7 @@ const outputFlag: OwnFlag = {
 
 const selectorFlag: OwnFlag = {
   alias: 'l',
+  group: 'Scope',
   describe:
     'Audit only the nodes matching this label selector (e.g. "pool=gpu"). Conflicts with unselected ' +
     'nodes and their share of the ranges are then not seen.',
@@ -78,7 +82,7 @@ export function toolHelpOptions(spec: ToolSpec): Record<string, Options> {
     if (option !== undefined) options[name] = option;
   }
   for (const [name, flag] of Object.entries(spec.own)) {
-    const option: Options = { type: 'string', group: 'Output:', describe: flag.describe };
+    const option: Options = { type: 'string', group: `${flag.group}:`, describe: flag.describe };
     if (flag.alias !== undefined) option.alias = flag.alias;
     // Choices are checked by parseToolFlags, so a bad value gets the same one-line problem as any flag.
     if (flag.choices !== undefined) option.describe = `${flag.describe} One of: ${flag.choices.join(', ')}.`;
