@@ -81,13 +81,19 @@ export class KubeConfigMapStore implements ConfigMapStore {
   }
 
   async watch(name: string, onChange: (cm: ConfigMapData | undefined) => void, signal: AbortSignal): Promise<void> {
+    const retryMs = this.#o.retryMs ?? 1000;
+    let failures = 0;
     while (!signal.aborted) {
       try {
         await this.#listThenWatch(name, onChange, signal);
+        failures = 0;
       } catch (err) {
-        if (!signal.aborted) this.#o.log.debug({ configMap: name, error: describeKubeError(err) }, 'ConfigMap watch failed; relisting');
+        failures += 1;
+        // A missing grant or an unreachable server must not turn into a request a second.
+        const level = failures === 5 ? 'warn' : 'debug';
+        if (!signal.aborted) this.#o.log[level]({ configMap: name, failures, error: describeKubeError(err) }, 'ConfigMap watch failed; relisting');
       }
-      await sleep(this.#o.retryMs ?? 1000, signal);
+      await sleep(Math.min(retryMs * 2 ** Math.min(failures, 6), 60_000), signal);
     }
   }
 
