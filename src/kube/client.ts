@@ -4,6 +4,7 @@
 import { readFileSync } from 'node:fs';
 import * as k8s from '@kubernetes/client-node';
 import { type Clock, TokenBucket, systemClock } from '../controller/rate-limiter.js';
+import { withSharedConnections } from './dispatcher.js';
 import { type RequestObserver, createTransport } from './transport.js';
 
 export interface KubeClientOptions {
@@ -57,13 +58,14 @@ export function createKubeClient(kubeConfig: k8s.KubeConfig, options: KubeClient
   });
   // A configuration of our own (not makeApiClient) so that the transport is ours; it also drops
   // client-node's default User-Agent middleware, which is why the transport sets the header.
+  const pooled = withSharedConnections(kubeConfig);
   const configuration = k8s.createConfiguration({
     baseServer: new k8s.ServerConfiguration(cluster.server, {}),
-    authMethods: { default: kubeConfig },
+    authMethods: { default: pooled },
     httpApi,
   });
   const makeApi = <T>(api: new (c: k8s.Configuration) => T): T => new api(configuration);
-  const watch = new k8s.Watch(withUserAgent(kubeConfig, userAgent));
+  const watch = new k8s.Watch(withUserAgent(pooled, userAgent));
   // requestTimeoutMs is private in the typings but is the only way to set the inactivity timeout.
   Reflect.set(watch, 'requestTimeoutMs', options.watchInactivityTimeoutMs ?? 6 * 60_000);
   return {
