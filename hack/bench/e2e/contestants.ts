@@ -1,0 +1,138 @@
+// Starts one contestant (raw client, upstream kube-controller-manager, podcidr-allocator) as its own process.
+// Each is a child whose pid the bench reads /proc of (peak RSS, CPU) and stops by that pid only.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, openSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { terminate } from '../../lib/control-plane.js';
+
+export type ContestantName = 'raw' | 'upstream' | 'ours';
+export const CONTESTANTS: readonly ContestantName[] = ['raw', 'upstream', 'ours'];
+
+export const REPO = resolve(import.meta.dirname, '../../..');
+const NODE = join(REPO, 'node_modules/.bin/node');
+const TSX = join(REPO, 'node_modules/tsx/dist/esm/index.mjs');
+
+export interface Limits {
+  readonly name: string;
+  readonly qps: number;
+  readonly burst: number;
+}
+
+export interface ContestantOptions {
+  readonly name: ContestantName;
+  readonly kubeconfigPath: string;
+  readonly limits: Limits;
+  readonly clusterCidr: string;
+  readonly nodeCidrMaskSize: number;
+  /** Workers (patches in flight): upstream's RangeAllocator uses 30; ours and raw get the same. */
+  readonly workers: number;
+  readonly binDir: string;
+  /** dist entry of podcidr-allocator (…/src/cli/main.js); from source through tsx when absent. */
+  readonly oursEntry?: string;
+  /** raw watches only these Nodes (the shared CI control plane holds others' too). */
+  readonly labelSelector?: string;
+  readonly logPath: string;
+}
+
+export interface Running {
+  readonly pid: number;
+  /** VmHWM (peak resident set) and CPU seconds so far, from /proc. */
+  usage(): { peakRssMb: number; cpuSeconds: number };
+  exited(): boolean;
+  stop(): Promise<void>;
+}
+
+function command(o: ContestantOptions): { bin: string; args: string[] } {
+  const { qps, burst } = o.limits;
+  switch (o.name) {
+    case 'raw':
+      return {
+        bin: NODE,
+        args: ['--import', TSX, join(import.meta.dirname, 'raw.ts'), o.kubeconfigPath, String(qps), String(burst),
+          String(o.workers), ...(o.labelSelector ? [o.labelSelector] : [])],
+      };
+    case 'upstream':
+      return {
+        bin: join(o.binDir, 'kube-controller-manager'),
+        args: [
+          '--controllers=nodeipam',
+          '--allocate-node-cidrs=true',
+          `--cluster-cidr=${o.clusterCidr}`,
+          `--node-cidr-mask-size=${o.nodeCidrMaskSize}`,
+          '--leader-elect=false',
+          `--kubeconfig=${o.kubeconfigPath}`,
+          `--kube-api-qps=${qps}`,
+          `--kube-api-burst=${burst}`,
+          '--use-service-account-credentials=false',
+          '--secure-port=0',
+          '--authentication-skip-lookup=true',
+        ],
+      };
+    case 'ours': {
+      const entry = o.oursEntry ? [o.oursEntry] : ['--import', TSX, join(REPO, 'src/cli/main.ts')];
+      return {
+        bin: NODE,
+        args: [
+          ...entry,
+          'run',
+          `--kubeconfig=${o.kubeconfigPath}`,
+          `--cluster-cidr=${o.clusterCidr}`,
+          `--node-cidr-mask-size=${o.nodeCidrMaskSize}`,
+          '--leader-elect=false',
+          `--kube-api-qps=${qps}`,
+          `--kube-api-burst=${burst}`,
+          `--concurrent-node-syncs=${o.workers}`,
+          '--release-quarantine=0',
+          '--metrics-bind-address=127.0.0.1:0',
+        ],
+      };
+    }
+  }
+}
+
+export function startContestant(o: ContestantOptions): Running {
+  const { bin, args } = command(o);
+  const fd = openSync(o.logPath, 'a');
+  let child: ChildProcess;
+  try {
+    child = spawn(bin, args, { stdio: ['ignore', fd, fd], cwd: REPO });
+  } finally {
+    closeSync(fd);
+  }
+  const pid = child.pid;
+  if (pid === undefined) throw new Error(`could not start ${o.name}: ${bin}`);
+  let exited = false;
+  let last = { peakRssMb: 0, cpuSeconds: 0 };
+  child.on('exit', () => (exited = true));
+  child.on('error', () => (exited = true));
+  const usage = (): { peakRssMb: number; cpuSeconds: number } => {
+    if (!exited) last = readUsage(pid) ?? last;
+    return last;
+  };
+  return {
+    pid,
+    usage,
+    exited: () => exited,
+    stop: async () => {
+      usage();
+      await terminate(pid, 10_000);
+    },
+  };
+}
+
+const TICKS_PER_SECOND = 100;
+
+function readUsage(pid: number): { peakRssMb: number; cpuSeconds: number } | undefined {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const hwmKb = Number(/^VmHWM:\s+(\d+) kB/m.exec(status)?.[1] ?? NaN);
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the ")" of the command name: state is field 3, utime 14, stime 15.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const ticks = Number(fields[11]) + Number(fields[12]);
+    return { peakRssMb: hwmKb / 1024, cpuSeconds: ticks / TICKS_PER_SECOND };
+  } catch {
+    return undefined;
+  }
+}
