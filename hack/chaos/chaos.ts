@@ -122,9 +122,9 @@ class ChaosRun {
   }
 
   async run(): Promise<boolean> {
-    const t0 = Date.now();
     for (let i = 0; i < REPLICAS; i++) this.#startReplica();
     await this.#waitFor('a first leader', 60_000, async () => (await this.#leader()) !== undefined);
+    const t0 = Date.now();
     const runId = this.#s.seed.toString(36);
     const churn = new Churn({
       core: this.#core,
@@ -183,6 +183,8 @@ class ChaosRun {
     if (record.msg === 'became leader') this.#counts.leaderships++;
     if (record.msg === 'rebuilt podCIDR allocations from nodes') {
       const conflicts = (record.conflicts ?? {}) as Record<string, number>;
+      // Only the controller writes podCIDRs here, so any conflict a rebuild finds is one it made.
+      if (Object.values(conflicts).some((n) => n > 0)) this.#violate(`rebuild: ${replica.name} found conflicts ${JSON.stringify(conflicts)}`);
       this.#rebuilds.push({
         replica: replica.name,
         at: Date.now(),
@@ -423,6 +425,7 @@ class ChaosRun {
       `operations: ${r.churn.counts.creates} creates (${r.churn.counts.recreates} re-using a deleted name), ${r.churn.counts.deletes} deletes, ${r.churn.counts.failed} failed requests, in ${(r.churnMs / 1000).toFixed(1)}s`,
       `chaos: ${this.#counts.kills} leader SIGKILLs (${this.#counts.killSkips} polls found no live leader), ${this.#counts.stalls} leader stall (SIGSTOP ${(LEASE_MS + 2000) / 1000}s), 1 kube-apiserver restart (${r.restartMs}ms), ${this.#counts.started} replicas started, ${this.#counts.leaderships} leaderships`,
       `exits: ${killed} killed by the runner, ${stoppedThemselves.length} tolerated (exit 1 after losing the lease: ${stoppedThemselves.map((e) => e.name).join(', ') || 'none'}), ${unexpected.length} unexpected; clean SIGTERM stops at the end: ${this.#exits.filter((e) => e.expected && e.signal === null && e.code === 0).length}; by outcome: ${exitTally(this.#exits)}`,
+      `rebuilds: ${this.#rebuilds.length}, conflicts found in them: ${this.#rebuilds.filter((r) => Object.values(r.conflicts).some((n) => n > 0)).length}`,
       `invariant checks: ${this.#counts.checks} snapshots (${this.#counts.nodesChecked} node records; ${this.#counts.checkSkips} skipped while the API server was down): overlaps, outside the cluster CIDRs, podCIDR shape`,
       `converged: ${r.converged === undefined ? 'NO' : `every surviving node held its podCIDRs ${r.converged}ms after churn`}`,
       `leak: ${r.leak.holders} holders, ${r.leak.free} free subnets filled ${r.leak.fillMs === undefined ? 'NOT' : `in ${r.leak.fillMs}ms`}, one more node stayed without podCIDRs; used-CIDR metric ${r.leak.metricsUsed === undefined ? 'not served by run (checked by fill and rebuild)' : r.leak.metricsUsed}`,
@@ -464,7 +467,7 @@ async function scrapeUsed(address: string | undefined): Promise<number | undefin
     const text = await (await fetch(`http://${address}/metrics`)).text();
     const values = text
       .split('\n')
-      .filter((line) => line.startsWith('podcidr_allocator_range_used_cidrs'))
+      .filter((line) => /^podcidr_allocator_range_used_cidrs[{ ]/.test(line))
       .map((line) => Number(line.split(' ').at(-1)));
     return values.length === 0 ? undefined : values.reduce((a, b) => a + b, 0);
   } catch {
