@@ -258,8 +258,10 @@ export class LeaderElector {
       }
       // client-go's JitterUntil waits up to (1 + 1.2) × retryPeriod; we cap it at 1.2 × so a
       // standby takes over a released lease within 1.2 retry periods while retries still spread.
+      // A retry falling after the observed expiry moves to it: a crashed leader's successor then
+      // starts up to one retry period sooner (its lease is still judged by our own clock alone).
       const wait = this.#o.retryPeriodMs * (1 + (JITTER_FACTOR - 1) * this.#random());
-      await this.#sleep(wait, this.#stop.signal);
+      await this.#sleep(Math.min(wait, this.#untilExpiry()), this.#stop.signal);
     }
     return false;
   }
@@ -420,6 +422,14 @@ export class LeaderElector {
 
   #observedHolderIsMe(): boolean {
     return this.#observed?.record.holderIdentity === this.#o.identity;
+  }
+
+  /** Milliseconds until the observed holder's lease expires by our clock, plus 1; Infinity if not ahead. */
+  #untilExpiry(): number {
+    const observed = this.#observed;
+    if (observed === undefined || observed.record.holderIdentity === '') return Infinity;
+    const left = this.#observedTime + observed.record.leaseDurationSeconds * 1000 - this.#clock.now();
+    return left > 0 ? left + 1 : Infinity;
   }
 
   /** Uses the holder's leaseDurationSeconds, measured from when we saw the record change. */

@@ -233,6 +233,20 @@ describe('acquiring', () => {
     expect(b.elector.isLeader()).toBe(true);
   });
 
+  it('tries again the moment the observed lease expires instead of at its next retry', async () => {
+    const { clock, store } = setup();
+    store.put(lock, { holderIdentity: 'old', leaseDurationSeconds: 15, leaseTransitions: 0 });
+    const b = candidate(store, 'b');
+
+    // Retries fall at 0, 2, …, 14 s; the next one would be 16 s, but the lease expires at 15 s.
+    await clock.advanceTo(LEASE);
+    expect(b.elector.isLeader()).toBe(false);
+    await clock.advanceTo(LEASE + 1);
+    expect(b.elector.isLeader()).toBe(true);
+    const reads = b.client.requests.filter((r) => r.verb === 'get').map((r) => r.at);
+    expect(reads.slice(-2)).toEqual([7 * RETRY, LEASE + 1]);
+  });
+
   it('spreads retries between one and 1.2 retry periods', async () => {
     for (const [random, wait] of [
       [0, RETRY],
