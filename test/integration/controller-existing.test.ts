@@ -8,6 +8,7 @@ import {
   deleteScopeNodes,
   isInside,
   managers,
+  metricValue,
   nodeEvents,
   nodeName,
   readNode,
@@ -29,8 +30,10 @@ describeWithControlPlane('the controller with podCIDRs already on nodes', () => 
   });
 
   afterEach(async () => {
-    await stopControllers();
+    const codes = await stopControllers();
     await deleteScopeNodes(clients, scope);
+    // The first SIGTERM is a graceful stop.
+    expect(codes.every((c) => c === 0), `exit codes ${codes.join(', ')}`).toBe(true);
   });
 
   afterAll(async () => {
@@ -101,6 +104,13 @@ describeWithControlPlane('the controller with podCIDRs already on nodes', () => 
     const event = await waitForEvent(clients, stray, 'PodCIDROutOfRange');
     const cidrs = await waitForPodCIDRs(clients, scope, [other]);
 
+    // Every update of the node is a resync; none reports the same problem again.
+    const synced = async (): Promise<number> => metricValue(await proc.metrics(), 'podcidr_allocator_reconcile_duration_seconds_count') ?? 0;
+    const before = await synced();
+    for (let i = 0; i < 3; i++) await clients.core.patchNode({ name: stray, body: [{ op: 'add', path: `/metadata/labels/touch-${i}`, value: 'x' }] });
+    await eventually(async () => ((await synced()) >= before + 3 ? true : undefined));
+    expect(await nodeEvents(clients, stray, 'PodCIDROutOfRange')).toHaveLength(1);
+    expect(proc.logs.filter((l) => l.node === stray && l.level === 'warn')).toHaveLength(1);
     expect(line).toMatchObject({ level: 'warn', cidr: '192.168.7.0/24', problem: 'out-of-range' });
     expect(event.type).toBe('Warning');
     expect(event.message).toContain('192.168.7.0/24');
@@ -127,27 +137,26 @@ describeWithControlPlane('the controller with podCIDRs already on nodes', () => 
     expect(cidrs.get(second)).toEqual(['10.236.0.0/26']);
   });
 
-  it('gives dual-stack nodes one range per family in the order of --cluster-cidr, podCIDR the first', async () => {
+  it.each([
+    ['IPv6 first', 'fd00:237::/112,10.237.0.0/24', 1],
+    ['IPv4 first', '10.237.0.0/24,fd00:237::/112', 0],
+  ])('gives dual-stack nodes one range per family in the order of --cluster-cidr, podCIDR the first (%s)', async (_, ranges, v4At) => {
     newScope('dual-stack');
-    await startController([
-      '--cluster-cidr',
-      'fd00:237::/112,10.237.0.0/24',
-      '--node-cidr-mask-size-ipv4',
-      '26',
-      '--node-cidr-mask-size-ipv6',
-      '120',
-    ]);
+    await startController(['--cluster-cidr', ranges, '--node-cidr-mask-size-ipv4', '26', '--node-cidr-mask-size-ipv6', '120']);
     const names = (await Promise.all([createNode(clients, scope, 'ds'), createNode(clients, scope, 'ds')])).map(nodeName);
     await waitForPodCIDRs(clients, scope, names);
 
     for (const name of names) {
       const node = await readNode(clients, name);
-      const [v6, v4] = node.spec?.podCIDRs ?? [];
-      expect(node.spec?.podCIDRs, name).toHaveLength(2);
-      expect(isInside('fd00:237::/112', v6 ?? ''), `${name} ${v6}`).toBe(true);
+      const podCIDRs = node.spec?.podCIDRs ?? [];
+      const v4 = podCIDRs[v4At] ?? '';
+      const v6 = podCIDRs[1 - v4At] ?? '';
+      expect(podCIDRs, name).toHaveLength(2);
+      expect(isInside('10.237.0.0/24', v4), `${name} ${v4}`).toBe(true);
+      expect(v4, name).toMatch(/\/26$/);
+      expect(isInside('fd00:237::/112', v6), `${name} ${v6}`).toBe(true);
       expect(v6, name).toMatch(/\/120$/);
-      expect(isInside('10.237.0.0/24', v4 ?? ''), `${name} ${v4}`).toBe(true);
-      expect(node.spec?.podCIDR, name).toBe(v6);
+      expect(node.spec?.podCIDR, name).toBe(podCIDRs[0]);
     }
   });
 

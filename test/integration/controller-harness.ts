@@ -29,9 +29,9 @@ export async function stopController(proc: ControllerProcess): Promise<number | 
   return proc.stop();
 }
 
-/** For afterEach: no controller outlives its test, even a failed one. */
-export async function stopControllers(): Promise<void> {
-  await Promise.all([...running].map((p) => stopController(p)));
+/** For afterEach: no controller outlives its test, even a failed one. Returns the exit codes. */
+export async function stopControllers(): Promise<(number | null)[]> {
+  return Promise.all([...running].map((p) => stopController(p)));
 }
 
 /** Runs fn over items with at most `limit` calls in flight; results in input order. */

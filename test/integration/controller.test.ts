@@ -32,8 +32,10 @@ describeWithControlPlane('the controller', () => {
   });
 
   afterEach(async () => {
-    await stopControllers();
+    const codes = await stopControllers();
     await deleteScopeNodes(clients, scope);
+    // The first SIGTERM is a graceful stop.
+    expect(codes.every((c) => c === 0), `exit codes ${codes.join(', ')}`).toBe(true);
   });
 
   afterAll(async () => {
