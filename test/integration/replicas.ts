@@ -414,16 +414,29 @@ export async function leaseHolder(c: KubeClients, lease: { namespace: string; na
   }
 }
 
-/** podcidr_allocator_leader samples of each replica, gathered concurrently every intervalMs. */
+/** A read of the Lease's holder, timed like a Sample. */
+export interface HolderSample {
+  readonly holder: string | undefined;
+  readonly sentAt: number;
+  readonly receivedAt: number;
+}
+
+/** podcidr_allocator_leader samples of each replica and the Lease's holder, gathered together every intervalMs. */
 export class LeaderSampler {
   readonly samples = new Map<Replica, Sample[]>();
+  readonly holders: HolderSample[] = [];
   #stopped = false;
   #loop: Promise<void> | undefined;
 
-  start(replicas: () => readonly Replica[], intervalMs = 100): void {
+  start(replicas: () => readonly Replica[], holder: () => Promise<string | undefined>, intervalMs = 100): void {
     this.#loop = (async () => {
       while (!this.#stopped) {
-        await Promise.all(replicas().filter((r) => !r.frozen).map((r) => this.#sample(r)));
+        const lease = (async () => {
+          const sentAt = Date.now();
+          const h = await holder();
+          this.holders.push({ holder: h, sentAt, receivedAt: Date.now() });
+        })();
+        await Promise.all([lease, ...replicas().filter((r) => !r.frozen).map((r) => this.#sample(r))]);
         await sleep(intervalMs);
       }
     })();
@@ -437,7 +450,8 @@ export class LeaderSampler {
   /**
    * A replica leads at most once (a lost or stopped term ends the process), so its gauge reads
    * 0…0 1…1 0…0. Between the answer of its first 1 and the request of its last 1 it surely led;
-   * a 1 from another replica wholly inside that window proves two leaders at once.
+   * a 1 from another replica wholly inside that window proves two leaders at once, and a Lease
+   * read wholly inside it must name this replica.
    */
   overlaps(): string[] {
     const problems: string[] = [];
@@ -458,8 +472,25 @@ export class LeaderSampler {
         const inside = bOnes.find((s) => s.sentAt >= from && s.receivedAt <= to);
         if (inside) problems.push(`${b.name} reported 1 at ${inside.sentAt} while ${a.name} led from ${from} to ${to}`);
       }
+      for (const read of this.holders) {
+        if (read.sentAt >= from && read.receivedAt <= to && read.holder !== a.identity) {
+          problems.push(`the Lease named ${read.holder} at ${read.sentAt} while ${a.name} led from ${from} to ${to}`);
+        }
+      }
     }
     return problems;
+  }
+
+  /** Lease reads that fell inside some replica's sure leading window (0 would make overlaps() vacuous for the Lease). */
+  leaseReadsWhileLed(): number {
+    let n = 0;
+    for (const samples of this.samples.values()) {
+      const ones = samples.filter((s) => s.value === 1);
+      const from = ones[0]?.receivedAt ?? Infinity;
+      const to = ones.at(-1)?.sentAt ?? -Infinity;
+      n += this.holders.filter((r) => r.sentAt >= from && r.receivedAt <= to).length;
+    }
+    return n;
   }
 
   /** Replicas that reported 1 at least once. */
