@@ -61,7 +61,7 @@ export class TalliedHistogram extends Histogram<'clusterCIDR'> {
   }
 
   /** The shape Histogram's getForPromString() returns; prom-client calls it by name. */
-  async getForPromString(): Promise<{
+  getForPromString(): Promise<{
     name: string;
     help: string;
     type: 'histogram';
