@@ -189,6 +189,49 @@ describeWithControlPlane('the controller with podCIDRs already on nodes', () => 
     expect(await waitForEvent(clients, String(exhausted.node), 'CIDRNotAvailable')).toBeDefined();
   });
 
+  it('holds every node subnet a pre-set podCIDR of another size touches', async () => {
+    newScope('sizes');
+    // /24 node subnets; a /23 covers two of them, a /25 half of one.
+    const wide = nodeName(await createNode(clients, scope, 'wide', { podCIDRs: ['10.241.0.0/23'] }));
+    const narrow = nodeName(await createNode(clients, scope, 'narrow', { podCIDRs: ['10.241.2.128/25'] }));
+    await startController(['--cluster-cidr', '10.241.0.0/21', '--node-cidr-mask-size', '24']);
+    const fresh = (await Promise.all([1, 2, 3].map(() => createNode(clients, scope, 'new')))).map(nodeName);
+
+    const cidrs = await waitForPodCIDRs(clients, scope, fresh);
+
+    expect(fresh.map((n) => cidrs.get(n)?.[0]).sort()).toEqual(['10.241.3.0/24', '10.241.4.0/24', '10.241.5.0/24']);
+    expect([cidrs.get(wide), cidrs.get(narrow)]).toEqual([['10.241.0.0/23'], ['10.241.2.128/25']]);
+  });
+
+  it('keeps a reserved subnet reserved after the node that carried it is deleted', async () => {
+    newScope('reserved-held');
+    // The first /26 is the service range, yet a node was given it before the flag was set.
+    const squatter = nodeName(await createNode(clients, scope, 'squatter', { podCIDRs: ['10.242.0.0/26'] }));
+    const proc = await startController([
+      '--cluster-cidr',
+      '10.242.0.0/24',
+      '--node-cidr-mask-size',
+      '26',
+      '--service-cluster-ip-range',
+      '10.242.0.0/26',
+      '--release-quarantine',
+      '0',
+    ]);
+    await proc.waitForLog((l) => l.msg === 'rebuilt podCIDR allocations from nodes');
+    await deleteNode(clients, squatter);
+    await waitForNodeLog(proc, squatter, 'released podCIDRs of deleted node');
+
+    const names = (await Promise.all([1, 2, 3, 4].map(() => createNode(clients, scope, 'n')))).map(nodeName);
+    await proc.waitForLog((l) => l.msg === 'cluster CIDR exhausted; nodes wait for a release');
+    const given = await eventually(async () => {
+      const cidrs = await scopeCIDRs(clients, scope);
+      const all = names.flatMap((n) => cidrs.get(n) ?? []).sort();
+      return all.length >= 3 ? all : undefined;
+    });
+
+    expect(given).toEqual(['10.242.0.128/26', '10.242.0.192/26', '10.242.0.64/26']);
+  });
+
   it('keeps the range of a node that is being deleted and releases it only once the node is gone', async () => {
     newScope('finalizer');
     const finalizer = 'test.podcidr-allocator.io/hold';
