@@ -21,7 +21,7 @@ import {
   waitForNodeLog,
   waitForPodCIDRs,
 } from './controller-harness.js';
-import { describeWithControlPlane, kubeClients, TestScope, type KubeClients } from './harness.js';
+import { describeWithControlPlane, eventually, kubeClients, TestScope, type KubeClients } from './harness.js';
 
 describeWithControlPlane('the controller', () => {
   let clients: KubeClients;
@@ -148,5 +148,39 @@ describeWithControlPlane('the controller', () => {
     expect(rebuilt.occupied).toBeGreaterThanOrEqual(old.length);
     const reassigned = secondRun.logs.filter((l) => l.msg === 'assigned podCIDRs' && old.includes(String(l.node)));
     expect(reassigned).toEqual([]);
+  });
+
+  it('after a restart, frees the range of a node deleted while it was down and keeps that of a lingering node', async () => {
+    newScope('downtime');
+    const finalizer = 'test.podcidr-allocator.io/hold';
+    // Three /26s and no quarantine: what new nodes get shows what the restart freed.
+    const flags = ['--cluster-cidr', '10.233.4.0/24', '--node-cidr-mask-size', '26', '--release-quarantine', '0', '--service-cluster-ip-range', '10.233.4.192/26'];
+    const firstRun = await startController(flags);
+    const gone = nodeName(await createNode(clients, scope, 'gone'));
+    const lingering = nodeName(await createNode(clients, scope, 'lingering', { finalizers: [finalizer] }));
+    const kept = nodeName(await createNode(clients, scope, 'kept'));
+    const before = await waitForPodCIDRs(clients, scope, [gone, lingering, kept]);
+    expect(await stopController(firstRun)).toBe(0);
+
+    await deleteNode(clients, gone);
+    await deleteNode(clients, lingering);
+    const secondRun = await startController(flags);
+    const fresh = (await pool([1, 2], 2, () => createNode(clients, scope, 'new'))).map(nodeName);
+    await secondRun.waitForLog((l) => l.msg === 'cluster CIDR exhausted; nodes wait for a release');
+    const after = await eventually(async () => {
+      const cidrs = await scopeCIDRs(clients, scope);
+      return fresh.some((n) => (cidrs.get(n) ?? []).length > 0) ? cidrs : undefined;
+    });
+
+    const served = fresh.filter((n) => (after.get(n) ?? []).length > 0);
+    expect(served).toHaveLength(1);
+    expect(after.get(served[0] ?? '')).toEqual(before.get(gone));
+    expect(after.get(lingering)).toEqual(before.get(lingering));
+    expect(after.get(kept)).toEqual(before.get(kept));
+
+    await clients.core.patchNode({ name: lingering, body: [{ op: 'remove', path: '/metadata/finalizers' }] });
+    const waiting = fresh.find((n) => !served.includes(n)) ?? '';
+    const last = await waitForPodCIDRs(clients, scope, [waiting]);
+    expect(last.get(waiting)).toEqual(before.get(lingering));
   });
 });
