@@ -30,6 +30,8 @@ export interface ContestantOptions {
   readonly binDir: string;
   /** dist entry of podcidr-allocator (…/src/cli/main.js); from source through tsx when absent. */
   readonly oursEntry?: string;
+  /** Extra node flags for ours, e.g. --max-semi-space-size=4 or --cpu-prof. */
+  readonly oursNodeArgs?: readonly string[];
   /** raw watches only these Nodes (the shared CI control plane holds others' too). */
   readonly labelSelector?: string;
   readonly logPath: string;
@@ -74,6 +76,7 @@ function command(o: ContestantOptions): { bin: string; args: string[] } {
       return {
         bin: NODE,
         args: [
+          ...(o.oursNodeArgs ?? []),
           ...entry,
           'run',
           `--kubeconfig=${o.kubeconfigPath}`,

@@ -50,18 +50,12 @@ async function worker(): Promise<void> {
   }
 }
 
-interface WatchEvent {
-  type: string;
-  object: { metadata?: { name?: string }; spec?: { podCIDR?: string } };
-}
-
 await bucket.take();
+// A bare client reads only what it needs from each event line: no full parse of a kubelet-sized Node.
 const watch = api.watchNodes(labelSelector ? { labelSelector } : {}, (line) => {
-  const event = JSON.parse(line) as WatchEvent;
-  const name = event.object.metadata?.name;
-  if ((event.type === 'ADDED' || event.type === 'MODIFIED') && name !== undefined && !event.object.spec?.podCIDR) {
-    enqueue(name);
-  }
+  if (line.includes('"podCIDR":"') || !/^\{"type":"(ADDED|MODIFIED)"/.test(line)) return;
+  const name = /"metadata":\{"name":"([^"]+)"/.exec(line)?.[1];
+  if (name !== undefined) enqueue(name);
 });
 await watch.ready;
 process.stdout.write('raw: watching\n');
