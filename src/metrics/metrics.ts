@@ -152,7 +152,12 @@ function allocatorMetrics(registers: Registry[], sources: MetricsSources): Requi
     help: 'Maximum number of CIDRs that can be allocated.',
     value: (u) => u.capacity,
   });
-  return tally;
+  // Plain functions, so a part may take one hook alone; the tally's methods need their `this`.
+  return {
+    allocated: (clusterCIDR, tries) => tally.allocated(clusterCIDR, tries),
+    occupied: (clusterCIDR, subnets) => tally.occupied(clusterCIDR, subnets),
+    released: (clusterCIDR, subnets) => tally.released(clusterCIDR, subnets),
+  };
 }
 
 /**

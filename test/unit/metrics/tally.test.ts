@@ -190,6 +190,18 @@ describe('the tallied cidrset series', () => {
     await expectSameSeries(p);
   });
 
+  it('count through hooks taken one by one, away from the object that holds them', async () => {
+    const p = pair();
+    const [observer] = p.observers;
+    if (observer === undefined) throw new Error('no observer');
+    const { allocated, occupied, released } = observer;
+    allocated('10.0.0.0/8', 2);
+    occupied('10.0.0.0/8', 3);
+    released('10.0.0.0/8', 1);
+    expect(await p.ours.getSingleMetricAsString(allocations)).toMatch(/\{clusterCIDR="10.0.0.0\/8"\} 4$/);
+    expect(await p.ours.getSingleMetricAsString(releases)).toMatch(/\{clusterCIDR="10.0.0.0\/8"\} 1$/);
+  });
+
   it('drop a NaN count, which would turn a prom-client counter into NaN for good', async () => {
     const p = pair();
     const [observer] = p.observers;
