@@ -3,7 +3,9 @@
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import {
   FIELD_MANAGER,
+  createNamespace,
   createNode,
+  deleteNamespace,
   deleteNode,
   deleteScopeNodes,
   isInside,
@@ -25,8 +27,11 @@ describeWithControlPlane('the controller with podCIDRs already on nodes', () => 
   let clients: KubeClients;
   let scope: TestScope;
 
-  beforeAll(() => {
+  let namespace: string;
+
+  beforeAll(async () => {
     clients = kubeClients();
+    namespace = await createNamespace(clients, new TestScope('controller-state'));
   });
 
   afterEach(async () => {
@@ -38,6 +43,7 @@ describeWithControlPlane('the controller with podCIDRs already on nodes', () => 
 
   afterAll(async () => {
     await scope.cleanup(clients);
+    await deleteNamespace(clients, namespace);
   });
 
   function newScope(name: string): TestScope {
@@ -50,7 +56,7 @@ describeWithControlPlane('the controller with podCIDRs already on nodes', () => 
     // Four /24s; two are taken before the controller starts, one more while it runs.
     const range = '10.234.0.0/22';
     const before = nodeName(await createNode(clients, scope, 'preset', { podCIDRs: ['10.234.2.0/24'] }));
-    const proc = await startController(['--cluster-cidr', range, '--node-cidr-mask-size', '24']);
+    const proc = await startController(namespace, ['--cluster-cidr', range, '--node-cidr-mask-size', '24']);
     await proc.waitForLog((l) => l.msg === 'rebuilt podCIDR allocations from nodes');
     const during = nodeName(await createNode(clients, scope, 'preset', { podCIDRs: ['10.234.0.0/24'] }));
     await waitForNodeLog(proc, during, 'occupied existing podCIDR');
@@ -82,7 +88,7 @@ describeWithControlPlane('the controller with podCIDRs already on nodes', () => 
     // The API server accepts these (its parser is lenient); kubelet reads 10.235.1.0/24 and 10.235.2.0/24.
     const hostBits = nodeName(await createNode(clients, scope, 'hostbits', { podCIDRs: ['10.235.1.7/24'] }));
     const zeros = nodeName(await createNode(clients, scope, 'zeros', { podCIDRs: ['010.235.002.000/24'] }));
-    const proc = await startController(['--cluster-cidr', '10.235.0.0/22', '--node-cidr-mask-size', '24']);
+    const proc = await startController(namespace, ['--cluster-cidr', '10.235.0.0/22', '--node-cidr-mask-size', '24']);
     const fresh = (await Promise.all([createNode(clients, scope, 'new'), createNode(clients, scope, 'new')])).map(nodeName);
 
     const cidrs = await waitForPodCIDRs(clients, scope, fresh);
@@ -97,7 +103,7 @@ describeWithControlPlane('the controller with podCIDRs already on nodes', () => 
   it('reports an out-of-range podCIDR with a log line and an Event while other nodes still get theirs', async () => {
     newScope('out-of-range');
     const stray = nodeName(await createNode(clients, scope, 'stray', { podCIDRs: ['192.168.7.0/24'] }));
-    const proc = await startController(['--cluster-cidr', '10.235.0.0/24', '--node-cidr-mask-size', '26']);
+    const proc = await startController(namespace, ['--cluster-cidr', '10.235.0.0/24', '--node-cidr-mask-size', '26']);
     const other = nodeName(await createNode(clients, scope, 'ok'));
 
     const line = await waitForNodeLog(proc, stray, 'podCIDR is outside every cluster CIDR; leaving the node as it is');
@@ -122,7 +128,7 @@ describeWithControlPlane('the controller with podCIDRs already on nodes', () => 
     newScope('duplicate');
     const first = nodeName(await createNode(clients, scope, 'a-holder', { podCIDRs: ['10.236.0.0/26'] }));
     const second = nodeName(await createNode(clients, scope, 'b-copy', { podCIDRs: ['10.236.0.0/26'] }));
-    const proc = await startController(['--cluster-cidr', '10.236.0.0/24', '--node-cidr-mask-size', '26']);
+    const proc = await startController(namespace, ['--cluster-cidr', '10.236.0.0/24', '--node-cidr-mask-size', '26']);
     const fresh = nodeName(await createNode(clients, scope, 'new'));
 
     const event = await waitForEvent(clients, second, 'PodCIDRConflict');
@@ -142,7 +148,7 @@ describeWithControlPlane('the controller with podCIDRs already on nodes', () => 
     ['IPv4 first', '10.237.0.0/24,fd00:237::/112', 0],
   ])('gives dual-stack nodes one range per family in the order of --cluster-cidr, podCIDR the first (%s)', async (_, ranges, v4At) => {
     newScope('dual-stack');
-    await startController(['--cluster-cidr', ranges, '--node-cidr-mask-size-ipv4', '26', '--node-cidr-mask-size-ipv6', '120']);
+    await startController(namespace, ['--cluster-cidr', ranges, '--node-cidr-mask-size-ipv4', '26', '--node-cidr-mask-size-ipv6', '120']);
     const names = (await Promise.all([createNode(clients, scope, 'ds'), createNode(clients, scope, 'ds')])).map(nodeName);
     await waitForPodCIDRs(clients, scope, names);
 
@@ -163,7 +169,7 @@ describeWithControlPlane('the controller with podCIDRs already on nodes', () => 
   it('never hands out subnets overlapping the service CIDR or an excluded CIDR', async () => {
     newScope('reserved');
     // Four /26s: the first is the service range, the third is excluded, so two remain.
-    const proc = await startController([
+    const proc = await startController(namespace, [
       '--cluster-cidr',
       '10.238.0.0/24',
       '--node-cidr-mask-size',
@@ -194,7 +200,7 @@ describeWithControlPlane('the controller with podCIDRs already on nodes', () => 
     // /24 node subnets; a /23 covers two of them, a /25 half of one.
     const wide = nodeName(await createNode(clients, scope, 'wide', { podCIDRs: ['10.241.0.0/23'] }));
     const narrow = nodeName(await createNode(clients, scope, 'narrow', { podCIDRs: ['10.241.2.128/25'] }));
-    await startController(['--cluster-cidr', '10.241.0.0/21', '--node-cidr-mask-size', '24']);
+    await startController(namespace, ['--cluster-cidr', '10.241.0.0/21', '--node-cidr-mask-size', '24']);
     const fresh = (await Promise.all([1, 2, 3].map(() => createNode(clients, scope, 'new')))).map(nodeName);
 
     const cidrs = await waitForPodCIDRs(clients, scope, fresh);
@@ -207,7 +213,7 @@ describeWithControlPlane('the controller with podCIDRs already on nodes', () => 
     newScope('reserved-held');
     // The first /26 is the service range, yet a node was given it before the flag was set.
     const squatter = nodeName(await createNode(clients, scope, 'squatter', { podCIDRs: ['10.242.0.0/26'] }));
-    const proc = await startController([
+    const proc = await startController(namespace, [
       '--cluster-cidr',
       '10.242.0.0/24',
       '--node-cidr-mask-size',
@@ -236,7 +242,7 @@ describeWithControlPlane('the controller with podCIDRs already on nodes', () => 
     newScope('finalizer');
     const finalizer = 'test.podcidr-allocator.io/hold';
     // Two /26s and no quarantine: what a third node gets shows what was released.
-    const proc = await startController(['--cluster-cidr', '10.239.0.0/25', '--node-cidr-mask-size', '26', '--release-quarantine', '0']);
+    const proc = await startController(namespace, ['--cluster-cidr', '10.239.0.0/25', '--node-cidr-mask-size', '26', '--release-quarantine', '0']);
     const lingering = nodeName(await createNode(clients, scope, 'lingering', { finalizers: [finalizer] }));
     const held = (await waitForPodCIDRs(clients, scope, [lingering])).get(lingering);
 

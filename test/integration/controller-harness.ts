@@ -14,11 +14,15 @@ export const FIELD_MANAGER = 'podcidr-allocator';
 /** Controllers started by startController and not yet stopped; stopControllers() ends them. */
 const running = new Set<ControllerProcess>();
 
-/** Starts `run --leader-elect=false` against the shared control plane with the given flags. */
-export async function startController(args: readonly string[]): Promise<ControllerProcess> {
+/**
+ * Starts `run --leader-elect=false` against the shared control plane with the given flags. Its
+ * ConfigMaps (stored quarantine, appended ranges) live in `namespace`, so no other file's leak in.
+ */
+export async function startController(namespace: string, args: readonly string[]): Promise<ControllerProcess> {
   const cp = controlPlane();
   if (!cp.available) throw new Error(`no control plane: ${cp.reason}`);
-  const proc = await ControllerProcess.start({ kubeconfig: cp.kubeconfigPath, args: ['--leader-elect=false', ...args] });
+  const flags = ['--leader-elect=false', '--leader-elect-resource-namespace', namespace, ...args];
+  const proc = await ControllerProcess.start({ kubeconfig: cp.kubeconfigPath, args: flags });
   running.add(proc);
   return proc;
 }
@@ -32,6 +36,16 @@ export async function stopController(proc: ControllerProcess): Promise<number | 
 /** For afterEach: no controller outlives its test, even a failed one. Returns the exit codes. */
 export async function stopControllers(): Promise<(number | null)[]> {
   return Promise.all([...running].map((p) => stopController(p)));
+}
+
+/** A namespace of the scope's own for the controller's ConfigMaps; scope.cleanup() does not remove it. */
+export async function createNamespace(clients: KubeClients, scope: TestScope): Promise<string> {
+  await clients.core.createNamespace({ body: { metadata: { name: scope.id, labels: { ...scope.labels } } } });
+  return scope.id;
+}
+
+export async function deleteNamespace(clients: KubeClients, name: string): Promise<void> {
+  await clients.core.deleteNamespace({ name });
 }
 
 /** Runs fn over items with at most `limit` calls in flight; results in input order. */

@@ -3,7 +3,9 @@
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import {
   FIELD_MANAGER,
+  createNamespace,
   createNode,
+  deleteNamespace,
   deleteNode,
   deleteScopeNodes,
   isInside,
@@ -27,8 +29,11 @@ describeWithControlPlane('the controller', () => {
   let clients: KubeClients;
   let scope: TestScope;
 
-  beforeAll(() => {
+  let namespace: string;
+
+  beforeAll(async () => {
     clients = kubeClients();
+    namespace = await createNamespace(clients, new TestScope('controller-state'));
   });
 
   afterEach(async () => {
@@ -40,6 +45,7 @@ describeWithControlPlane('the controller', () => {
 
   afterAll(async () => {
     await scope.cleanup(clients);
+    await deleteNamespace(clients, namespace);
   });
 
   function newScope(name: string): TestScope {
@@ -50,7 +56,7 @@ describeWithControlPlane('the controller', () => {
   it('gives 200 nodes created concurrently disjoint podCIDRs inside the cluster CIDR', async () => {
     newScope('scale');
     const range = '10.232.0.0/16';
-    await startController(['--cluster-cidr', range, '--node-cidr-mask-size', '24']);
+    await startController(namespace, ['--cluster-cidr', range, '--node-cidr-mask-size', '24']);
 
     const created = await pool(Array.from({ length: 200 }, (_, i) => i), 20, () => createNode(clients, scope, 'n'));
     const names = created.map(nodeName);
@@ -72,7 +78,7 @@ describeWithControlPlane('the controller', () => {
   it('releases the range of a deleted node and gives it to the next node at once without a quarantine', async () => {
     newScope('reuse');
     // Two subnets: after the delete, the released one is the only one free.
-    const proc = await startController(['--cluster-cidr', '10.233.0.0/25', '--node-cidr-mask-size', '26', '--release-quarantine', '0']);
+    const proc = await startController(namespace, ['--cluster-cidr', '10.233.0.0/25', '--node-cidr-mask-size', '26', '--release-quarantine', '0']);
     const [a, b] = await Promise.all([createNode(clients, scope, 'a'), createNode(clients, scope, 'b')]).then((n) => n.map(nodeName));
     const before = await waitForPodCIDRs(clients, scope, [a ?? '', b ?? '']);
     const freed = before.get(a ?? '')?.[0];
@@ -89,7 +95,7 @@ describeWithControlPlane('the controller', () => {
 
   it('does not reissue a released range inside the quarantine, and does after it', async () => {
     newScope('quarantine');
-    const proc = await startController(['--cluster-cidr', '10.233.1.0/25', '--node-cidr-mask-size', '26', '--release-quarantine', '3s']);
+    const proc = await startController(namespace, ['--cluster-cidr', '10.233.1.0/25', '--node-cidr-mask-size', '26', '--release-quarantine', '3s']);
     const [a, b] = await Promise.all([createNode(clients, scope, 'a'), createNode(clients, scope, 'b')]).then((n) => n.map(nodeName));
     const before = await waitForPodCIDRs(clients, scope, [a ?? '', b ?? '']);
     const freed = before.get(a ?? '')?.[0];
@@ -111,7 +117,7 @@ describeWithControlPlane('the controller', () => {
   it('reports exhaustion with one de-duplicated Event and allocates right after a delete', async () => {
     newScope('exhaust');
     // A /28 cut into /30s: four node subnets.
-    const proc = await startController(['--cluster-cidr', '10.233.2.0/28', '--node-cidr-mask-size', '30', '--release-quarantine', '0']);
+    const proc = await startController(namespace, ['--cluster-cidr', '10.233.2.0/28', '--node-cidr-mask-size', '30', '--release-quarantine', '0']);
     const first = (await pool([1, 2, 3, 4], 4, () => createNode(clients, scope, 'full'))).map(nodeName);
     const held = await waitForPodCIDRs(clients, scope, first);
     const late = nodeName(await createNode(clients, scope, 'late'));
@@ -133,12 +139,12 @@ describeWithControlPlane('the controller', () => {
   it('keeps every allocation across a restart and gives new nodes the remaining ranges', async () => {
     newScope('restart');
     const flags = ['--cluster-cidr', '10.233.3.0/24', '--node-cidr-mask-size', '28'];
-    const firstRun = await startController(flags);
+    const firstRun = await startController(namespace, flags);
     const old = (await pool(Array.from({ length: 10 }, (_, i) => i), 5, () => createNode(clients, scope, 'old'))).map(nodeName);
     const before = await waitForPodCIDRs(clients, scope, old);
     expect(await stopController(firstRun)).toBe(0);
 
-    const secondRun = await startController(flags);
+    const secondRun = await startController(namespace, flags);
     const rebuilt = await secondRun.waitForLog((l) => l.msg === 'rebuilt podCIDR allocations from nodes');
     const fresh = (await pool(Array.from({ length: 5 }, (_, i) => i), 5, () => createNode(clients, scope, 'new'))).map(nodeName);
     const after = await waitForPodCIDRs(clients, scope, fresh);
@@ -155,7 +161,7 @@ describeWithControlPlane('the controller', () => {
     const finalizer = 'test.podcidr-allocator.io/hold';
     // Three /26s and no quarantine: what new nodes get shows what the restart freed.
     const flags = ['--cluster-cidr', '10.233.4.0/24', '--node-cidr-mask-size', '26', '--release-quarantine', '0', '--service-cluster-ip-range', '10.233.4.192/26'];
-    const firstRun = await startController(flags);
+    const firstRun = await startController(namespace, flags);
     const gone = nodeName(await createNode(clients, scope, 'gone'));
     const lingering = nodeName(await createNode(clients, scope, 'lingering', { finalizers: [finalizer] }));
     const kept = nodeName(await createNode(clients, scope, 'kept'));
@@ -164,7 +170,7 @@ describeWithControlPlane('the controller', () => {
 
     await deleteNode(clients, gone);
     await deleteNode(clients, lingering);
-    const secondRun = await startController(flags);
+    const secondRun = await startController(namespace, flags);
     const fresh = (await pool([1, 2], 2, () => createNode(clients, scope, 'new'))).map(nodeName);
     await secondRun.waitForLog((l) => l.msg === 'cluster CIDR exhausted; nodes wait for a release');
     const after = await eventually(async () => {
