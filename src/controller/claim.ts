@@ -106,7 +106,7 @@ export function readLeniently(text: string): Cidr | undefined {
   if (!match?.[1] || !match[2]) return undefined;
   const prefix = Number(match[2]);
   const v4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(match[1]);
-  const address = v4 ? v4.slice(1).map(Number).join('.') : match[1];
+  const address = v4 ? v4.slice(1).map(Number).join('.') : match[1].toLowerCase();
   const host = tryParseCidr(`${address}/${v4 ? 32 : 128}`);
   if (!host || prefix > host.bits) return undefined;
   const hostBits = BigInt(host.bits - prefix);

@@ -13,6 +13,7 @@ describe('readLeniently', () => {
     ['10.0.1.0/024', '10.0.1.0/24'],
     ['10.0.1.0/24', '10.0.1.0/24'],
     ['fd00::1/64', 'fd00::/64'],
+    ['FD00:0:0:1::/64', 'fd00:0:0:1::/64'],
     ['fd00:0:0:1::/64', 'fd00:0:0:1::/64'],
   ])('reads %s as the network %s', (text, network) => {
     const cidr = readLeniently(text);
