@@ -257,7 +257,7 @@ describeWithControlPlane('three replicas on one Lease', () => {
       await sleep(200);
       frozen.signal('SIGSTOP');
       await waitFor(() => takenAt > 0, LEASE_MS * 3);
-      const buffered = await Promise.all(Array.from({ length: 5 }, () => nodes.create('while-frozen')));
+      const buffered = await Promise.all(Array.from({ length: 30 }, () => nodes.create('while-frozen')));
       const before = await podCIDRs(nodes);
 
       const resumedAt = Date.now();
