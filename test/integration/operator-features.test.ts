@@ -44,7 +44,7 @@ describeWithControlPlane('operator features of the running controller', () => {
   });
 
   function run(args: string[]) {
-    return startController(['--leader-elect-resource-namespace', namespace, '--node-cidr-mask-size', '24', ...args]);
+    return startController(namespace, ['--node-cidr-mask-size', '24', ...args]);
   }
 
   async function setConfig(clusterCIDRs: string): Promise<void> {
@@ -122,7 +122,9 @@ describeWithControlPlane('operator features of the running controller', () => {
         metricValue(m, 'podcidr_allocator_audit_findings{kind="duplicate"}') === 1 &&
         metricValue(m, 'podcidr_allocator_audit_findings{kind="reserved"}') === 1 &&
         metricValue(m, 'podcidr_allocator_audit_findings{kind="missing"}') === 1 &&
-        metricValue(m, 'podcidr_allocator_audit_findings{kind="overlap"}') === 0;
+        metricValue(m, 'podcidr_allocator_audit_findings{kind="overlap"}') === 0 &&
+        // The conflicts gauge reads the same audit.
+        metricValue(m, 'podcidr_allocator_conflicts{kind="duplicate"}') === 1;
       return ok ? true : undefined;
     });
     const second = [dupA, dupB].sort()[1] ?? '';
