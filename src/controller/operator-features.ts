@@ -69,6 +69,10 @@ export class OperatorFeatures {
   /** The config map's uid when known, so Events about it link to it. */
   #configUid: string | undefined;
   #term: TermHandle | undefined;
+  /** From prepareTerm to the term's end: only the leader records Events, so replicas do not repeat them. */
+  #leading = false;
+  /** Why the ConfigMap's current list is refused, for a leader that starts while it stands. */
+  #refusal: string | undefined;
   readonly #audit: ContinuousAudit;
   readonly #foreign: ForeignWriteDetector;
   readonly #persister: QuarantinePersister;
@@ -105,11 +109,15 @@ export class OperatorFeatures {
    * Resolves to the quarantine to seed. Create the term with ranges() right after, with no await between.
    */
   async prepareTerm(signal: AbortSignal): Promise<QuarantineEntry[]> {
+    this.#leading = true;
+    signal.addEventListener('abort', () => (this.#leading = false), { once: true });
     try {
+      // A list still refused is refused again here, now with an Event from the leader.
       this.#configChanged(await this.#o.configMaps.read(RANGE_CONFIG_NAME, signal));
     } catch (err) {
       // Without it this term serves fewer ranges; nothing in an unknown range is handed out, and the watch catches up.
       this.#log.warn({ err }, `could not read ${RANGE_CONFIG_NAME}; starting with the ranges known so far`);
+      if (this.#refusal !== undefined) this.#refuse(this.#refusal);
     }
     if (this.#o.quarantineMs === 0) return [];
     return this.#loadQuarantine(signal);
@@ -207,7 +215,10 @@ export class OperatorFeatures {
     if (cm === undefined) return;
     this.#configUid = cm.uid;
     const change = planRangeChange(this.#ranges, cm.data[RANGE_CONFIG_KEY]);
-    if (change.kind === 'unchanged') return;
+    if (change.kind === 'unchanged') {
+      this.#refusal = undefined;
+      return;
+    }
     if (change.kind === 'refused') return this.#refuse(change.reason);
     const ranges = [...this.#ranges, ...change.added];
     try {
@@ -218,12 +229,14 @@ export class OperatorFeatures {
       return this.#refuse(err instanceof Error ? err.message : String(err));
     }
     this.#ranges = ranges;
+    this.#refusal = undefined;
     const added = change.added.map((r) => r.clusterCIDR).join(',');
     this.#log.info({ added, ranges: ranges.map((r) => r.clusterCIDR) }, 'appended cluster ranges');
     this.#configEvent('Normal', 'PodCIDRRangesAppended', `cluster ranges appended: ${added}`);
   }
 
   #refuse(reason: string): void {
+    this.#refusal = reason;
     const inForce = this.#ranges.map((r) => r.clusterCIDR).join(',');
     this.#log.warn({ reason, inForce }, `refused the change to ${RANGE_CONFIG_NAME}; the ranges in force stay`);
     this.#configEvent('Warning', 'PodCIDRRangeChangeRefused', `${reason}; ranges in force stay ${inForce}`);
@@ -234,6 +247,7 @@ export class OperatorFeatures {
    * not exist yet; an Event may name an absent object, and a field selector on its name finds it.
    */
   #configEvent(type: 'Normal' | 'Warning', reason: string, note: string): void {
+    if (!this.#leading) return;
     this.#o.objectEvents.emit({ kind: 'ConfigMap', name: RANGE_CONFIG_NAME, uid: this.#configUid }, type, reason, note);
   }
 

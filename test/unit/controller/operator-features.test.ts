@@ -35,7 +35,9 @@ class MemoryConfigMaps implements ConfigMapStore {
     this.writes++;
     return Promise.resolve(this.set(name, data).resourceVersion);
   }
-  watch(): Promise<void> {
+  /** Delivers the current object once, as a list would. */
+  watch(name: string, onChange: (cm: ConfigMapData | undefined) => void): Promise<void> {
+    onChange(this.maps.get(name));
     return Promise.resolve();
   }
 }
@@ -115,6 +117,7 @@ describe('OperatorFeatures: ranges from podcidr-allocator-config', () => {
     const allocator = new ClusterAllocator({ ranges: flagRanges });
     const handle = term(allocator);
     const stop = new AbortController();
+    await s.features.prepareTerm(stop.signal);
     s.features.termStarted(handle, stop.signal);
     s.configMaps.set('podcidr-allocator-config', { clusterCIDRs: '10.0.0.0/22,10.1.0.0/23' });
     await s.features.prepareTerm(stop.signal);
@@ -132,6 +135,24 @@ describe('OperatorFeatures: ranges from podcidr-allocator-config', () => {
     stop.abort();
   });
 
+  it('lets a standby follow the ranges without Events, and a new leader records a refusal that stands', async () => {
+    const s = setup();
+    s.configMaps.set('podcidr-allocator-config', { clusterCIDRs: '10.0.0.0/22,10.1.0.0/22' });
+    await s.features.watchRanges(new AbortController().signal);
+    expect(s.features.ranges()).toHaveLength(2);
+    s.configMaps.set('podcidr-allocator-config', { clusterCIDRs: '10.1.0.0/22' });
+    await s.features.watchRanges(new AbortController().signal);
+    expect(s.objectEvents.events).toEqual([]);
+    const term1 = new AbortController();
+    await s.features.prepareTerm(term1.signal);
+    expect(s.objectEvents.events.map((e) => e.reason)).toEqual(['PodCIDRRangeChangeRefused']);
+    term1.abort();
+    s.configMaps.set('podcidr-allocator-config', { clusterCIDRs: '10.0.0.0/22,10.1.0.0/22,10.2.0.0/22' });
+    await s.features.watchRanges(new AbortController().signal);
+    expect(s.features.ranges()).toHaveLength(3);
+    expect(s.objectEvents.events).toHaveLength(1);
+  });
+
   it('refuses an appended range that overlaps one in force', async () => {
     const s = setup();
     s.configMaps.set('podcidr-allocator-config', { clusterCIDRs: '10.0.0.0/22,10.0.2.0/23' });
@@ -146,6 +167,7 @@ describe('OperatorFeatures: early warning', () => {
     const s = setup();
     const allocator = new ClusterAllocator({ ranges: [{ clusterCIDR: '10.0.0.0/20', nodeMask: 24 }] });
     const stop = new AbortController();
+    await s.features.prepareTerm(stop.signal);
     s.features.termStarted(term(allocator), stop.signal);
     for (let i = 0; i < 12; i++) allocator.allocate();
     s.features.checkUsage();
