@@ -3,6 +3,7 @@
 //
 //   npm run test:chaos                                   # CI size: 1,000 operations over ~60 s
 //   npm run test:chaos -- --ops 10000 --duration 600 --stack dual --seed 42
+//   npm run test:chaos -- --ops 200 --duration 20 --plant-conflict   # must FAIL: proves the checks bite
 import * as k8s from '@kubernetes/client-node';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -29,6 +30,8 @@ interface Settings {
   readonly maxNodes: number;
   readonly convergeMs: number;
   readonly keepLogs: boolean;
+  /** Negative control: create one node holding another node's podCIDR; the run must then fail. */
+  readonly plantConflict: boolean;
 }
 
 interface Cluster {
@@ -58,6 +61,7 @@ function settings(): Settings {
       'max-nodes': { type: 'string', default: '96' },
       converge: { type: 'string', default: '30' },
       'keep-logs': { type: 'boolean', default: false },
+      'plant-conflict': { type: 'boolean', default: false },
     },
   });
   const seed = values.seed === undefined ? Math.floor(Math.random() * 2 ** 31) : Number(values.seed);
@@ -75,6 +79,7 @@ function settings(): Settings {
     maxNodes: Math.min(120, positive('max-nodes', values['max-nodes'])),
     convergeMs: positive('converge', values.converge) * 1000,
     keepLogs: values['keep-logs'],
+    plantConflict: values['plant-conflict'],
   };
 }
 
@@ -139,7 +144,8 @@ class ChaosRun {
     say(`churn: ${this.#s.ops} operations over ${this.#s.durationMs / 1000}s`);
     const churned = churn.run().finally(() => (this.#churnDone = true));
     const restart = this.#restartApiServerMidway();
-    await Promise.all([churned, this.#killLoop(), this.#checkLoop(), restart]);
+    const planted = this.#s.plantConflict ? this.#plantConflict(churn, runId) : Promise.resolve();
+    await Promise.all([churned, this.#killLoop(), this.#checkLoop(churn), restart, planted]);
     const churnMs = Date.now() - t0;
     say(`churn done: ${JSON.stringify(churn.counts)}, ${churn.live} nodes live`);
 
@@ -256,6 +262,16 @@ class ChaosRun {
     return undefined;
   }
 
+  async #plantConflict(churn: Churn, runId: string): Promise<void> {
+    await sleep(this.#s.durationMs / 4);
+    const holder = (await this.#nodes()).find((n) => n.podCIDRs.length > 0);
+    if (holder === undefined) return;
+    const body = churn.body(`chaos-${runId}-planted`);
+    body.spec = { podCIDR: holder.podCIDRs[0], podCIDRs: [...holder.podCIDRs] };
+    await this.#core.createNode({ body });
+    say(`planted a node holding ${holder.name}'s podCIDRs ${holder.podCIDRs.join(',')}`);
+  }
+
   async #restartApiServerMidway(): Promise<number> {
     await sleep(this.#s.durationMs / 2);
     say('restarting kube-apiserver');
@@ -266,10 +282,12 @@ class ChaosRun {
     return ms;
   }
 
-  async #checkLoop(): Promise<void> {
+  async #checkLoop(churn: Churn): Promise<void> {
     while (!this.#churnDone) {
       await sleep(2_000);
-      await this.#check();
+      const listedAt = Date.now();
+      const nodes = await this.#check();
+      if (nodes !== undefined) churn.resync(nodes.map((n) => n.name), listedAt);
     }
   }
 

@@ -28,6 +28,10 @@ export class Churn {
   readonly counts: ChurnCounts = { creates: 0, deletes: 0, recreates: 0, failed: 0 };
   readonly #o: ChurnOptions;
   readonly #live = new Set<string>();
+  /** Names with a request in flight; resync leaves them alone. */
+  readonly #busy = new Set<string>();
+  /** When each name's last request ended: a list read before that is stale for it. */
+  readonly #settled = new Map<string, number>();
   readonly #deleted: string[] = [];
   #seq = 0;
 
@@ -37,6 +41,17 @@ export class Churn {
 
   get live(): number {
     return this.#live.size;
+  }
+
+  /**
+   * Adopts the API server's list: a create or delete whose answer was lost (the API server going away
+   * mid-request) may have happened anyway, and the live bounds must hold for nodes that really exist.
+   */
+  resync(listed: readonly string[], listedAt: number): void {
+    const present = new Set(listed);
+    const stale = (name: string): boolean => this.#busy.has(name) || (this.#settled.get(name) ?? 0) >= listedAt;
+    for (const name of present) if (!stale(name)) this.#live.add(name);
+    for (const name of [...this.#live]) if (!present.has(name) && !stale(name)) this.#live.delete(name);
   }
 
   body(name: string): k8s.V1Node {
@@ -78,6 +93,7 @@ export class Churn {
     const reuse = this.#deleted.length > 0 && this.#o.random() < 0.15;
     const name = reuse ? this.#takeDeleted() : `chaos-${this.#o.runId}-${++this.#seq}`;
     this.#live.add(name);
+    this.#busy.add(name);
     try {
       await this.#o.core.createNode({ body: this.body(name) });
       this.counts.creates++;
@@ -86,6 +102,9 @@ export class Churn {
       // A create whose answer was lost may still have happened; 409 says it did.
       if (!(err instanceof k8s.ApiException && err.code === 409)) this.#live.delete(name);
       this.counts.failed++;
+    } finally {
+      this.#busy.delete(name);
+      this.#settled.set(name, Date.now());
     }
   }
 
@@ -94,6 +113,7 @@ export class Churn {
     const name = names[Math.floor(this.#o.random() * names.length)];
     if (name === undefined) return;
     this.#live.delete(name);
+    this.#busy.add(name);
     try {
       await this.#o.core.deleteNode({ name });
       this.counts.deletes++;
@@ -102,6 +122,9 @@ export class Churn {
       if (err instanceof k8s.ApiException && err.code === 404) this.#deleted.push(name);
       else this.#live.add(name);
       this.counts.failed++;
+    } finally {
+      this.#busy.delete(name);
+      this.#settled.set(name, Date.now());
     }
   }
 
