@@ -1,0 +1,64 @@
+// Unit tests of the Events about the controller's ConfigMaps: body shape, de-duplication within the window,
+// and failures that are logged, never thrown.
+
+import type * as k8s from '@kubernetes/client-node';
+import { describe, expect, it } from 'vitest';
+import { KubeObjectEvents } from '../../../src/controller/config-maps.js';
+import { memoryLogger } from './reconciler-fakes.js';
+
+function sink(fail = false) {
+  const bodies: k8s.EventsV1Event[] = [];
+  let now = 0;
+  const { logger, lines } = memoryLogger();
+  const events = new KubeObjectEvents({
+    api: {
+      createNamespacedEvent: (param: { namespace: string; body: k8s.EventsV1Event }) => {
+        bodies.push(param.body);
+        return fail ? Promise.reject(new Error('refused')) : Promise.resolve(param.body);
+      },
+    },
+    namespace: 'kube-system',
+    identity: 'replica-1',
+    log: logger,
+    windowMs: 1000,
+    now: () => now,
+  });
+  return { events, bodies, lines, advance: (ms: number) => (now += ms) };
+}
+
+const regarding = { kind: 'ConfigMap', name: 'podcidr-allocator-config', uid: 'u-1' };
+
+describe('KubeObjectEvents', () => {
+  it('writes an events.k8s.io Event regarding the object in the controller namespace', () => {
+    const s = sink();
+    s.events.emit(regarding, 'Warning', 'PodCIDRRangeNearlyFull', 'range is 80 % used');
+    expect(s.bodies).toHaveLength(1);
+    expect(s.bodies[0]).toMatchObject({
+      reason: 'PodCIDRRangeNearlyFull',
+      type: 'Warning',
+      note: 'range is 80 % used',
+      reportingController: 'podcidr-allocator',
+      reportingInstance: 'replica-1',
+      metadata: { namespace: 'kube-system' },
+      regarding: { kind: 'ConfigMap', name: 'podcidr-allocator-config', namespace: 'kube-system', uid: 'u-1' },
+    });
+  });
+
+  it('writes the same reason and note once per window, a different note at once', () => {
+    const s = sink();
+    s.events.emit(regarding, 'Warning', 'R', 'a');
+    s.events.emit(regarding, 'Warning', 'R', 'a');
+    s.events.emit(regarding, 'Warning', 'R', 'b');
+    expect(s.bodies.map((b) => b.note)).toEqual(['a', 'b']);
+    s.advance(1000);
+    s.events.emit(regarding, 'Warning', 'R', 'a');
+    expect(s.bodies.map((b) => b.note)).toEqual(['a', 'b', 'a']);
+  });
+
+  it('logs a failed creation instead of throwing', async () => {
+    const s = sink(true);
+    s.events.emit(regarding, 'Normal', 'PodCIDRRangesAppended', 'added');
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(s.lines.some((l) => l.msg === 'could not record event')).toBe(true);
+  });
+});
