@@ -3,7 +3,9 @@
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { overlaps, parseCidr } from '../../src/cidr/index.js';
 import {
+  createNamespace,
   createNode,
+  deleteNamespace,
   deleteNode,
   deleteScopeNodes,
   isInside,
@@ -21,9 +23,12 @@ import { describeWithControlPlane, eventually, expectApiError, kubeClients, Test
 describeWithControlPlane('the controller facing bad cluster state', () => {
   let clients: KubeClients;
   let scope: TestScope;
+  /** The controllers' ConfigMaps (stored quarantine, appended ranges) live here, apart from other files'. */
+  let namespace: string;
 
-  beforeAll(() => {
+  beforeAll(async () => {
     clients = kubeClients();
+    namespace = await createNamespace(clients, new TestScope('bad-state-controller'));
   });
 
   afterEach(async () => {
@@ -33,6 +38,7 @@ describeWithControlPlane('the controller facing bad cluster state', () => {
 
   afterAll(async () => {
     await scope.cleanup(clients);
+    await deleteNamespace(clients, namespace);
   });
 
   it('is refused two podCIDRs of one family by the API server, on create and on a later patch', async () => {
@@ -63,7 +69,7 @@ describeWithControlPlane('the controller facing bad cluster state', () => {
     };
     const args = ['--cluster-cidr', '10.238.0.0/22', '--node-cidr-mask-size', '26', '--release-quarantine', '0'];
 
-    const first = await startController(args);
+    const first = await startController(namespace, args);
     const rebuilt = await first.waitForLog((l) => l.msg === 'rebuilt podCIDR allocations from nodes');
     const fresh = (await Promise.all(Array.from({ length: 8 }, () => createNode(clients, scope, 'fresh')))).map(nodeName);
     const cidrs = await waitForPodCIDRs(clients, scope, fresh);
@@ -91,7 +97,7 @@ describeWithControlPlane('the controller facing bad cluster state', () => {
     expect(await stopController(first)).toBe(0);
 
     // A restart rebuilds from the same bad state: the same reports, no crash loop, and new nodes still served.
-    const second = await startController(args);
+    const second = await startController(namespace, args);
     const again = await second.waitForLog((l) => l.msg === 'rebuilt podCIDR allocations from nodes');
     expect(again.conflicts).toEqual(rebuilt.conflicts);
     const late = nodeName(await createNode(clients, scope, 'late'));
@@ -106,7 +112,7 @@ describeWithControlPlane('the controller facing bad cluster state', () => {
     scope = new TestScope('bad-state-recreate');
     const quarantineMs = 12_000;
     // Four /24s: once three are held and one is quarantined, a fourth node must wait for the quarantine.
-    const proc = await startController(['--cluster-cidr', '10.239.0.0/22', '--node-cidr-mask-size', '24', '--release-quarantine', '12s']);
+    const proc = await startController(namespace, ['--cluster-cidr', '10.239.0.0/22', '--node-cidr-mask-size', '24', '--release-quarantine', '12s']);
     await proc.waitForLog((l) => l.msg === 'rebuilt podCIDR allocations from nodes');
     const name = nodeName(await createNode(clients, scope, 'phoenix'));
     const old = (await waitForPodCIDRs(clients, scope, [name])).get(name)?.[0] ?? '';
