@@ -173,6 +173,22 @@ describeWithControlPlane('operator features of the running controller', () => {
     expect(await waitForEventsOf(ours)).toEqual([]);
   });
 
+  it('reports podCIDRs another field manager patches onto a node it saw without them', async () => {
+    const proc = await run(['--cluster-cidr', '10.245.0.0/20', '--release-quarantine', '0']);
+    // A node being deleted gets no podCIDR from us, so the other writer is the only one.
+    const finalizer = 'test.podcidr-allocator.io/hold';
+    const held = nodeName(await createNode(clients, scope, 'held', { finalizers: [finalizer] }));
+    await clients.core.deleteNode({ name: held });
+    await proc.waitForLog((l) => l.node === held && l.msg === 'node is being deleted; not allocating');
+    await clients.core.patchNode(
+      { name: held, body: [{ op: 'add', path: '/spec/podCIDRs', value: ['10.245.7.0/24'] }], fieldManager: 'cilium-operator' },
+    );
+    const event = await waitForEvent(clients, held, 'PodCIDRSetByOtherAllocator');
+    expect(event.message).toContain('podCIDRs 10.245.7.0/24 were set by field manager cilium-operator');
+    expect(metricValue(await proc.metrics(), 'podcidr_allocator_foreign_podcidr_writes_total{manager="cilium-operator"}')).toBe(1);
+    await clients.core.patchNode({ name: held, body: [{ op: 'remove', path: '/metadata/finalizers' }] });
+  });
+
   async function waitForEventsOf(node: string): Promise<string[]> {
     const fieldSelector = `involvedObject.name=${node},reason=PodCIDRSetByOtherAllocator`;
     return (await clients.core.listNamespacedEvent({ namespace: 'default', fieldSelector })).items.map((e) => e.message ?? '');
