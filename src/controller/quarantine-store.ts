@@ -71,27 +71,35 @@ export class QuarantinePersister {
   #written: string | undefined;
   #resourceVersion: string | undefined;
   #known = false;
+  /**
+   * Stored entries this term never seeded (its first read failed, so it allocates without them). They
+   * are written back until they expire, so the next term honours them even though this one cannot.
+   */
+  #carried: QuarantineEntry[] = [];
 
   constructor(options: QuarantinePersisterOptions) {
     this.#o = options;
   }
 
   /** Reads the stored quarantine (margin added) and remembers its version for the next write. */
-  async load(): Promise<QuarantineEntry[]> {
+  async load(marginMs = CLOCK_SKEW_MARGIN_MS): Promise<QuarantineEntry[]> {
     const cm = await this.#o.store.read(QUARANTINE_STATE_NAME);
     this.#resourceVersion = cm?.resourceVersion;
     this.#known = true;
     this.#written = cm?.data[QUARANTINE_KEY];
-    return decodeQuarantine(cm?.data[QUARANTINE_KEY]);
+    return decodeQuarantine(cm?.data[QUARANTINE_KEY], marginMs);
   }
 
   /** Writes if the quarantine changed since the last write; returns whether it wrote. Never throws. */
   async flush(): Promise<boolean> {
     const now = (this.#o.now ?? Date.now)();
-    const text = encodeQuarantine(this.#o.quarantined(), now, this.#o.quarantineMs);
-    if (text === this.#written) return false;
     try {
-      if (!this.#known) await this.load();
+      if (!this.#known) this.#carried = await this.load(0);
+      const live = this.#o.quarantined();
+      const known = new Set(live.map((e) => e.cidr));
+      const entries = [...live, ...this.#carried.filter((e) => !known.has(e.cidr))];
+      const text = encodeQuarantine(entries, now, this.#o.quarantineMs);
+      if (text === this.#written) return false;
       this.#resourceVersion = await this.#o.store.write(QUARANTINE_STATE_NAME, { [QUARANTINE_KEY]: text }, this.#resourceVersion);
       this.#written = text;
       return true;

@@ -232,6 +232,21 @@ describe('OperatorFeatures: durable quarantine', () => {
     expect(second.allocate()).toEqual([cidr]);
   });
 
+  it('writes back stored entries a term could not load, until they expire', async () => {
+    let now = 1_000_000;
+    const s = setup(60_000);
+    s.configMaps.set(QUARANTINE_STATE_NAME, { 'quarantine.json': JSON.stringify({ version: 1, entries: [['10.0.3.0/24', now - 1000]] }) });
+    const live = [{ cidr: '10.0.1.0/24', releasedAt: now }];
+    const persister = new QuarantinePersister({ store: s.configMaps, quarantined: () => live, quarantineMs: 60_000, log: memoryLogger().logger, now: () => now });
+    expect(await persister.flush()).toBe(true);
+    const stored = (): string => s.configMaps.maps.get(QUARANTINE_STATE_NAME)?.data['quarantine.json'] ?? '';
+    expect(stored()).toContain('10.0.3.0/24');
+    expect(stored()).toContain('10.0.1.0/24');
+    now += 59_500;
+    expect(await persister.flush()).toBe(true);
+    expect(stored()).not.toContain('10.0.3.0/24');
+  });
+
   it('retries a write that lost a race from a fresh read', async () => {
     const s = setup(60_000);
     s.configMaps.set(QUARANTINE_STATE_NAME, {});
