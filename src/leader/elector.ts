@@ -512,22 +512,40 @@ export class LeaderElector {
       renewTime: wall,
       leaseTransitions: last.record.leaseTransitions,
     };
-    const { client, lock, renewDeadlineMs } = this.#o;
-    const result = await this.#bounded(renewDeadlineMs, [], async (signal) => {
-      try {
-        return await client.update(lock, record, last.resourceVersion, signal);
-      } catch (err) {
-        if (isLeaseFailure(err, 'conflict')) {
-          this.#log.info('lease changed since our last renewal; not releasing it');
-        } else {
-          this.#log.warn({ err }, 'failed to release lease');
-        }
-        return undefined;
-      }
-    });
+    const result = await this.#bounded(this.#o.renewDeadlineMs, [], (signal) => this.#writeRelease(record, last, signal));
     if (result === undefined) return;
     this.#observe(result, true);
     this.#log.info('released leader lease');
+  }
+
+  /**
+   * Writes the released record over the last one we saw. On a conflict it reads the lease once: a
+   * renewal of ours that stop() abandoned may have reached the server after all, and a lease that
+   * still names us is ours to release. Any other holder keeps it.
+   */
+  async #writeRelease(record: LeaseRecord, last: ObservedLease, signal: AbortSignal): Promise<ObservedLease | undefined> {
+    const { client, lock, identity } = this.#o;
+    try {
+      return await client.update(lock, record, last.resourceVersion, signal);
+    } catch (err) {
+      if (!isLeaseFailure(err, 'conflict')) {
+        this.#log.warn({ err }, 'failed to release lease');
+        return undefined;
+      }
+    }
+    try {
+      const current = await client.get(lock, signal);
+      const holder = current.record.holderIdentity;
+      if (holder !== identity) {
+        this.#log.info({ holder }, 'lease changed since our last renewal; not releasing it');
+        return undefined;
+      }
+      const released = { ...record, leaseTransitions: current.record.leaseTransitions };
+      return await client.update(lock, released, current.resourceVersion, signal);
+    } catch (err) {
+      this.#log.warn({ err }, 'failed to release lease');
+      return undefined;
+    }
   }
 
   #callback(name: string, call: () => void): void {

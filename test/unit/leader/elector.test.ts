@@ -487,6 +487,20 @@ describe('stopping', () => {
     expect(store.spec(lock)?.holderIdentity).toBe('a');
   });
 
+  it('still releases when a renewal that stopping abandoned landed on the server after all', async () => {
+    const { clock, store } = setup();
+    const a = candidate(store, 'a', { releaseOnCancel: true });
+    await clock.advance(0);
+    // The server applied a renewal whose answer never reached us: same holder, newer resourceVersion.
+    const held = store.spec(lock);
+    store.put(lock, { ...held, renewTime: microTime(clock.wallNow()) });
+
+    const stopped = a.elector.stop();
+    await clock.advance(0);
+    await stopped;
+    expect(store.spec(lock)).toMatchObject({ holderIdentity: '', leaseDurationSeconds: 1, leaseTransitions: 0 });
+  });
+
   it('does not release a lease that changed since its last renewal', async () => {
     const { clock, store } = setup();
     const a = candidate(store, 'a', { releaseOnCancel: true });
