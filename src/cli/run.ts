@@ -115,6 +115,8 @@ class App {
       qps: config.kube.qps,
       burst: config.kube.burst,
       onRequest: this.#metrics.requests,
+      // Fencing by our own monotonic clock: no write leaves once our lease may have passed to another.
+      mayWrite: () => this.#elector?.holdsLease() ?? true,
     });
     this.#informer = new NodeInformer({
       source: this.#nodeSource(),

@@ -25,6 +25,8 @@ export interface KubeClientOptions {
   /** Default "podcidr-allocator/<package version>". */
   readonly userAgent?: string;
   readonly onRequest?: RequestObserver;
+  /** Writes are refused (WriteFencedError) while this returns false; see TransportOptions.mayWrite. */
+  readonly mayWrite?: () => boolean;
   readonly clock?: Clock;
 }
 
@@ -54,6 +56,7 @@ export function createKubeClient(kubeConfig: k8s.KubeConfig, options: KubeClient
     max429Retries: options.max429Retries,
     userAgent,
     onRequest: options.onRequest,
+    mayWrite: options.mayWrite,
     clock,
   });
   // A configuration of our own (not makeApiClient) so that the transport is ours; it also drops

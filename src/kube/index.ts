@@ -3,7 +3,7 @@
 
 export { KubeConfigError, loadKubeConfig, type KubeConfigSource } from './config.js';
 export { createKubeClient, packageVersion, type KubeClient, type KubeClientOptions } from './client.js';
-export { RequestTimeoutError, type RequestObserver } from './transport.js';
+export { RequestTimeoutError, WriteFencedError, type RequestObserver } from './transport.js';
 export { apiFailure, describeKubeError, type ApiFailure } from './errors.js';
 export { KubeNodeWriter, patchFailure, type KubeNodeWriterOptions } from './node-writer.js';
 export { KubeEventSink, type EventOutcome, type KubeEventSinkOptions } from './event-sink.js';

@@ -18,6 +18,14 @@ export class RequestTimeoutError extends Error {
   }
 }
 
+/** A write refused before it was sent, because this replica may not write any more (see mayWrite). */
+export class WriteFencedError extends Error {
+  constructor(verb: string) {
+    super(`${verb} not sent: this replica no longer holds the leader lease`);
+    this.name = 'WriteFencedError';
+  }
+}
+
 export interface TransportOptions {
   /** Client-side rate limit shared by every request; none when absent. */
   readonly bucket?: TokenBucket;
@@ -30,6 +38,11 @@ export interface TransportOptions {
   readonly userAgent?: string;
   readonly onRequest?: RequestObserver;
   readonly clock?: Clock;
+  /**
+   * Asked right before a write (POST, PUT, PATCH, DELETE) leaves, after its rate-limit wait; false
+   * fails it with WriteFencedError. Reads are never fenced (standbys keep their cache warm).
+   */
+  readonly mayWrite?: () => boolean;
   /** The HTTP library underneath; client-node's undici fetch by default. Tests pass a fake. */
   readonly inner?: k8s.PromiseHttpLibrary;
 }
@@ -49,6 +62,7 @@ class Transport {
   readonly #onRequest: RequestObserver | undefined;
   readonly #clock: Clock;
   readonly #inner: k8s.PromiseHttpLibrary;
+  readonly #mayWrite: (() => boolean) | undefined;
 
   constructor(options: TransportOptions) {
     if (!(options.timeoutMs > 0)) throw new RangeError(`request timeout must be > 0 ms, got ${options.timeoutMs}`);
@@ -60,6 +74,7 @@ class Transport {
     this.#onRequest = options.onRequest;
     this.#clock = options.clock ?? systemClock;
     this.#inner = options.inner ?? fetchLibrary();
+    this.#mayWrite = options.mayWrite;
   }
 
   async send(request: k8s.RequestContext): Promise<k8s.ResponseContext> {
@@ -69,6 +84,10 @@ class Transport {
     const verb = request.getHttpMethod();
     for (let attempt = 0; ; attempt++) {
       await this.#bucket?.take(callerSignal);
+      // Checked after the wait, which can be long: leadership may have ended meanwhile.
+      if (this.#mayWrite !== undefined && verb !== k8s.HttpMethod.GET && !this.#mayWrite()) {
+        throw new WriteFencedError(verb);
+      }
       const timeout = new AbortController();
       const cancelTimer = this.#clock.setTimer(
         () => timeout.abort(new RequestTimeoutError(this.#timeoutMs)),

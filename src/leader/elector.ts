@@ -204,6 +204,16 @@ export class LeaderElector {
     return this.#leading !== undefined;
   }
 
+  /**
+   * True while leading and the last successful renewal started less than renewDeadline ago, by the
+   * monotonic clock. Callers check it right before each write: after the process was paused, I/O
+   * callbacks can run before the renew loop notices the loss, and no other replica can have taken
+   * over before that bound (leaseDuration > renewDeadline leaves room for the write's flight time).
+   */
+  holdsLease(): boolean {
+    return this.#leading !== undefined && this.#clock.now() < this.#lastRenewStart + this.#o.renewDeadlineMs;
+  }
+
   /** The holder last observed on the Lease; '' when none. */
   leader(): string {
     return this.#observed?.record.holderIdentity ?? '';

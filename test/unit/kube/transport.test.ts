@@ -1,7 +1,7 @@
 import * as k8s from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import { TokenBucket } from '../../../src/controller/rate-limiter.js';
-import { RequestTimeoutError, type TransportOptions, createTransport } from '../../../src/kube/transport.js';
+import { RequestTimeoutError, type TransportOptions, WriteFencedError, createTransport } from '../../../src/kube/transport.js';
 import { ManualClock } from '../controller/manual-clock.js';
 
 interface Sent {
@@ -50,8 +50,8 @@ function setup(replies: Reply[], options: Partial<TransportOptions> = {}) {
     onRequest: (verb, code, seconds) => observed.push(`${verb} ${code} ${seconds}`),
     ...options,
   });
-  const send = async (signal?: AbortSignal): Promise<k8s.ResponseContext> => {
-    const request = new k8s.RequestContext('https://api.example/api/v1/nodes', k8s.HttpMethod.GET);
+  const send = async (signal?: AbortSignal, method: k8s.HttpMethod = k8s.HttpMethod.GET): Promise<k8s.ResponseContext> => {
+    const request = new k8s.RequestContext('https://api.example/api/v1/nodes', method);
     if (signal !== undefined) request.setSignal(signal);
     return transport.send(request).toPromise();
   };
@@ -156,5 +156,25 @@ describe('createTransport', () => {
 
   it('rejects a timeout that is not positive', () => {
     expect(() => createTransport({ timeoutMs: 0 })).toThrow(/timeout must be > 0/);
+  });
+
+  it('refuses a write when mayWrite says no after the rate-limit wait, and still sends reads', async () => {
+    let allowed = true;
+    const clock = new ManualClock();
+    const { http, send } = setup([{ status: 200 }], { bucket: new TokenBucket(1, 1, clock), clock, mayWrite: () => allowed });
+    const first = send(undefined, k8s.HttpMethod.PATCH);
+    await clock.advance(0);
+    await first;
+    expect(http.sent).toHaveLength(1);
+    // The second write waits a second for its token; leadership ends meanwhile.
+    const waiting = send(undefined, k8s.HttpMethod.PATCH);
+    allowed = false;
+    await clock.advance(1000);
+    await expect(waiting).rejects.toBeInstanceOf(WriteFencedError);
+    expect(http.sent).toHaveLength(1);
+    const read = send(undefined, k8s.HttpMethod.GET);
+    await clock.advance(1000);
+    await read;
+    expect(http.sent).toHaveLength(2);
   });
 });

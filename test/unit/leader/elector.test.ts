@@ -332,6 +332,28 @@ describe('renewing', () => {
   });
 });
 
+describe('holdsLease, checked right before each write', () => {
+  it('is true while leading within the renew deadline of the last successful renewal', async () => {
+    const { clock, store } = setup();
+    const a = candidate(store, 'a');
+    expect(a.elector.holdsLease()).toBe(false);
+    await clock.advance(0);
+    expect(a.elector.holdsLease()).toBe(true);
+    await clock.advanceTo(5 * RETRY);
+    expect(a.elector.holdsLease()).toBe(true);
+  });
+
+  it('turns false once the renew deadline passed, even before the renew loop has noticed', async () => {
+    const { clock, store } = setup();
+    const a = candidate(store, 'a');
+    await clock.advance(0);
+    // A paused process: time moves on, but no timer of ours has run yet.
+    clock.jump(RENEW);
+    expect(a.elector.isLeader()).toBe(true);
+    expect(a.elector.holdsLease()).toBe(false);
+  });
+});
+
 describe('losing leadership', () => {
   it('aborts the signal, then calls onStoppedLeading, when no renewal succeeds within the renew deadline', async () => {
     const { clock, store } = setup();
