@@ -196,6 +196,11 @@ describeWithControlPlane('three replicas on one Lease', () => {
     const frozen = await set.leader();
     const before = await nodes.create('before');
     await nodes.waitForPodCIDR(before, 10_000);
+    // The API server may show the patch before the leader has handled its response; that response,
+    // logged after SIGCONT, would be a write sent while leading, not one after the loss.
+    await eventually(async () => (frozen.logs('assigned podCIDRs').some((l) => l.fields.node === before) ? true : undefined), {
+      timeoutMs: 10_000,
+    });
 
     frozen.signal('SIGSTOP');
     await holderBecomes(lease, (h) => h !== '' && h !== frozen.identity, LEASE_MS * 3);
@@ -216,7 +221,10 @@ describeWithControlPlane('three replicas on one Lease', () => {
     expect(exit.code).toBe(1);
     expect(frozen.logs('leaderelection lost; exiting so that no stale work survives')).toHaveLength(1);
     expect(frozen.logs('assigned podCIDRs', resumedAt)).toEqual([]);
-    const sent = frozen.logs('podCIDRs patch failed', resumedAt).filter((l) => !String(JSON.stringify(l.fields.err)).includes('TermEndedError'));
+    // Refused before sending: by the term's end (TermEndedError) or the lease fence (WriteFencedError).
+    const sent = frozen
+      .logs('podCIDRs patch failed', resumedAt)
+      .filter((l) => !/TermEndedError|WriteFencedError/.test(String(JSON.stringify(l.fields.err))));
     expect(sent).toEqual([]);
     for (const name of waiting) {
       const node = await c.core.readNode({ name });
