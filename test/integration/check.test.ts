@@ -1,42 +1,17 @@
 // `podcidr-allocator check` as an operator runs it: a child process against the real kube-apiserver,
 // scoped with --selector to this file's nodes. Also pins which bad podCIDRs the API server lets in.
-import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import type * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { CheckJson } from '../../src/tools/report.js';
+import { runCli, type Outcome } from '../cli-process.js';
 import { TestScope, controlPlane, describeWithControlPlane, expectApiError, kubeClients, type KubeClients } from './harness.js';
 
-const repo = fileURLToPath(new URL('../../', import.meta.url));
 const RANGES = ['--cluster-cidr=10.233.64.0/18', '--node-cidr-mask-size=24', '--service-cluster-ip-range=10.233.0.0/18'];
-
-interface Outcome {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
 
 function check(args: readonly string[]): Promise<Outcome> {
   const cp = controlPlane();
   if (!cp.available) throw new Error(cp.reason);
-  const env: Record<string, string> = {};
-  for (const name of ['PATH', 'HOME', 'TMPDIR']) {
-    const value = process.env[name];
-    if (value !== undefined) env[name] = value;
-  }
-  return new Promise((resolve, reject) => {
-    const child = spawn(
-      process.execPath,
-      ['--import', 'tsx', 'src/cli/main.ts', 'check', ...RANGES, `--kubeconfig=${cp.kubeconfigPath}`, ...args],
-      { cwd: repo, env, stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+  return runCli(['check', ...RANGES, `--kubeconfig=${cp.kubeconfigPath}`, ...args]);
 }
 
 describeWithControlPlane('podcidr-allocator check on a real API server', () => {

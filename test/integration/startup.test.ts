@@ -1,28 +1,15 @@
 // Starting with the API server unreachable: the process keeps running, retries with growing delays and
 // says so in its log, stays unready, and still stops cleanly on SIGTERM. Needs no control plane.
 
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, describe, expect, it } from 'vitest';
+import { closedPort, spawnCli } from '../cli-process.js';
 
-const repo = fileURLToPath(new URL('../../', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'podcidr-startup-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-/** A loopback port nothing listens on: bound once by us, then closed. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (address === null || typeof address === 'string') throw new Error('no port');
-  return address.port;
-}
 
 function kubeconfig(server: string): string {
   const path = join(dir, 'unreachable.kubeconfig');
@@ -52,25 +39,13 @@ describe('run with the API server unreachable at start', () => {
   it('keeps running, backs off, stays unready and exits 0 on SIGTERM', async () => {
     const port = await closedPort();
     const path = kubeconfig(`https://127.0.0.1:${port}`);
-    const env: Record<string, string> = {};
-    for (const name of ['PATH', 'HOME', 'TMPDIR']) {
-      const value = process.env[name];
-      if (value !== undefined) env[name] = value;
-    }
-    const child = spawn(
-      process.execPath,
-      [
-        '--import',
-        'tsx',
-        'src/cli/main.ts',
-        'run',
-        `--kubeconfig=${path}`,
-        '--cluster-cidr=10.244.0.0/16',
-        '--metrics-bind-address=127.0.0.1:0',
-        '--leader-elect-resource-namespace=default',
-      ],
-      { cwd: repo, env, stdio: ['ignore', 'pipe', 'pipe'] },
-    );
+    const child = spawnCli([
+      'run',
+      `--kubeconfig=${path}`,
+      '--cluster-cidr=10.244.0.0/16',
+      '--metrics-bind-address=127.0.0.1:0',
+      '--leader-elect-resource-namespace=default',
+    ]);
     const records: Record_[] = [];
     let buffered = '';
     let stderr = '';

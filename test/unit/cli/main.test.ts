@@ -1,53 +1,11 @@
 // Runs the real entry point in a child process (through tsx, so a half-built tree elsewhere cannot
 // break it) and checks what an operator sees: exit codes, stderr lines, help and version.
 
-import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { envVarName, runFlagNames, runFlags } from '../../../src/cli/flags.js';
 
-const repo = fileURLToPath(new URL('../../../', import.meta.url));
-
-interface Outcome {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-/** stopWhen: send SIGTERM once stdout satisfies it (for commands that run until stopped). */
-function cli(
-  args: readonly string[],
-  env: Record<string, string> = {},
-  stopWhen?: (stdout: string) => boolean,
-): Promise<Outcome> {
-  // Only what node and tsx need, so that the host's own PODCIDR_ALLOCATOR_* variables cannot leak in.
-  const base: Record<string, string> = {};
-  for (const name of ['PATH', 'HOME', 'TMPDIR']) {
-    const value = process.env[name];
-    if (value !== undefined) base[name] = value;
-  }
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
-      cwd: repo,
-      env: { ...base, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    let stopped = false;
-    child.stdout.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString();
-      if (!stopped && stopWhen?.(stdout)) {
-        stopped = true;
-        child.kill('SIGTERM');
-      }
-    });
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+import { repo, runCli as cli } from '../../cli-process.js';
 
 function lines(text: string): string[] {
   return text.split('\n').filter((line) => line !== '');
@@ -163,7 +121,7 @@ describe('podcidr-allocator run', () => {
     const { code, stdout, stderr } = await cli(
       ['run', ok, '--allocate-node-cidrs=false', '--log-level=debug', '--metrics-bind-address=127.0.0.1:0'],
       { POD_NAME: 'allocator-0' },
-      (out) => out.includes('"msg":"serving health and metrics"'),
+      { stopWhen: (out) => out.includes('"msg":"serving health and metrics"') },
     );
     expect(stderr).toBe('');
     const records = lines(stdout).map((line) => JSON.parse(line) as Record<string, unknown>);

@@ -1,44 +1,12 @@
 // Runs `plan` and `check` through the real entry point in a child process (tsx), as an operator would,
 // and checks exit codes and output. check's exits 0 and 1 need an API server: see test/integration/check.test.ts.
 
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { PlanJson } from '../../../src/tools/report.js';
-
-const repo = fileURLToPath(new URL('../../../', import.meta.url));
-
-interface Outcome {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-function cli(args: readonly string[], env: Record<string, string> = {}): Promise<Outcome> {
-  // Only what node and tsx need, so that the host's own PODCIDR_ALLOCATOR_* or KUBECONFIG cannot leak in.
-  const base: Record<string, string> = {};
-  for (const name of ['PATH', 'HOME', 'TMPDIR']) {
-    const value = process.env[name];
-    if (value !== undefined) base[name] = value;
-  }
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
-      cwd: repo,
-      env: { ...base, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+import { closedPort, runCli as cli } from '../../cli-process.js';
 
 function lines(text: string): string[] {
   return text.split('\n').filter((line) => line !== '');
@@ -106,16 +74,6 @@ describe('podcidr-allocator check', () => {
     expect(stderr).toContain('ECONNREFUSED');
   });
 });
-
-/** A loopback port nothing listens on: bound by us, then released. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (address === null || typeof address === 'string') throw new Error('no port');
-  return address.port;
-}
 
 function kubeconfigFor(server: string): string {
   return [
