@@ -1,9 +1,10 @@
 // Helpers for the controller's integration tests: the allocator as a child process on the shared control
 // plane, nodes created in bounded parallel, their podCIDRs and the Events the controller wrote about them.
 import * as k8s from '@kubernetes/client-node';
+import { afterAll, afterEach, beforeAll, expect } from 'vitest';
 import { ControllerProcess, type LogLine } from '../../hack/lib/controller-process.js';
 import { contains, overlaps, parseCidr } from '../../src/cidr/index.js';
-import { controlPlane, eventually, type KubeClients, type TestScope } from './harness.js';
+import { controlPlane, eventually, kubeClients, TestScope, type KubeClients } from './harness.js';
 
 export type { LogLine } from '../../hack/lib/controller-process.js';
 export { ControllerProcess } from '../../hack/lib/controller-process.js';
@@ -46,6 +47,70 @@ export async function createNamespace(clients: KubeClients, scope: TestScope): P
 
 export async function deleteNamespace(clients: KubeClients, name: string): Promise<void> {
   await clients.core.deleteNamespace({ name });
+}
+
+export interface ControllerTestSetupOptions {
+  /** Prefix of the namespace that holds this file's controllers' ConfigMaps. */
+  readonly namespacePrefix: string;
+  /** Prefix of each test's scope: newScope(name) makes `${scopePrefix}-${name}`. */
+  readonly scopePrefix: string;
+  /** Whether afterEach asserts that every controller of the test stopped with exit 0. */
+  readonly expectCleanExit: boolean;
+}
+
+export interface ControllerTestSetup {
+  readonly clients: KubeClients;
+  readonly namespace: string;
+  /** The scope of the running test, set by newScope. */
+  readonly scope: TestScope;
+  newScope(name: string): TestScope;
+}
+
+/**
+ * The hooks a controller test file needs: clients and a namespace of its own in beforeAll; after each
+ * test, its controllers stopped and its nodes deleted; afterAll removes the rest. Call inside describe.
+ */
+export function useControllerTestSetup(options: ControllerTestSetupOptions): ControllerTestSetup {
+  let clients: KubeClients | undefined;
+  let namespace: string | undefined;
+  let scope: TestScope | undefined;
+  const need = <T>(value: T | undefined, what: string): T => {
+    if (value === undefined) throw new Error(`${what} is not set yet`);
+    return value;
+  };
+
+  beforeAll(async () => {
+    clients = kubeClients();
+    namespace = await createNamespace(clients, new TestScope(options.namespacePrefix));
+  });
+
+  afterEach(async () => {
+    const codes = await stopControllers();
+    await deleteScopeNodes(need(clients, 'clients'), need(scope, 'scope'));
+    // The first SIGTERM is a graceful stop.
+    if (options.expectCleanExit) expect(codes.every((c) => c === 0), `exit codes ${codes.join(', ')}`).toBe(true);
+  });
+
+  afterAll(async () => {
+    await need(scope, 'scope').cleanup(need(clients, 'clients'));
+    await deleteNamespace(need(clients, 'clients'), need(namespace, 'namespace'));
+  });
+
+  return {
+    get clients() {
+      return need(clients, 'clients');
+    },
+    get namespace() {
+      return need(namespace, 'namespace');
+    },
+    get scope() {
+      return need(scope, 'scope');
+    },
+    newScope(name: string): TestScope {
+      scope = new TestScope(`${options.scopePrefix}-${name}`);
+      return scope;
+    },
+  };
 }
 
 /** Runs fn over items with at most `limit` calls in flight; results in input order. */

@@ -1,13 +1,10 @@
 // The controller as a process on a real API server: allocation at scale, release and reuse, the
 // release quarantine, exhaustion and its Events, and a restart that keeps every existing allocation.
-import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import {
   FIELD_MANAGER,
-  createNamespace,
   createNode,
-  deleteNamespace,
   deleteNode,
-  deleteScopeNodes,
   isInside,
   managers,
   nodeEvents,
@@ -18,49 +15,24 @@ import {
   scopeCIDRs,
   startController,
   stopController,
-  stopControllers,
   waitForEvent,
   waitForNodeLog,
   waitForPodCIDRs,
+  useControllerTestSetup,
 } from './controller-harness.js';
-import { describeWithControlPlane, eventually, kubeClients, TestScope, type KubeClients } from './harness.js';
+import { describeWithControlPlane, eventually } from './harness.js';
 
 describeWithControlPlane('the controller', () => {
-  let clients: KubeClients;
-  let scope: TestScope;
-
-  let namespace: string;
-
-  beforeAll(async () => {
-    clients = kubeClients();
-    namespace = await createNamespace(clients, new TestScope('controller-state'));
-  });
-
-  afterEach(async () => {
-    const codes = await stopControllers();
-    await deleteScopeNodes(clients, scope);
-    // The first SIGTERM is a graceful stop.
-    expect(codes.every((c) => c === 0), `exit codes ${codes.join(', ')}`).toBe(true);
-  });
-
-  afterAll(async () => {
-    await scope.cleanup(clients);
-    await deleteNamespace(clients, namespace);
-  });
-
-  function newScope(name: string): TestScope {
-    scope = new TestScope(`controller-${name}`);
-    return scope;
-  }
+  const setup = useControllerTestSetup({ namespacePrefix: 'controller-state', scopePrefix: 'controller', expectCleanExit: true });
 
   it('gives 200 nodes created concurrently disjoint podCIDRs inside the cluster CIDR', async () => {
-    newScope('scale');
+    setup.newScope('scale');
     const range = '10.232.0.0/16';
-    await startController(namespace, ['--cluster-cidr', range, '--node-cidr-mask-size', '24']);
+    await startController(setup.namespace, ['--cluster-cidr', range, '--node-cidr-mask-size', '24']);
 
-    const created = await pool(Array.from({ length: 200 }, (_, i) => i), 20, () => createNode(clients, scope, 'n'));
+    const created = await pool(Array.from({ length: 200 }, (_, i) => i), 20, () => createNode(setup.clients, setup.scope, 'n'));
     const names = created.map(nodeName);
-    const cidrs = await waitForPodCIDRs(clients, scope, names, 120_000);
+    const cidrs = await waitForPodCIDRs(setup.clients, setup.scope, names, 120_000);
 
     expect(cidrs.size).toBe(200);
     for (const name of names) {
@@ -70,42 +42,43 @@ describeWithControlPlane('the controller', () => {
       expect(isInside(range, podCIDRs[0] ?? ''), `${name} ${podCIDRs[0]}`).toBe(true);
     }
     expect(overlappingPairs(cidrs)).toEqual([]);
-    const sample = await readNode(clients, names[0] ?? '');
+    const sample = await readNode(setup.clients, names[0] ?? '');
     expect(sample.spec?.podCIDR).toBe(sample.spec?.podCIDRs?.[0]);
     expect(managers(sample)).toContain(FIELD_MANAGER);
   });
 
-  it('releases the range of a deleted node and gives it to the next node at once without a quarantine', async () => {
-    newScope('reuse');
-    // Two subnets: after the delete, the released one is the only one free.
-    const proc = await startController(namespace, ['--cluster-cidr', '10.233.0.0/25', '--node-cidr-mask-size', '26', '--release-quarantine', '0']);
-    const [a, b] = await Promise.all([createNode(clients, scope, 'a'), createNode(clients, scope, 'b')]).then((n) => n.map(nodeName));
-    const before = await waitForPodCIDRs(clients, scope, [a ?? '', b ?? '']);
+  /**
+   * Two nodes a and b fill a range of two /26 subnets; a is deleted (its release logged), then c is
+   * created, so the subnet a held is the only one free for c.
+   */
+  async function releaseFirstOfTwo(clusterCIDR: string, quarantine: string) {
+    const proc = await startController(setup.namespace, ['--cluster-cidr', clusterCIDR, '--node-cidr-mask-size', '26', '--release-quarantine', quarantine]);
+    const [a, b] = await Promise.all([createNode(setup.clients, setup.scope, 'a'), createNode(setup.clients, setup.scope, 'b')]).then((n) => n.map(nodeName));
+    const before = await waitForPodCIDRs(setup.clients, setup.scope, [a ?? '', b ?? '']);
     const freed = before.get(a ?? '')?.[0];
 
-    await deleteNode(clients, a ?? '');
+    await deleteNode(setup.clients, a ?? '');
     const released = await waitForNodeLog(proc, a ?? '', 'released podCIDRs of deleted node');
-    const c = nodeName(await createNode(clients, scope, 'c'));
-    const after = await waitForPodCIDRs(clients, scope, [c]);
+    const c = nodeName(await createNode(setup.clients, setup.scope, 'c'));
+    return { proc, b: b ?? '', before, freed, released, c };
+  }
+
+  it('releases the range of a deleted node and gives it to the next node at once without a quarantine', async () => {
+    setup.newScope('reuse');
+    const { b, before, freed, released, c } = await releaseFirstOfTwo('10.233.0.0/25', '0');
+    const after = await waitForPodCIDRs(setup.clients, setup.scope, [c]);
 
     expect(released.released).toBe(1);
     expect(after.get(c)).toEqual([freed]);
-    expect(after.get(b ?? '')).toEqual(before.get(b ?? ''));
+    expect(after.get(b)).toEqual(before.get(b));
   });
 
   it('does not reissue a released range inside the quarantine, and does after it', async () => {
-    newScope('quarantine');
-    const proc = await startController(namespace, ['--cluster-cidr', '10.233.1.0/25', '--node-cidr-mask-size', '26', '--release-quarantine', '5s']);
-    const [a, b] = await Promise.all([createNode(clients, scope, 'a'), createNode(clients, scope, 'b')]).then((n) => n.map(nodeName));
-    const before = await waitForPodCIDRs(clients, scope, [a ?? '', b ?? '']);
-    const freed = before.get(a ?? '')?.[0];
-
-    await deleteNode(clients, a ?? '');
-    const released = await waitForNodeLog(proc, a ?? '', 'released podCIDRs of deleted node');
-    const c = nodeName(await createNode(clients, scope, 'c'));
+    setup.newScope('quarantine');
+    const { proc, freed, released, c } = await releaseFirstOfTwo('10.233.1.0/25', '5s');
     // The only free subnet is quarantined: c waits and is told why.
-    await waitForEvent(clients, c, 'CIDRNotAvailable');
-    const after = await waitForPodCIDRs(clients, scope, [c]);
+    await waitForEvent(setup.clients, c, 'CIDRNotAvailable');
+    const after = await waitForPodCIDRs(setup.clients, setup.scope, [c]);
     const assigned = await waitForNodeLog(proc, c, 'assigned podCIDRs');
 
     expect(after.get(c)).toEqual([freed]);
@@ -114,39 +87,39 @@ describeWithControlPlane('the controller', () => {
   });
 
   it('reports exhaustion with one de-duplicated Event and allocates right after a delete', async () => {
-    newScope('exhaust');
+    setup.newScope('exhaust');
     // A /28 cut into /30s: four node subnets.
-    const proc = await startController(namespace, ['--cluster-cidr', '10.233.2.0/28', '--node-cidr-mask-size', '30', '--release-quarantine', '0']);
-    const first = (await pool([1, 2, 3, 4], 4, () => createNode(clients, scope, 'full'))).map(nodeName);
-    const held = await waitForPodCIDRs(clients, scope, first);
-    const late = nodeName(await createNode(clients, scope, 'late'));
+    const proc = await startController(setup.namespace, ['--cluster-cidr', '10.233.2.0/28', '--node-cidr-mask-size', '30', '--release-quarantine', '0']);
+    const first = (await pool([1, 2, 3, 4], 4, () => createNode(setup.clients, setup.scope, 'full'))).map(nodeName);
+    const held = await waitForPodCIDRs(setup.clients, setup.scope, first);
+    const late = nodeName(await createNode(setup.clients, setup.scope, 'late'));
 
-    const event = await waitForEvent(clients, late, 'CIDRNotAvailable');
+    const event = await waitForEvent(setup.clients, late, 'CIDRNotAvailable');
     // Let the work queue retry several times: every retry fails the same way, none writes an Event.
     await proc.waitForLog((l) => l.key === late && typeof l.requeues === 'number' && l.requeues >= 6, 60_000);
-    const events = await nodeEvents(clients, late, 'CIDRNotAvailable');
+    const events = await nodeEvents(setup.clients, late, 'CIDRNotAvailable');
     expect(event.type).toBe('Warning');
     expect(events).toHaveLength(1);
     expect(proc.logs.filter((l) => l.msg === 'cluster CIDR exhausted; nodes wait for a release')).toHaveLength(1);
 
     const victim = first[2] ?? '';
-    await deleteNode(clients, victim);
-    const after = await waitForPodCIDRs(clients, scope, [late]);
+    await deleteNode(setup.clients, victim);
+    const after = await waitForPodCIDRs(setup.clients, setup.scope, [late]);
     expect(after.get(late)).toEqual(held.get(victim));
   });
 
   it('keeps every allocation across a restart and gives new nodes the remaining ranges', async () => {
-    newScope('restart');
+    setup.newScope('restart');
     const flags = ['--cluster-cidr', '10.233.3.0/24', '--node-cidr-mask-size', '28'];
-    const firstRun = await startController(namespace, flags);
-    const old = (await pool(Array.from({ length: 10 }, (_, i) => i), 5, () => createNode(clients, scope, 'old'))).map(nodeName);
-    const before = await waitForPodCIDRs(clients, scope, old);
+    const firstRun = await startController(setup.namespace, flags);
+    const old = (await pool(Array.from({ length: 10 }, (_, i) => i), 5, () => createNode(setup.clients, setup.scope, 'old'))).map(nodeName);
+    const before = await waitForPodCIDRs(setup.clients, setup.scope, old);
     expect(await stopController(firstRun)).toBe(0);
 
-    const secondRun = await startController(namespace, flags);
+    const secondRun = await startController(setup.namespace, flags);
     const rebuilt = await secondRun.waitForLog((l) => l.msg === 'rebuilt podCIDR allocations from nodes');
-    const fresh = (await pool(Array.from({ length: 5 }, (_, i) => i), 5, () => createNode(clients, scope, 'new'))).map(nodeName);
-    const after = await waitForPodCIDRs(clients, scope, fresh);
+    const fresh = (await pool(Array.from({ length: 5 }, (_, i) => i), 5, () => createNode(setup.clients, setup.scope, 'new'))).map(nodeName);
+    const after = await waitForPodCIDRs(setup.clients, setup.scope, fresh);
 
     for (const name of old) expect(after.get(name), name).toEqual(before.get(name));
     expect(overlappingPairs(after)).toEqual([]);
@@ -156,24 +129,24 @@ describeWithControlPlane('the controller', () => {
   });
 
   it('after a restart, frees the range of a node deleted while it was down and keeps that of a lingering node', async () => {
-    newScope('downtime');
+    setup.newScope('downtime');
     const finalizer = 'test.podcidr-allocator.io/hold';
     // Three /26s and no quarantine: what new nodes get shows what the restart freed.
     const flags = ['--cluster-cidr', '10.233.4.0/24', '--node-cidr-mask-size', '26', '--release-quarantine', '0', '--service-cluster-ip-range', '10.233.4.192/26'];
-    const firstRun = await startController(namespace, flags);
-    const gone = nodeName(await createNode(clients, scope, 'gone'));
-    const lingering = nodeName(await createNode(clients, scope, 'lingering', { finalizers: [finalizer] }));
-    const kept = nodeName(await createNode(clients, scope, 'kept'));
-    const before = await waitForPodCIDRs(clients, scope, [gone, lingering, kept]);
+    const firstRun = await startController(setup.namespace, flags);
+    const gone = nodeName(await createNode(setup.clients, setup.scope, 'gone'));
+    const lingering = nodeName(await createNode(setup.clients, setup.scope, 'lingering', { finalizers: [finalizer] }));
+    const kept = nodeName(await createNode(setup.clients, setup.scope, 'kept'));
+    const before = await waitForPodCIDRs(setup.clients, setup.scope, [gone, lingering, kept]);
     expect(await stopController(firstRun)).toBe(0);
 
-    await deleteNode(clients, gone);
-    await deleteNode(clients, lingering);
-    const secondRun = await startController(namespace, flags);
-    const fresh = (await pool([1, 2], 2, () => createNode(clients, scope, 'new'))).map(nodeName);
+    await deleteNode(setup.clients, gone);
+    await deleteNode(setup.clients, lingering);
+    const secondRun = await startController(setup.namespace, flags);
+    const fresh = (await pool([1, 2], 2, () => createNode(setup.clients, setup.scope, 'new'))).map(nodeName);
     await secondRun.waitForLog((l) => l.msg === 'cluster CIDR exhausted; nodes wait for a release');
     const after = await eventually(async () => {
-      const cidrs = await scopeCIDRs(clients, scope);
+      const cidrs = await scopeCIDRs(setup.clients, setup.scope);
       return fresh.some((n) => (cidrs.get(n) ?? []).length > 0) ? cidrs : undefined;
     });
 
@@ -183,9 +156,9 @@ describeWithControlPlane('the controller', () => {
     expect(after.get(lingering)).toEqual(before.get(lingering));
     expect(after.get(kept)).toEqual(before.get(kept));
 
-    await clients.core.patchNode({ name: lingering, body: [{ op: 'remove', path: '/metadata/finalizers' }] });
+    await setup.clients.core.patchNode({ name: lingering, body: [{ op: 'remove', path: '/metadata/finalizers' }] });
     const waiting = fresh.find((n) => !served.includes(n)) ?? '';
-    const last = await waitForPodCIDRs(clients, scope, [waiting]);
+    const last = await waitForPodCIDRs(setup.clients, setup.scope, [waiting]);
     expect(last.get(waiting)).toEqual(before.get(lingering));
   });
 });
