@@ -167,10 +167,10 @@ describe('createTransport', () => {
     await first;
     expect(http.sent).toHaveLength(1);
     // The second write waits a second for its token; leadership ends meanwhile.
-    const waiting = send(undefined, k8s.HttpMethod.PATCH);
+    const refused = expect(send(undefined, k8s.HttpMethod.PATCH)).rejects.toBeInstanceOf(WriteFencedError);
     allowed = false;
     await clock.advance(1000);
-    await expect(waiting).rejects.toBeInstanceOf(WriteFencedError);
+    await refused;
     expect(http.sent).toHaveLength(1);
     const read = send(undefined, k8s.HttpMethod.GET);
     await clock.advance(1000);
