@@ -22,7 +22,7 @@ import { LeaderElector, createKubeLeaseClient } from '../leader/index.js';
 import type { Logger } from '../log.js';
 import { startHttpServer, type HttpServer } from '../metrics/http.js';
 import { createMetrics, type Metrics } from '../metrics/metrics.js';
-import type { ConflictKind } from '../controller/reconciler.js';
+import { isConflictKind, type ConflictKind } from '../controller/claim.js';
 import { auditNodes } from '../tools/audit.js';
 import type { Config } from './config.js';
 
@@ -360,10 +360,6 @@ function onStopSignal(deps: RunDeps, log: Logger, onFirst: () => void): { dispos
       signals.off('SIGINT', handler);
     },
   };
-}
-
-function isConflictKind(kind: string): kind is ConflictKind {
-  return kind === 'malformed' || kind === 'out-of-range' || kind === 'duplicate' || kind === 'overlap';
 }
 
 function aborted(signal: AbortSignal): Promise<void> {

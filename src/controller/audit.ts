@@ -4,7 +4,7 @@
 import type { Logger } from 'pino';
 import type { RangeSpec } from '../allocator/types.js';
 import { auditNodes, problemKinds, type Problem, type ProblemKind } from '../tools/audit.js';
-import type { ConflictKind } from './claim.js';
+import { conflictKinds, type ConflictKind } from './claim.js';
 import type { EventSink, NodeInfo } from './types.js';
 
 export type { ProblemKind };
@@ -21,8 +21,6 @@ const REASONS: Record<ProblemKind, string> = {
   missing: 'PodCIDRMissing',
   'missing-family': 'PodCIDRFamilyMissing',
 };
-
-const CONFLICT_KINDS: readonly ConflictKind[] = ['malformed', 'out-of-range', 'duplicate', 'overlap'];
 
 export interface ContinuousAuditOptions {
   readonly events: EventSink;
@@ -95,7 +93,7 @@ export class ContinuousAudit {
   /** The conflict kinds only, for podcidr_allocator_conflicts (MetricsSources.conflicts). */
   conflicts(): Partial<Record<ConflictKind, number>> {
     const counts = this.counts();
-    return Object.fromEntries(CONFLICT_KINDS.map((k) => [k, counts[k]]));
+    return Object.fromEntries(conflictKinds.map((k) => [k, counts[k]]));
   }
 
   runs(): number {

@@ -15,6 +15,13 @@ import { sameCidr, type Claim, type ClaimIndex } from './ownership.js';
  */
 export type ConflictKind = 'malformed' | 'out-of-range' | 'duplicate' | 'overlap';
 
+/** Every ConflictKind, in report order: metrics list each one so its series exists from the first scrape. */
+export const conflictKinds = ['malformed', 'out-of-range', 'duplicate', 'overlap'] as const satisfies readonly ConflictKind[];
+
+export function isConflictKind(kind: string): kind is ConflictKind {
+  return (conflictKinds as readonly string[]).includes(kind);
+}
+
 /** What claiming one podCIDR text found; `claim` is present once the CIDR is occupied and indexed. */
 export type ClaimOutcome =
   | { readonly kind: 'owned'; readonly claim: Claim }

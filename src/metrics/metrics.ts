@@ -4,7 +4,8 @@
 import { Counter, Gauge, Histogram, collectDefaultMetrics, type Registry } from 'prom-client';
 import type { AllocatorObserver, RangeUsage } from '../allocator/types.js';
 import type { NodeInformerObserver } from '../controller/node-informer.js';
-import type { ConflictKind, ReconcilerObserver } from '../controller/reconciler.js';
+import { conflictKinds, type ConflictKind } from '../controller/claim.js';
+import type { ReconcilerObserver } from '../controller/reconciler.js';
 import type { PatchFailure } from '../controller/types.js';
 import type { WorkQueueObserver } from '../controller/workqueue.js';
 import type { RequestObserver } from '../kube/index.js';
@@ -40,7 +41,6 @@ type WatchRestartReason = Parameters<Required<NodeInformerObserver>['onWatchRest
 
 // Listed so every series exists at 0 from the first scrape (rate() and `> 0` alerts need that); the
 // `satisfies` checks and the Exhaustive types fail to compile when the source unions gain a member.
-const conflictKinds = ['malformed', 'out-of-range', 'duplicate', 'overlap'] as const satisfies readonly ConflictKind[];
 const patchResults = ['success', 'conflict', 'not-found', 'timeout', 'failed'] as const satisfies readonly PatchResult[];
 const restartReasons = ['expired', 'stalled', 'error', 'closed'] as const satisfies readonly WatchRestartReason[];
 type Exhaustive<All, Listed> = [Exclude<All, Listed>] extends [never] ? true : never;
