@@ -1,0 +1,137 @@
+// A minimal protocol-buffers reader: walks the fields of one message and skips what the caller ignores.
+// Skipping a length-delimited field costs O(1), which is why a Node's status (tens of KB) is never read.
+
+/** The bytes are not a well-formed message of the expected shape. */
+export class ProtobufError extends Error {
+  constructor(message: string) {
+    super(`protobuf: ${message}`);
+    this.name = 'ProtobufError';
+  }
+}
+
+const WIRE_VARINT = 0;
+const WIRE_FIXED64 = 1;
+const WIRE_BYTES = 2;
+const WIRE_FIXED32 = 5;
+
+/** One field as read by MessageReader.next(): its number and wire type; the value is read next. */
+export interface FieldTag {
+  readonly field: number;
+  readonly wireType: number;
+}
+
+/**
+ * Reads the fields of the message in buf[start, end) in order. After next() returns a tag the
+ * caller reads its value with one of the typed readers or skip(); every tag must be consumed.
+ */
+export class MessageReader {
+  readonly #buf: Buffer;
+  #pos: number;
+  readonly #end: number;
+  #wireType = -1;
+
+  constructor(buf: Buffer, start = 0, end = buf.length) {
+    if (start < 0 || end > buf.length || start > end) throw new ProtobufError(`bad range [${start}, ${end})`);
+    this.#buf = buf;
+    this.#pos = start;
+    this.#end = end;
+  }
+
+  /** The next field's tag, or undefined at the end of the message. */
+  next(): FieldTag | undefined {
+    if (this.#pos >= this.#end) return undefined;
+    const key = this.#varint();
+    const field = Math.floor(key / 8);
+    this.#wireType = key % 8;
+    if (field === 0) throw new ProtobufError('field number 0');
+    return { field, wireType: this.#wireType };
+  }
+
+  /** A varint field as a number; exact up to 2^53, which covers every int32/int64 read here. */
+  uint(): number {
+    this.#expect(WIRE_VARINT);
+    return this.#varint();
+  }
+
+  /** An int32/int64 varint; negative values are ten-byte two's complement, so bigint reads them exactly. */
+  int(): number {
+    this.#expect(WIRE_VARINT);
+    let value = 0n;
+    let shift = 0n;
+    for (let i = 0; i < 10; i++) {
+      if (this.#pos >= this.#end) throw new ProtobufError('truncated varint');
+      const byte = this.#buf[this.#pos++] ?? 0;
+      value |= BigInt(byte & 0x7f) << shift;
+      if (byte < 0x80) return Number(BigInt.asIntN(64, value));
+      shift += 7n;
+    }
+    throw new ProtobufError('varint longer than 10 bytes');
+  }
+
+  string(): string {
+    const [start, end] = this.#bytesRange();
+    return this.#buf.toString('utf8', start, end);
+  }
+
+  /** A length-delimited field as a view into the buffer (no copy). */
+  bytes(): Buffer {
+    const [start, end] = this.#bytesRange();
+    return this.#buf.subarray(start, end);
+  }
+
+  /** A reader over an embedded message. */
+  message(): MessageReader {
+    const [start, end] = this.#bytesRange();
+    return new MessageReader(this.#buf, start, end);
+  }
+
+  skip(): void {
+    switch (this.#wireType) {
+      case WIRE_VARINT:
+        this.#varint();
+        break;
+      case WIRE_FIXED64:
+        this.#advance(8);
+        break;
+      case WIRE_BYTES:
+        this.#bytesRange();
+        break;
+      case WIRE_FIXED32:
+        this.#advance(4);
+        break;
+      default:
+        throw new ProtobufError(`unsupported wire type ${this.#wireType}`);
+    }
+  }
+
+  #bytesRange(): [number, number] {
+    this.#expect(WIRE_BYTES);
+    const length = this.#varint();
+    const start = this.#pos;
+    this.#advance(length);
+    return [start, start + length];
+  }
+
+  #advance(n: number): void {
+    if (this.#pos + n > this.#end) throw new ProtobufError('field runs past the end of its message');
+    this.#pos += n;
+  }
+
+  #expect(wireType: number): void {
+    if (this.#wireType !== wireType) throw new ProtobufError(`wire type ${this.#wireType}, expected ${wireType}`);
+    this.#wireType = -1;
+  }
+
+  #varint(): number {
+    let value = 0;
+    let scale = 1;
+    for (let i = 0; i < 10; i++) {
+      if (this.#pos >= this.#end) throw new ProtobufError('truncated varint');
+      const byte = this.#buf[this.#pos++] ?? 0;
+      value += (byte & 0x7f) * scale;
+      if (byte < 0x80) return value;
+      scale *= 128;
+    }
+    throw new ProtobufError('varint longer than 10 bytes');
+  }
+}

@@ -1,0 +1,202 @@
+import type { V1Node } from '@kubernetes/client-node';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { toNodeInfo } from '../../../src/controller/node-info.js';
+import { decodeNodeList, decodeStatus, decodeWatchEvent } from '../../../src/kube/node-protobuf.js';
+import { FrameReader } from '../../../src/kube/protobuf-node-source.js';
+import { MessageReader, ProtobufError } from '../../../src/kube/protobuf.js';
+
+// A small protobuf writer for fixtures, following the field numbers of k8s.io/api generated.proto.
+function varint(n: number | bigint): Buffer {
+  let v = BigInt.asUintN(64, BigInt(n));
+  const out: number[] = [];
+  do {
+    const byte = Number(v & 0x7fn);
+    v >>= 7n;
+    out.push(v > 0n ? byte | 0x80 : byte);
+  } while (v > 0n);
+  return Buffer.from(out);
+}
+const tag = (field: number, wire: number): Buffer => varint(field * 8 + wire);
+const num = (field: number, n: number | bigint): Buffer => Buffer.concat([tag(field, 0), varint(n)]);
+const bytes = (field: number, b: Buffer): Buffer => Buffer.concat([tag(field, 2), varint(b.length), b]);
+const str = (field: number, s: string): Buffer => bytes(field, Buffer.from(s, 'utf8'));
+const msg = (field: number, ...parts: Buffer[]): Buffer => bytes(field, Buffer.concat(parts));
+const fixed32 = (field: number): Buffer => Buffer.concat([tag(field, 5), Buffer.alloc(4, 7)]);
+const fixed64 = (field: number): Buffer => Buffer.concat([tag(field, 1), Buffer.alloc(8, 9)]);
+
+/** k8s\0 + runtime.Unknown{typeMeta{apiVersion, kind}, raw}. */
+function envelope(kind: string, raw: Buffer): Buffer {
+  const unknown = Buffer.concat([msg(1, str(1, 'v1'), str(2, kind)), bytes(2, raw), str(3, ''), str(4, '')]);
+  return Buffer.concat([Buffer.from('k8s\0', 'latin1'), unknown]);
+}
+
+/** The protobuf form of a V1Node with the fields the decoder reads, plus fields it must skip. */
+function encodeNode(node: V1Node): Buffer {
+  const m = node.metadata ?? {};
+  const meta: Buffer[] = [str(1, m.name ?? ''), str(2, 'gen-'), str(5, m.uid ?? ''), str(6, m.resourceVersion ?? ''), num(7, 3)];
+  meta.push(msg(8, num(1, 1_700_000_000), num(2, 0)));
+  if (m.deletionTimestamp) meta.push(msg(9, num(1, Math.floor(m.deletionTimestamp.getTime() / 1000)), num(2, 0)));
+  for (const [k, v] of Object.entries(m.labels ?? {})) meta.push(msg(11, str(1, k), str(2, v)));
+  meta.push(msg(12, str(1, 'note'), str(2, '{"f:spec":{"f:podCIDRs":{}}}')));
+  meta.push(str(14, 'example.com/keep'));
+  for (const e of m.managedFields ?? []) {
+    const entry = [str(1, e.manager ?? ''), str(2, 'Update'), str(3, 'v1'), msg(4, num(1, 1_700_000_001)), str(6, 'FieldsV1')];
+    if (e.fieldsV1 !== undefined) entry.push(msg(7, str(1, JSON.stringify(e.fieldsV1))));
+    if (e.subresource !== undefined) entry.push(str(8, e.subresource));
+    meta.push(msg(17, ...entry));
+  }
+  const spec: Buffer[] = [str(3, 'aws:///zone/i-1'), num(4, 1)];
+  if (node.spec?.podCIDR !== undefined) spec.push(str(1, node.spec.podCIDR));
+  for (const cidr of node.spec?.podCIDRs ?? []) spec.push(str(7, cidr));
+  const status = msg(3, msg(6, str(1, 'registry.example/image:v1'), num(2, 123456)), fixed32(99), fixed64(98));
+  return Buffer.concat([msg(1, ...meta), msg(2, ...spec), status]);
+}
+
+function nodeList(nodes: V1Node[], resourceVersion: string, continueToken = ''): Buffer {
+  const listMeta = msg(1, str(2, resourceVersion), str(3, continueToken), num(4, 7));
+  return envelope('NodeList', Buffer.concat([listMeta, ...nodes.map((n) => bytes(2, encodeNode(n)))]));
+}
+
+function watchFrame(type: string, object: Buffer): Buffer {
+  return Buffer.concat([str(1, type), msg(2, bytes(1, object))]);
+}
+
+const statusObject = (code: number, reason: string, message: string): Buffer =>
+  envelope('Status', Buffer.concat([str(2, 'Failure'), str(3, message), str(4, reason), num(6, code)]));
+
+const nodes: V1Node[] = [
+  {
+    metadata: {
+      name: 'worker-1',
+      uid: 'u-1',
+      resourceVersion: '101',
+      labels: { 'kubernetes.io/hostname': 'worker-1', 'topology.kubernetes.io/zone': 'z1' },
+      managedFields: [
+        { manager: 'kubelet', fieldsV1: { 'f:status': { 'f:conditions': {} } }, subresource: 'status' },
+        { manager: 'podcidr-allocator', fieldsV1: { 'f:spec': { 'f:podCIDR': {}, 'f:podCIDRs': { '.': {}, 'v:"10.0.1.0/24"': {} } } } },
+      ],
+    },
+    spec: { podCIDR: '10.0.1.0/24', podCIDRs: ['10.0.1.0/24', 'fd00:0:0:1::/64'] },
+  },
+  {
+    metadata: {
+      name: 'worker-2',
+      uid: 'u-2',
+      resourceVersion: '102',
+      deletionTimestamp: new Date('2026-11-30T10:00:00Z'),
+      managedFields: [{ manager: 'old-tool', fieldsV1: { 'f:spec': { 'f:podCIDR': {} } } }],
+    },
+    spec: { podCIDR: '10.0.2.0/24' },
+  },
+  { metadata: { name: 'worker-3', uid: 'u-3', resourceVersion: '103' }, spec: {} },
+];
+
+describe('decodeNodeList', () => {
+  it('reads every Node as toNodeInfo reads its JSON form', () => {
+    const list = decodeNodeList(nodeList(nodes, '200', 'next-page'));
+    expect(list.resourceVersion).toBe('200');
+    expect(list.continueToken).toBe('next-page');
+    expect(list.nodes).toEqual(nodes.map(toNodeInfo));
+    expect(list.nodes[0]?.podCIDRManager).toBe('podcidr-allocator');
+    expect(list.nodes[1]).toMatchObject({ deletionTimestamp: '2026-11-30T10:00:00Z', podCIDRs: ['10.0.2.0/24'], podCIDRManager: 'old-tool' });
+  });
+
+  it('reports the last page with no continue token', () => {
+    expect(decodeNodeList(nodeList([], '5')).continueToken).toBeUndefined();
+  });
+
+  it.each([
+    ['no k8s prefix', Buffer.from('{"kind":"NodeList"}')],
+    ['another kind', envelope('PodList', Buffer.alloc(0))],
+    ['a truncated body', nodeList(nodes, '1').subarray(0, 60)],
+  ])('refuses %s with a ProtobufError', (_what, body) => {
+    expect(() => decodeNodeList(body)).toThrow(ProtobufError);
+  });
+});
+
+describe('decodeWatchEvent', () => {
+  it.each(['ADDED', 'MODIFIED', 'DELETED'] as const)('reads a %s event', (type) => {
+    const node = nodes[0] as V1Node;
+    expect(decodeWatchEvent(watchFrame(type, envelope('Node', encodeNode(node))))).toEqual({ type, node: toNodeInfo(node) });
+  });
+
+  it('reads a bookmark resourceVersion', () => {
+    const bookmark = envelope('Node', msg(1, str(6, '4242')));
+    expect(decodeWatchEvent(watchFrame('BOOKMARK', bookmark))).toEqual({ type: 'BOOKMARK', resourceVersion: '4242' });
+  });
+
+  it('reads an ERROR event as its Status', () => {
+    const frame = watchFrame('ERROR', statusObject(410, 'Expired', 'too old resource version: 1 (5)'));
+    expect(decodeWatchEvent(frame)).toEqual({
+      type: 'ERROR',
+      status: { code: 410, reason: 'Expired', message: 'too old resource version: 1 (5)' },
+    });
+  });
+
+  it('refuses an event type it does not know', () => {
+    expect(() => decodeWatchEvent(watchFrame('SOMETHING', envelope('Node', Buffer.alloc(0))))).toThrow(/unknown watch event/);
+  });
+});
+
+describe('decodeStatus', () => {
+  it('reads code, reason and message', () => {
+    expect(decodeStatus(statusObject(403, 'Forbidden', 'nodes is forbidden'))).toEqual({
+      code: 403,
+      reason: 'Forbidden',
+      message: 'nodes is forbidden',
+    });
+  });
+});
+
+describe('MessageReader', () => {
+  it('reads int64 varints beyond 32 bits and negative ones', () => {
+    const r = new MessageReader(Buffer.concat([num(1, 2 ** 40 + 3), num(2, -5)]));
+    r.next();
+    expect(r.int()).toBe(2 ** 40 + 3);
+    r.next();
+    expect(r.int()).toBe(-5);
+    expect(r.next()).toBeUndefined();
+  });
+
+  it('refuses a length that runs past the end of the message', () => {
+    const r = new MessageReader(Buffer.concat([tag(1, 2), varint(10), Buffer.from('abc')]));
+    r.next();
+    expect(() => r.string()).toThrow(/past the end/);
+  });
+
+  it('refuses a value read with the wrong wire type', () => {
+    const r = new MessageReader(num(1, 5));
+    r.next();
+    expect(() => r.string()).toThrow(/wire type 0, expected 2/);
+  });
+});
+
+describe('FrameReader', () => {
+  const framed = (frame: Buffer): Buffer => {
+    const head = Buffer.alloc(4);
+    head.writeUInt32BE(frame.length);
+    return Buffer.concat([head, frame]);
+  };
+
+  it('returns the frames of a stream however it is cut into chunks', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.uint8Array({ maxLength: 300 }), { maxLength: 8 }),
+        fc.array(fc.integer({ min: 1, max: 97 }), { minLength: 1, maxLength: 20 }),
+        (frames, cuts) => {
+          const stream = Buffer.concat(frames.map((f) => framed(Buffer.from(f))));
+          const reader = new FrameReader();
+          const out: Buffer[] = [];
+          let at = 0;
+          for (let i = 0; at < stream.length; i++) {
+            const size = cuts[i % cuts.length] ?? 1;
+            out.push(...reader.push(stream.subarray(at, at + size)).map((f) => Buffer.from(f)));
+            at += size;
+          }
+          expect(out.map((b) => [...b])).toEqual(frames.map((f) => [...f]));
+        },
+      ),
+    );
+  });
+});
