@@ -14,6 +14,9 @@ import { envVarName, flagSpec, isRunFlag, runFlagNames, type RunFlagName } from 
 
 type ClusterCheck = ReturnType<typeof validateClusterConfig>;
 
+export const kubeContentTypes = ['application/vnd.kubernetes.protobuf', 'application/json'] as const;
+export type KubeContentType = (typeof kubeContentTypes)[number];
+
 export interface KubeOptions {
   /** Path of a kubeconfig file; undefined means the in-cluster configuration. */
   readonly kubeconfig?: string;
@@ -21,6 +24,8 @@ export interface KubeOptions {
   readonly master?: string;
   readonly qps: number;
   readonly burst: number;
+  /** --kube-api-content-type: how Node lists and watches are encoded. */
+  readonly contentType: KubeContentType;
 }
 
 export interface MetricsOptions {
@@ -102,6 +107,7 @@ function buildConfig(values: Values, env: Env, deps: ParseDeps, problems: string
     master: values.url('master'),
     qps: values.positiveNumber('kube-api-qps'),
     burst: values.positiveInteger('kube-api-burst'),
+    contentType: values.contentType('kube-api-content-type'),
   };
   const concurrentNodeSyncs = values.positiveInteger('concurrent-node-syncs');
   const releaseQuarantineMs = values.duration('release-quarantine');
@@ -223,7 +229,9 @@ function readCommandLine(argv: readonly string[], problems: string[]): Map<RunFl
     } else if (isRunFlag(key)) {
       found.set(key, asArray(value).map((v) => (typeof v === 'boolean' ? v : String(v))));
     } else {
-      problems.push(`${key.length === 1 ? '-' : '--'}${key}: unknown flag`);
+      const written = `${key.length === 1 ? '-' : '--'}${key}`;
+      // "- " or "--a b" cannot be a flag name; quoted, so the blank is visible.
+      problems.push(/^\S+$/.test(key) ? `${written}: unknown flag` : `unexpected argument ${JSON.stringify(written)}: not a flag name`);
     }
   }
   return found;
@@ -367,6 +375,13 @@ class Values {
     if (isLogLevel(text)) return text;
     this.#report(flag, `must be one of ${logLevels.join(', ')}, got ${quote(text)}`);
     return 'info';
+  }
+
+  contentType(flag: RunFlagName): KubeContentType {
+    const text = this.#scalar(flag) ?? '';
+    if ((kubeContentTypes as readonly string[]).includes(text)) return text as KubeContentType;
+    this.#report(flag, `must be one of ${kubeContentTypes.join(', ')}, got ${quote(text)}`);
+    return kubeContentTypes[0];
   }
 
   url(flag: RunFlagName): string | undefined {

@@ -106,6 +106,14 @@ export const runFlags = {
     default: '30',
     describe: 'Requests to the API server allowed in a burst above the QPS.',
   },
+  'kube-api-content-type': {
+    kind: 'string',
+    group: 'API server',
+    default: 'application/vnd.kubernetes.protobuf',
+    describe:
+      'Encoding of Node lists and watches: application/vnd.kubernetes.protobuf (as kube-controller-manager; ' +
+      'the API server encodes it faster and a Node\'s status is skipped unread) or application/json.',
+  },
   'concurrent-node-syncs': {
     kind: 'integer',
     group: 'Controller',

@@ -67,6 +67,7 @@ describe('parseRunConfig flags', () => {
       '--master=https://10.0.0.1:6443',
       '--kube-api-qps=7.5',
       '--kube-api-burst=11',
+      '--kube-api-content-type=application/json',
       '--concurrent-node-syncs=4',
       '--release-quarantine=1m30s',
       '--log-level=debug',
@@ -84,12 +85,17 @@ describe('parseRunConfig flags', () => {
       master: 'https://10.0.0.1:6443',
       qps: 7.5,
       burst: 11,
+      contentType: 'application/json',
     });
     expect(config.concurrentNodeSyncs).toBe(4);
     expect(config.releaseQuarantineMs).toBe(90_000);
     expect(config.logLevel).toBe('debug');
     expect(config.metrics).toEqual({ bindAddress: '[::1]:9090', host: '::1', port: 9090 });
     expect(config.leaderElection).toMatchObject({ enabled: false, resourceName: 'ipam.example.com', resourceNamespace: 'ipam' });
+  });
+
+  it('asks for protobuf Node lists and watches unless told otherwise, like kube-controller-manager', () => {
+    expect(configOf(cidr).kube.contentType).toBe('application/vnd.kubernetes.protobuf');
   });
 
   it('listens on every interface when the bind address has no host', () => {
@@ -126,10 +132,12 @@ describe('parseRunConfig flags', () => {
       '--log-level=verbose',
       '--metrics-bind-address=localhost',
       '--leader-elect=maybe',
+      '--kube-api-content-type=application/yaml',
     ]);
     expect(problems).toEqual([
       '--kube-api-qps: must be a positive number, got "abc"',
       '--kube-api-burst: must be a positive whole number, got "-1"',
+      '--kube-api-content-type: must be one of application/vnd.kubernetes.protobuf, application/json, got "application/yaml"',
       '--concurrent-node-syncs: must be a positive whole number, got "1.5"',
       '--release-quarantine: must be a duration such as "15s", "1m30s" or "500ms", got "5"',
       '--log-level: must be one of trace, debug, info, warn, error, fatal, got "verbose"',
@@ -142,6 +150,7 @@ describe('parseRunConfig flags', () => {
     [['--bogus'], '--bogus: unknown flag'],
     [['--bogus=1'], '--bogus: unknown flag'],
     [['-x'], '-x: unknown flag'],
+    [['- '], 'unexpected argument "- ": not a flag name'],
     [['--kubeApiQps=3'], '--kubeApiQps: unknown flag'],
     [['stray'], 'unexpected argument "stray": run takes flags only'],
     [['--no-kube-api-qps'], '--kube-api-qps: takes a value; --no-kube-api-qps is not allowed'],
