@@ -1,10 +1,11 @@
 // A slim, self-restarting Node reflector: paginated list, then watch with bookmarks, into a map of NodeInfo.
 // It never stops on its own: every failure is retried with jittered backoff, 410 Gone relists, and a watchdog ends silent watches.
+// It knows when the list behind its cache was started, and relists on request for a caller that needs a newer one.
 
 import type { Logger } from 'pino';
 import { nodeInfoChanged } from './node-info.js';
 import { type Clock, sleep, systemClock } from './rate-limiter.js';
-import type { NodeInfo, NodeLister } from './types.js';
+import type { FreshNodeLister, NodeInfo } from './types.js';
 
 /** One page of a Node list, already converted to NodeInfo. */
 export interface NodePage {
@@ -95,11 +96,20 @@ export interface NodeInformerOptions {
   healthyAfterMs?: number;
 }
 
+/** How one watch ended when it did not fail; undefined when the informer was stopped. */
+type WatchEnd = 'closed' | 'too-soon' | 'relist' | undefined;
+
+/** A caller of listedAfter, waiting for a list started after `after`. */
+interface FreshnessWaiter {
+  readonly after: number;
+  wake(fresh: boolean): void;
+}
+
 /**
  * The Node cache. Start it, wait for sync, then read it through NodeLister. Objects in the cache
  * are frozen-by-contract NodeInfo values: callers must not mutate them.
  */
-export class NodeInformer implements NodeLister {
+export class NodeInformer implements FreshNodeLister {
   readonly #source: NodeSource;
   readonly #log: Logger;
   readonly #clock: Clock;
@@ -118,6 +128,15 @@ export class NodeInformer implements NodeLister {
   #resourceVersion = '';
   #synced = false;
   readonly #syncWaiters: (() => void)[] = [];
+  /**
+   * When (by #clock) the list now behind the cache was started; undefined before the first. Watch
+   * events keep the cache current after it, so the cache holds at least what that list would.
+   */
+  #listStartedAt: number | undefined;
+  /** Callers of listedAfter; each is removed as soon as it is woken, so any left here want a newer list. */
+  readonly #freshnessWaiters = new Set<FreshnessWaiter>();
+  /** Ends the open watch (if any) so the loop lists again. */
+  #endWatchForRelist: (() => void) | undefined;
   #failures = 0;
   #stop: AbortController | undefined;
   #loop: Promise<void> | undefined;
@@ -160,6 +179,7 @@ export class NodeInformer implements NodeLister {
     this.#stop?.abort(new Error('informer stopped'));
     await this.#loop;
     for (const wake of this.#syncWaiters.splice(0)) wake();
+    for (const waiter of [...this.#freshnessWaiters]) waiter.wake(false);
   }
 
   hasSynced(): boolean {
@@ -177,6 +197,35 @@ export class NodeInformer implements NodeLister {
       };
       signal?.addEventListener('abort', wake, { once: true });
       this.#syncWaiters.push(wake);
+    });
+  }
+
+  /**
+   * Resolves true once the cache is backed by a full list started after `after`, a time already
+   * read from this informer's clock: at once when the current list is that recent, else after a
+   * relist that this call forces by ending the watch. A failing list is retried with the usual
+   * backoff. Resolves false if signal aborts or the informer stops first. Handlers see the relist's
+   * differences as usual. Rejects with a RangeError for a time still to come (another clock's).
+   */
+  listedAfter(after: number, signal?: AbortSignal): Promise<boolean> {
+    if (this.#listStartedAfter(after)) return Promise.resolve(true);
+    if (!(after <= this.#clock.now())) {
+      return Promise.reject(new RangeError(`listedAfter needs a time already past on the informer's clock, got ${after}`));
+    }
+    if (signal?.aborted || this.#stop?.signal.aborted) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      const waiter: FreshnessWaiter = {
+        after,
+        wake: (fresh) => {
+          signal?.removeEventListener('abort', onAbort);
+          this.#freshnessWaiters.delete(waiter);
+          resolve(fresh);
+        },
+      };
+      const onAbort = (): void => waiter.wake(false);
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.#freshnessWaiters.add(waiter);
+      this.#endWatchForRelist?.();
     });
   }
 
@@ -201,12 +250,19 @@ export class NodeInformer implements NodeLister {
     let needList = true;
     while (!signal.aborted) {
       try {
-        if (needList) {
+        if (needList || this.#freshnessWaiters.size > 0) {
+          if (!needList) await this.#passFreshnessTimes(signal);
+          if (signal.aborted) break;
+          needList = true;
           await this.#relist(signal);
           needList = false;
+          // A caller may have asked, while this list ran, for one started later still.
+          continue;
         }
         const restart = await this.#watchOnce(signal);
-        if (restart !== undefined) {
+        if (restart === 'relist') {
+          this.#log.info({ resourceVersion: this.#resourceVersion }, 'node watch ended for a newer list; relisting');
+        } else if (restart !== undefined) {
           this.#observer.onWatchRestart?.('closed');
           this.#log.debug({ resourceVersion: this.#resourceVersion }, 'node watch closed; reconnecting');
           if (restart === 'too-soon') await this.#backoff(signal, 'node watch closed at once');
@@ -257,6 +313,7 @@ export class NodeInformer implements NodeLister {
     } while (continueToken !== undefined || page === undefined);
     if (signal.aborted) return;
     this.#replace(fresh, page.resourceVersion);
+    this.#listStartedAt = started;
     this.#observer.onList?.(fresh.size, (this.#clock.now() - started) / 1000);
     this.#log.debug({ nodes: fresh.size, resourceVersion: page.resourceVersion }, 'listed nodes');
     if (!this.#synced) {
@@ -264,6 +321,25 @@ export class NodeInformer implements NodeLister {
       this.#log.info({ nodes: fresh.size }, 'node cache synced');
       for (const wake of this.#syncWaiters.splice(0)) wake();
     }
+    for (const waiter of [...this.#freshnessWaiters]) {
+      if (this.#listStartedAfter(waiter.after)) waiter.wake(true);
+    }
+  }
+
+  /**
+   * A list started at a time a waiter asked for would not satisfy it: wait for the clock to pass
+   * every such time (at most a tick, as they were past when asked) instead of relisting in a loop.
+   */
+  async #passFreshnessTimes(signal: AbortSignal): Promise<void> {
+    let latest = -Infinity;
+    for (const waiter of this.#freshnessWaiters) latest = Math.max(latest, waiter.after);
+    const now = this.#clock.now();
+    if (now <= latest) await sleep(this.#clock, latest - now + 1, signal).catch(() => undefined);
+  }
+
+  /** Strictly after: a list started at the very instant `after` was read may have been sent before it. */
+  #listStartedAfter(after: number): boolean {
+    return this.#listStartedAt !== undefined && this.#listStartedAt > after;
   }
 
   #replace(fresh: Map<string, NodeInfo>, resourceVersion: string): void {
@@ -278,29 +354,34 @@ export class NodeInformer implements NodeLister {
 
   /**
    * One watch from the current resourceVersion. Resolves on a clean close ('too-soon' when it
-   * closed at once with nothing delivered, which is backed off like a failure); rejects on error.
+   * closed at once with nothing delivered, which is backed off like a failure; 'relist' when
+   * listedAfter ended it); rejects on error.
    */
-  #watchOnce(stopSignal: AbortSignal): Promise<'closed' | 'too-soon' | undefined> {
+  #watchOnce(stopSignal: AbortSignal): Promise<WatchEnd> {
     const attempt = new AbortController();
     const started = this.#clock.now();
     let lastActivity = started;
     let delivered = 0;
     let cancelWatchdog: (() => void) | undefined;
 
-    return new Promise<'closed' | 'too-soon' | undefined>((resolve, reject) => {
+    return new Promise<WatchEnd>((resolve, reject) => {
       let finished = false;
-      const finish = (err?: unknown): void => {
+      const finish = (err?: unknown, relist = false): void => {
         if (finished) return;
         finished = true;
         cancelWatchdog?.();
         stopSignal.removeEventListener('abort', onStop);
-        attempt.abort(err ?? stopSignal.reason ?? new Error('watch closed'));
+        if (this.#endWatchForRelist === endForRelist) this.#endWatchForRelist = undefined;
+        attempt.abort(err ?? stopSignal.reason ?? new Error(relist ? 'watch ended for a relist' : 'watch closed'));
         const lived = this.#clock.now() - started;
         if (lived >= this.#healthyAfterMs) this.#failures = 0;
         if (stopSignal.aborted) resolve(undefined);
+        else if (relist) resolve('relist');
         else if (err !== undefined) reject(err);
         else resolve(delivered === 0 && lived < 1000 ? 'too-soon' : 'closed');
       };
+      const endForRelist = (): void => finish(undefined, true);
+      this.#endWatchForRelist = endForRelist;
       const armWatchdog = (ms: number): void => {
         cancelWatchdog = this.#clock.setTimer(() => {
           const quiet = this.#clock.now() - lastActivity;

@@ -21,6 +21,15 @@ export interface NodeLister {
   list(): NodeInfo[];
 }
 
+/** A cache that can be made to rest on a list newer than some moment. */
+export interface FreshNodeLister extends NodeLister {
+  /**
+   * Resolves true once the cache is backed by a full list started after `after` (monotonic
+   * milliseconds of the cache's clock), relisting if needed; false when signal aborts first.
+   */
+  listedAfter(after: number, signal: AbortSignal): Promise<boolean>;
+}
+
 /** Why a podCIDR patch failed; the reconciler branches on this. */
 export type PatchFailure =
   /** 422 / 409: the Node already has podCIDRs (someone else set them first). */

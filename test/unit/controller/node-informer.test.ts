@@ -4,71 +4,11 @@ import {
   type NodeEventHandlers,
   NodeInformer,
   type NodeInformerOptions,
-  type NodeListOptions,
-  type NodePage,
-  type NodeSource,
-  type NodeWatchHandlers,
-  type NodeWatchOptions,
   ResourceExpiredError,
 } from '../../../src/controller/node-informer.js';
 import type { NodeInfo } from '../../../src/controller/types.js';
+import { FakeSource, node } from './fake-node-source.js';
 import { ManualClock, settle } from './manual-clock.js';
-
-function node(name: string, rv: string, extra: Partial<NodeInfo> = {}): NodeInfo {
-  return { name, uid: `uid-${name}`, resourceVersion: rv, podCIDRs: [], labels: {}, ...extra };
-}
-
-interface OpenWatch {
-  readonly options: NodeWatchOptions;
-  readonly handlers: NodeWatchHandlers;
-}
-
-/** An in-memory API server for Nodes: paginated list, watches the test drives by hand. */
-class FakeSource implements NodeSource {
-  nodes = new Map<string, NodeInfo>();
-  resourceVersion = '100';
-  readonly lists: NodeListOptions[] = [];
-  readonly watches: OpenWatch[] = [];
-  /** Errors the next list / watch calls throw, in order. */
-  readonly listErrors: unknown[] = [];
-  readonly watchErrors: unknown[] = [];
-  /** Leave aborted streams open, like a source that never reports the end of an aborted stream. */
-  ignoreAbort = false;
-
-  set(...infos: NodeInfo[]): void {
-    for (const info of infos) this.nodes.set(info.name, info);
-  }
-
-  async list(options: NodeListOptions): Promise<NodePage> {
-    this.lists.push(options);
-    const err = this.listErrors.shift();
-    if (err !== undefined) throw err;
-    const names = [...this.nodes.keys()].sort();
-    const start = options.continueToken === undefined ? 0 : Number(options.continueToken);
-    const end = start + options.limit;
-    return {
-      nodes: names.slice(start, end).map((n) => this.nodes.get(n) ?? node(n, '0')),
-      resourceVersion: this.resourceVersion,
-      continueToken: end < names.length ? String(end) : undefined,
-    };
-  }
-
-  async watch(options: NodeWatchOptions, handlers: NodeWatchHandlers): Promise<void> {
-    const err = this.watchErrors.shift();
-    if (err !== undefined) throw err;
-    this.watches.push({ options, handlers });
-    // Like k8s.Watch: aborting the request ends the stream with an AbortError.
-    if (this.ignoreAbort) return;
-    options.signal.addEventListener('abort', () => handlers.onClose(new DOMException('aborted', 'AbortError')));
-  }
-
-  /** The watch opened last. */
-  get current(): OpenWatch {
-    const w = this.watches.at(-1);
-    if (w === undefined) throw new Error('no watch is open');
-    return w;
-  }
-}
 
 interface Recorded {
   events: string[];
@@ -385,5 +325,163 @@ describe('NodeInformer', () => {
     await settle();
     expect(seen.events).toEqual([]);
     expect(informer.get('ghost')).toBeUndefined();
+  });
+});
+
+describe('NodeInformer.listedAfter', () => {
+  /** Settles when the promise does; lets a test tell "still waiting" from "done". */
+  function track(promise: Promise<boolean>): { readonly result: boolean | undefined } {
+    const state: { result: boolean | undefined } = { result: undefined };
+    void promise.then((r) => (state.result = r));
+    return state;
+  }
+
+  it('resolves at once, without listing again, when the list behind the cache started later', async () => {
+    const { informer, source, clock } = setup();
+    await clock.advance(1_000);
+    informer.start();
+    await clock.advance(0);
+    const watch = source.current;
+    expect(await informer.listedAfter(999)).toBe(true);
+    await clock.advance(0);
+    expect(source.fullLists).toBe(1);
+    expect(source.watches).toHaveLength(1);
+    expect(watch.options.signal.aborted).toBe(false);
+  });
+
+  it('relists only once the clock has passed the time asked for, as a list started at it would not do', async () => {
+    const { informer, source, clock } = setup();
+    informer.start();
+    await clock.advance(0);
+    const fresh = track(informer.listedAfter(0));
+    await clock.advance(0);
+    expect(source.fullLists).toBe(1);
+    expect(fresh.result).toBeUndefined();
+    await clock.advance(1);
+    expect(source.fullLists).toBe(2);
+    expect(fresh.result).toBe(true);
+  });
+
+  it('refuses a time still to come on its clock', async () => {
+    const { informer, clock } = setup();
+    informer.start();
+    await clock.advance(1_000);
+    await expect(informer.listedAfter(Date.now())).rejects.toThrow(RangeError);
+  });
+
+  it('ends the watch and lists exactly once more when the list is older, reporting what changed meanwhile', async () => {
+    const { informer, source, clock, seen } = setup();
+    source.set(node('a', '1'), node('b', '2'));
+    informer.start();
+    await clock.advance(5_000);
+    const old = source.current;
+    seen.events.length = 0;
+    // Changes the watch never delivered: the relist finds them.
+    source.nodes.delete('a');
+    source.set(node('b', '300', { podCIDRs: ['10.0.0.0/24'] }), node('c', '301'));
+    source.resourceVersion = '301';
+
+    const fresh = track(informer.listedAfter(4_000));
+    await clock.advance(0);
+    expect(fresh.result).toBe(true);
+    expect(old.options.signal.aborted).toBe(true);
+    expect(source.fullLists).toBe(2);
+    expect(seen.events.sort()).toEqual(['add c@301', 'delete a@1', 'update b 2->300']);
+    expect(source.watches).toHaveLength(2);
+    expect(source.current.options.resourceVersion).toBe('301');
+    // Satisfied now: asking again for the same time lists nothing more.
+    expect(await informer.listedAfter(4_000)).toBe(true);
+    await clock.advance(60_000);
+    expect(source.fullLists).toBe(2);
+  });
+
+  it('waits for the first list when the informer has not started yet, and needs no second one', async () => {
+    const { informer, source, clock } = setup();
+    source.set(node('a', '1'));
+    const fresh = track(informer.listedAfter(-1));
+    await clock.advance(10_000);
+    expect(fresh.result).toBeUndefined();
+    informer.start();
+    await clock.advance(0);
+    expect(fresh.result).toBe(true);
+    expect(source.fullLists).toBe(1);
+  });
+
+  it('lists again after a list in flight that started before the time asked for', async () => {
+    const { informer, source, clock } = setup();
+    let release = (): void => undefined;
+    source.listGate = new Promise((resolve) => (release = resolve));
+    informer.start();
+    await clock.advance(100);
+    const older = track(informer.listedAfter(-1));
+    const newer = track(informer.listedAfter(50));
+    source.listGate = undefined;
+    release();
+    await clock.advance(0);
+    expect(older.result).toBe(true);
+    expect(newer.result).toBe(true);
+    expect(source.fullLists).toBe(2);
+    expect(source.watches).toHaveLength(1);
+  });
+
+  it('counts a relist after 410 Gone as a list like any other', async () => {
+    const { informer, source, clock } = setup();
+    informer.start();
+    await clock.advance(2_000);
+    source.current.handlers.onClose(new ResourceExpiredError());
+    await clock.advance(0);
+    expect(source.fullLists).toBe(2);
+    expect(await informer.listedAfter(1_000)).toBe(true);
+    await clock.advance(0);
+    expect(source.fullLists).toBe(2);
+  });
+
+  it('retries a failing relist with the usual backoff until one succeeds', async () => {
+    const { informer, source, clock, logs } = setup();
+    informer.start();
+    await clock.advance(1_000);
+    source.listErrors.push(new Error('503'), new Error('503'));
+    const fresh = track(informer.listedAfter(500));
+    await clock.advance(0);
+    expect(fresh.result).toBeUndefined();
+    expect(source.fullLists).toBe(2);
+    await clock.advance(800);
+    expect(source.fullLists).toBe(3);
+    expect(fresh.result).toBeUndefined();
+    await clock.advance(1_600);
+    expect(source.fullLists).toBe(4);
+    expect(fresh.result).toBe(true);
+    const warnings = logs.filter((l) => l.msg === 'node list failed; retrying').map((l) => l.delayMs);
+    expect(warnings).toEqual([800, 1600]);
+  });
+
+  it('resolves false when the caller aborts, and keeps the informer watching', async () => {
+    const { informer, source, clock } = setup();
+    informer.start();
+    await clock.advance(1_000);
+    source.listErrors.push(new Error('down'));
+    const controller = new AbortController();
+    const fresh = track(informer.listedAfter(500, controller.signal));
+    await clock.advance(100);
+    controller.abort();
+    await clock.advance(0);
+    expect(fresh.result).toBe(false);
+    expect(await informer.listedAfter(500, controller.signal)).toBe(false);
+    // Past the backoff, the informer recovers by itself; nobody asks for a fresher list any more.
+    await clock.advance(10_000);
+    expect(informer.hasSynced()).toBe(true);
+    expect(source.current.options.signal.aborted).toBe(false);
+  });
+
+  it('resolves false when the informer stops first', async () => {
+    const { informer, source, clock } = setup();
+    source.listErrors.push(new Error('down'));
+    informer.start();
+    await clock.advance(600);
+    const fresh = track(informer.listedAfter(500));
+    await informer.stop();
+    await settle();
+    expect(fresh.result).toBe(false);
+    expect(await informer.listedAfter(500)).toBe(false);
   });
 });
