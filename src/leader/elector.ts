@@ -55,6 +55,12 @@ export interface LeaderElectorOptions extends LeaderElectionTimings {
   readonly onStoppedLeading?: () => void;
   /** Called when the observed holder changes, including the first one seen and ourselves. */
   readonly onNewLeader?: (identity: string) => void;
+  /**
+   * Called once, when the first attempt to acquire has concluded: acquired (onStartedLeading
+   * follows at once) or not (another holder, or the attempt failed). Lets a replica defer work
+   * that a term would otherwise repeat, such as a first full list, until it knows it is a standby.
+   */
+  readonly onFirstAttempt?: (acquired: boolean) => void;
   /** On stop(), hand the lease over at once instead of letting it expire. */
   readonly releaseOnCancel?: boolean;
   readonly clock?: ElectorClock;
@@ -171,6 +177,7 @@ export class LeaderElector {
   /** Start (monotonic) of our last successful acquire or renew; the renew deadline counts from it. */
   #lastRenewStart = 0;
   #reportedLeader = '';
+  #attempted = false;
   /** Defined exactly while this replica acts as leader. */
   #leading: AbortController | undefined;
   #work: Promise<void> | undefined;
@@ -262,6 +269,7 @@ export class LeaderElector {
     while (!this.#stop.signal.aborted) {
       const acquired = await this.#attempt(this.#o.renewDeadlineMs);
       this.#reportNewLeader();
+      this.#reportFirstAttempt(acquired);
       if (acquired) {
         this.#log.info({ transitions: this.transitions() }, 'successfully acquired lease');
         return true;
@@ -454,6 +462,13 @@ export class LeaderElector {
     this.#reportedLeader = holder;
     if (holder !== this.#o.identity) this.#log.info({ holder }, 'new leader observed');
     this.#callback('onNewLeader', () => this.#o.onNewLeader?.(holder));
+  }
+
+  /** An attempt cut short by stop() concluded nothing, so it is not reported. */
+  #reportFirstAttempt(acquired: boolean): void {
+    if (this.#attempted || this.#stop.signal.aborted) return;
+    this.#attempted = true;
+    this.#callback('onFirstAttempt', () => this.#o.onFirstAttempt?.(acquired));
   }
 
   #startLeading(): void {

@@ -218,6 +218,69 @@ describe('acquiring', () => {
     expect(store.writes.filter((w) => w.by === 'b')).toEqual([]);
   });
 
+  describe('onFirstAttempt', () => {
+    const first = (events: string[]): Partial<LeaderElectorOptions> => ({
+      onFirstAttempt: (acquired) => events.push(`first attempt: ${String(acquired)}`),
+    });
+
+    it('reports an acquired lease once, before leading starts', async () => {
+      const { clock, store } = setup();
+      const events: string[] = [];
+      const a: Candidate = candidate(store, 'a', {
+        onFirstAttempt: (acquired) => events.push(`first attempt: ${String(acquired)}, leading: ${String(a.events.includes('started'))}`),
+      });
+      await clock.advance(RETRY * 5);
+      expect(a.elector.isLeader()).toBe(true);
+      expect(events).toEqual(['first attempt: true, leading: false']);
+    });
+
+    it('reports a lease held by another once, though the candidate keeps trying', async () => {
+      const { clock, store } = setup();
+      store.put(lock, { holderIdentity: 'old', leaseDurationSeconds: 3600, leaseTransitions: 0 });
+      const events: string[] = [];
+      const b = candidate(store, 'b', first(events));
+      await clock.advance(RETRY * 5);
+      expect(b.client.requests.length).toBeGreaterThan(1);
+      expect(events).toEqual(['first attempt: false']);
+    });
+
+    it('reports a failed first attempt as not acquired', async () => {
+      const { clock, store } = setup();
+      const client = store.client('b');
+      client.link = 'down';
+      const events: string[] = [];
+      candidate(store, 'b', { ...first(events), client });
+      await clock.advance(0);
+      expect(events).toEqual(['first attempt: false']);
+    });
+
+    it('reports a first attempt abandoned at the renew deadline as not acquired', async () => {
+      const { clock, store } = setup();
+      const client = store.client('b');
+      client.link = 'hang';
+      const events: string[] = [];
+      candidate(store, 'b', { ...first(events), client });
+      await clock.advance(RENEW - 1);
+      expect(events).toEqual([]);
+      await clock.advance(1);
+      expect(events).toEqual(['first attempt: false']);
+    });
+
+    it('reports nothing when stop() cuts the first attempt short', async () => {
+      const { clock, store } = setup();
+      const client = store.client('b');
+      client.link = 'hang';
+      const events: string[] = [];
+      const b = candidate(store, 'b', { ...first(events), client });
+      await clock.advance(1_000);
+      const stopped = b.elector.stop();
+      await clock.advance(0);
+      await stopped;
+      expect(b.outcome).toBe('stopped');
+      expect(events).toEqual([]);
+    });
+  });
+
   it('restarts its expiry clock when it sees the record change', async () => {
     const { clock, store } = setup();
     const spec = { holderIdentity: 'old', leaseDurationSeconds: 15, leaseTransitions: 0 };
