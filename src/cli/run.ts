@@ -6,6 +6,7 @@ import { AllocationController } from '../controller/allocation-controller.js';
 import { NodeInformer } from '../controller/node-informer.js';
 import { KubeConfigMapStore, KubeObjectEvents } from '../controller/config-maps.js';
 import { OperatorFeatures, termHandle } from '../controller/operator-features.js';
+import { type Clock, systemClock } from '../controller/rate-limiter.js';
 import type { QuarantineEntry } from '../allocator/types.js';
 import type { NodeInfo } from '../controller/types.js';
 import type { KubeConfig } from '@kubernetes/client-node';
@@ -87,12 +88,12 @@ class App {
   readonly #kube: KubeClient;
   readonly #registry = new Registry();
   readonly #metrics: Metrics;
+  /** The informer's clock; a term's start is read from it, so it compares with the informer's list times. */
+  readonly #clock: Clock = systemClock;
   readonly #informer: NodeInformer;
   readonly #elector: LeaderElector | undefined;
   /** The controller of the current leadership term, if leading. */
   #term: AllocationController | undefined;
-  /** Deletes seen while a term starts, replayed after its rebuild so none is missed. */
-  #deletesDuringStart: NodeInfo[] | undefined;
   /** Appended ranges, audit, early warning, second-allocator detection, durable quarantine. */
   readonly #features: OperatorFeatures;
   /** One sink for the whole process, so de-duplication spans leadership terms. */
@@ -121,6 +122,7 @@ class App {
     this.#informer = new NodeInformer({
       source: this.#nodeSource(),
       log: deps.logger.child({ component: 'informer' }),
+      clock: this.#clock,
       observer: this.#metrics.informer,
     });
     this.#informer.addHandlers({
@@ -167,7 +169,7 @@ class App {
     });
     this.#log.info({ address: http.address, identity: this.#config.leaderElection.identity }, 'serving health and metrics');
     try {
-      this.#informer.start();
+      // No informer.start() here: #lead or #firstAttemptConcluded starts it, whichever comes first.
       void this.#features.watchRanges(stop.signal);
       return await (this.#elector ? this.#runElected(this.#elector, stop.signal) : this.#runAlone(stop.signal));
     } finally {
@@ -200,20 +202,33 @@ class App {
     return (this.#deps.exit ?? process.exit)(code);
   }
 
-  /** One leadership term: wait for the cache, rebuild from a fresh list, converge until signal aborts. */
+  /**
+   * A standby's first attempt found the Lease held (or failed): it lists now, so its cache is warm
+   * when it takes over. A replica that acquired at once leaves the first list to #lead instead.
+   */
+  #firstAttemptConcluded(acquired: boolean): void {
+    if (!acquired) this.#informer.start();
+  }
+
+  /**
+   * One leadership term: wait until the cache rests on a list started after the Lease was acquired,
+   * rebuild from it, converge until signal aborts. On a cold start (and without leader election) the
+   * informer starts here, after termStart, so its first list serves the term as well: one list, not two.
+   */
   async #lead(signal: AbortSignal): Promise<void> {
     this.#log.info('started leading');
-    if (!(await this.#informer.waitForSync(signal))) return;
+    const termStart = this.#clock.now();
+    this.#informer.start();
+    if (!(await this.#informer.listedAfter(termStart, signal))) return;
     const quarantined = await this.#features.prepareTerm(signal);
     if (signal.aborted) return;
     // No await from here to termStarted: a range appended meanwhile reaches the term either way.
-    const term = this.#newTerm(signal, quarantined);
+    const term = this.#newTerm(signal, quarantined, termStart);
     const handle = termHandle(term, this.#informer);
     this.#features.termStarted(handle, signal);
     this.#term = term;
-    this.#deletesDuringStart = [];
     try {
-      await term.run(signal, () => this.#replayDeletes(term));
+      await term.run(signal);
     } catch (err) {
       if (signal.aborted) return;
       // A bug, not a condition to wait out: exit so the pod restarts from the cluster's state.
@@ -221,16 +236,9 @@ class App {
       this.#exit(1);
     } finally {
       if (this.#term === term) this.#term = undefined;
-      this.#deletesDuringStart = undefined;
       // Still holding the Lease until it is released; after a loss the process exits instead.
       if (this.#stopping) await this.#features.flushQuarantine(handle);
     }
-  }
-
-  #replayDeletes(term: AllocationController): void {
-    const deletes = this.#deletesDuringStart ?? [];
-    this.#deletesDuringStart = undefined;
-    for (const node of deletes) term.nodeDeleted(node);
   }
 
   #nodeChanged(node: NodeInfo): void {
@@ -240,11 +248,10 @@ class App {
 
   #nodeDeleted(node: NodeInfo): void {
     this.#features.nodeDeleted(node);
-    if (this.#deletesDuringStart) this.#deletesDuringStart.push(node);
-    else this.#term?.nodeDeleted(node);
+    this.#term?.nodeDeleted(node);
   }
 
-  #newTerm(signal: AbortSignal, quarantined: readonly QuarantineEntry[]): AllocationController {
+  #newTerm(signal: AbortSignal, quarantined: readonly QuarantineEntry[], termStart: number): AllocationController {
     const config = this.#config;
     return new AllocationController(
       {
@@ -253,7 +260,7 @@ class App {
         reserved: config.reserved,
         quarantineMs: config.releaseQuarantineMs,
         lister: this.#informer,
-        source: this.#nodeSource(),
+        termStart,
         writer: new KubeNodeWriter(this.#kube.core, { fieldManager: FIELD_MANAGER }),
         events: this.#nodeEvents,
         logger: this.#deps.logger,
@@ -315,6 +322,7 @@ class App {
       renewDeadlineMs: le.renewDeadlineMs,
       retryPeriodMs: le.retryPeriodMs,
       releaseOnCancel: true,
+      onFirstAttempt: (acquired) => this.#firstAttemptConcluded(acquired),
       onStartedLeading: (signal) => this.#lead(signal),
       onNewLeader: (leader) => this.#log.info({ leader }, 'new leader observed'),
     });

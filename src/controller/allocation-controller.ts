@@ -1,12 +1,12 @@
-// One leadership term of the allocator: a fresh allocator rebuilt from a fresh list, a work queue
-// and its workers. Nothing survives a term, so a new leader never acts on an old leader's memory.
+// One leadership term of the allocator: a fresh allocator rebuilt from the node cache once a list
+// started after the Lease was acquired backs it, a work queue and its workers. Nothing survives a
+// term, so a new leader never acts on an old leader's memory.
 
 import type { Logger } from 'pino';
 import { ClusterAllocator } from '../allocator/cluster-allocator.js';
 import type { AllocatorObserver, QuarantineEntry, RangeSpec } from '../allocator/types.js';
-import type { NodeSource } from './node-informer.js';
 import { Reconciler, type RebuildSummary, type ReconcilerObserver } from './reconciler.js';
-import type { EventSink, NodeInfo, NodeLister, NodeWriter } from './types.js';
+import type { EventSink, FreshNodeLister, NodeInfo, NodeWriter } from './types.js';
 import { WorkQueue, type WorkQueueObserver, runWorkers } from './workqueue.js';
 
 export interface AllocationControllerOptions {
@@ -15,10 +15,13 @@ export interface AllocationControllerOptions {
   readonly quarantineMs: number;
   /** Quarantine entries from before this term (durable quarantine), on the same clock as now(). */
   readonly quarantined?: readonly QuarantineEntry[];
-  /** The informer's cache: the reconciler converges each node from it. */
-  readonly lister: NodeLister;
-  /** A fresh, complete list from the API server, read once at the start of the term. */
-  readonly source: NodeSource;
+  /** The informer's cache: the term is rebuilt from it and the reconciler converges each node from it. */
+  readonly lister: FreshNodeLister;
+  /**
+   * When the term began, after the Lease was acquired, on the lister's clock. A list started later
+   * holds every podCIDR an earlier leader wrote, so the rebuild waits for the cache to rest on one.
+   */
+  readonly termStart: number;
   readonly writer: NodeWriter;
   readonly events: EventSink;
   readonly logger: Logger;
@@ -31,8 +34,6 @@ export interface AllocationControllerOptions {
   /** One sync of one node took this long, failed or not. */
   readonly onSynced?: (seconds: number) => void;
 }
-
-const LIST_PAGE_SIZE = 500;
 
 export class AllocationController {
   readonly allocator: ClusterAllocator;
@@ -69,17 +70,18 @@ export class AllocationController {
   }
 
   /**
-   * Rebuilds from a fresh list, then converges every node until signal aborts. Resolves once the
-   * workers have finished what they held; the queue drops what was still waiting. afterRebuild
-   * lets the caller replay informer deletes that arrived while the list was being read.
+   * Rebuilds from the cache once a list started after termStart backs it, then converges every
+   * node until signal aborts. Resolves once the workers have finished what they held; the queue
+   * drops what was still waiting. Resolves undefined when signal aborts before the rebuild.
    */
-  async run(signal: AbortSignal, afterRebuild?: () => void): Promise<RebuildSummary | undefined> {
+  async run(signal: AbortSignal): Promise<RebuildSummary | undefined> {
     if (signal.aborted) return undefined;
-    const nodes = await listAll(this.#o.source, signal);
+    if (!(await this.#o.lister.listedAfter(this.#o.termStart, signal))) return undefined;
+    // No await from the snapshot to #started: every informer event is either in the snapshot or
+    // reaches this term through nodeChanged/nodeDeleted, including deletes.
+    const nodes = this.#o.lister.list();
     const summary = this.reconciler.rebuild(nodes);
     this.#started = true;
-    afterRebuild?.();
-    for (const node of this.#o.lister.list()) this.queue.add(node.name);
     for (const node of nodes) this.queue.add(node.name);
     const stop = (): void => this.queue.shutDown();
     signal.addEventListener('abort', stop, { once: true });
@@ -107,18 +109,6 @@ export class AllocationController {
   nodeDeleted(node: NodeInfo): void {
     if (this.#started) this.reconciler.nodeDeleted(node);
   }
-}
-
-/** Every node, page by page, with one consistent resourceVersion. */
-export async function listAll(source: NodeSource, signal: AbortSignal): Promise<NodeInfo[]> {
-  const nodes: NodeInfo[] = [];
-  let continueToken: string | undefined;
-  do {
-    const page = await source.list({ limit: LIST_PAGE_SIZE, continueToken, signal });
-    nodes.push(...page.nodes);
-    continueToken = page.continueToken;
-  } while (continueToken);
-  return nodes;
 }
 
 /** Thrown instead of writing once the term has ended; the reconciler keeps the CIDRs reserved. */

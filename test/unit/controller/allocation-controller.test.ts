@@ -1,0 +1,140 @@
+import { pino } from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+import { AllocationController } from '../../../src/controller/allocation-controller.js';
+import { NodeInformer } from '../../../src/controller/node-informer.js';
+import type { NodeInfo, NodeWriter } from '../../../src/controller/types.js';
+import { FakeSource, node } from './fake-node-source.js';
+import { ManualClock } from './manual-clock.js';
+import { RecordingEvents } from './reconciler-fakes.js';
+
+/** Patches land in the fake API server; the informer sees them only when the test delivers a watch event. */
+class SourceWriter implements NodeWriter {
+  readonly patches: { name: string; podCIDRs: readonly string[] }[] = [];
+
+  constructor(readonly source: FakeSource) {}
+
+  async patchPodCIDRs(name: string, podCIDRs: readonly string[]): Promise<void> {
+    await Promise.resolve();
+    this.patches.push({ name, podCIDRs });
+    const current = this.source.nodes.get(name);
+    if (current !== undefined) this.source.set({ ...current, podCIDRs: [...podCIDRs] });
+  }
+
+  async getNode(name: string): Promise<NodeInfo | undefined> {
+    await Promise.resolve();
+    return this.source.nodes.get(name);
+  }
+}
+
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  await Promise.all(cleanups.splice(0).map((c) => c()));
+});
+
+function setup(): { source: FakeSource; clock: ManualClock; informer: NodeInformer; writer: SourceWriter } {
+  const source = new FakeSource();
+  const clock = new ManualClock();
+  const log = pino({ level: 'silent' });
+  const informer = new NodeInformer({ source, log, clock, random: () => 0 });
+  const writer = new SourceWriter(source);
+  cleanups.push(() => informer.stop());
+  return { source, clock, informer, writer };
+}
+
+/** A term as run's #lead makes it; the caller aborts the returned controller to end it. */
+function startTerm(
+  { informer, writer }: { informer: NodeInformer; writer: SourceWriter },
+  termStart: number,
+): { controller: AllocationController; stop: AbortController; done: Promise<unknown> } {
+  const stop = new AbortController();
+  const controller = new AllocationController(
+    {
+      ranges: [{ clusterCIDR: '10.0.0.0/23', nodeMask: 24 }],
+      reserved: [],
+      quarantineMs: 0,
+      lister: informer,
+      termStart,
+      writer,
+      events: new RecordingEvents(),
+      logger: pino({ level: 'silent' }),
+      workers: 1,
+      fieldManager: 'podcidr-allocator',
+    },
+    stop.signal,
+  );
+  informer.addHandlers({
+    add: (n) => controller.nodeChanged(n),
+    update: (_o, n) => controller.nodeChanged(n),
+    delete: (n) => controller.nodeDeleted(n),
+  });
+  const done = controller.run(stop.signal);
+  cleanups.push(async () => {
+    stop.abort();
+    await done;
+  });
+  return { controller, stop, done };
+}
+
+describe('AllocationController', () => {
+  it('lists the nodes once from process start to the first allocation when the informer starts after the term', async () => {
+    const h = setup();
+    h.source.set(node('a', '1', { podCIDRs: ['10.0.0.0/24'] }), node('b', '2'));
+    await h.clock.advance(1_000);
+    const termStart = h.clock.now();
+    // performance.now() moves between two readings; this clock moves only when told.
+    await h.clock.advance(1);
+    h.informer.start();
+    startTerm(h, termStart);
+    await h.clock.advance(0);
+
+    expect(h.writer.patches).toEqual([{ name: 'b', podCIDRs: ['10.0.1.0/24'] }]);
+    expect(h.source.fullLists).toBe(1);
+  });
+
+  it('relists a standby’s warm cache once when its term starts, so ranges the last leader wrote are occupied', async () => {
+    const h = setup();
+    h.source.set(node('a', '1'), node('b', '2'));
+    h.informer.start();
+    await h.clock.advance(5_000);
+    // The previous leader's patch of a: on the server, but never delivered by this replica's watch.
+    h.source.set(node('a', '3', { podCIDRs: ['10.0.0.0/24'] }));
+    h.source.resourceVersion = '3';
+    const termStart = h.clock.now();
+    startTerm(h, termStart);
+    await h.clock.advance(1);
+
+    expect(h.writer.patches).toEqual([{ name: 'b', podCIDRs: ['10.0.1.0/24'] }]);
+    expect(h.source.fullLists).toBe(2);
+  });
+
+  it('takes every informer event after its rebuild, a delete included, with no replay', async () => {
+    const h = setup();
+    h.source.set(node('a', '1', { podCIDRs: ['10.0.0.0/24'] }), node('b', '2', { podCIDRs: ['10.0.1.0/24'] }));
+    const termStart = h.clock.now();
+    await h.clock.advance(1);
+    h.informer.start();
+    const { controller } = startTerm(h, termStart);
+    await h.clock.advance(0);
+    expect(controller.allocator.usage()[0]?.used).toBe(2);
+
+    h.source.current.handlers.onEvent('DELETED', node('a', '4', { podCIDRs: ['10.0.0.0/24'] }));
+    h.source.current.handlers.onEvent('ADDED', node('c', '5'));
+    await h.clock.advance(0);
+    expect(h.writer.patches).toEqual([{ name: 'c', podCIDRs: ['10.0.0.0/24'] }]);
+  });
+
+  it('ends without a rebuild or a write when the term ends while the list keeps failing', async () => {
+    const h = setup();
+    h.source.set(node('a', '1'));
+    h.source.listErrors.push(new Error('503'), new Error('503'), new Error('503'));
+    const termStart = h.clock.now();
+    await h.clock.advance(1);
+    h.informer.start();
+    const { controller, stop, done } = startTerm(h, termStart);
+    await h.clock.advance(1_000);
+    stop.abort();
+    expect(await done).toBeUndefined();
+    expect(h.writer.patches).toEqual([]);
+    await expect(controller.reconciler.sync('a')).rejects.toThrow(/before rebuild/);
+  });
+});
