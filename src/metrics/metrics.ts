@@ -325,7 +325,7 @@ function queueMetrics(registers: Registry[]): Required<WorkQueueObserver> {
 function informerMetrics(registers: Registry[]): Required<NodeInformerObserver> {
   const relists = new Counter({
     name: 'podcidr_allocator_informer_relists_total',
-    help: 'Full lists of Nodes: the first one, and one after every watch that could not resume.',
+    help: 'Full lists of Nodes: the first one, one after every watch that could not resume, and one when a standby starts leading.',
     registers,
   });
   const listDuration = new Histogram({
