@@ -3,7 +3,7 @@
 
 import { Registry } from 'prom-client';
 import { AllocationController } from '../controller/allocation-controller.js';
-import { NodeInformer } from '../controller/node-informer.js';
+import { NodeInformer, type NodeSource } from '../controller/node-informer.js';
 import { KubeConfigMapStore, KubeObjectEvents } from '../controller/config-maps.js';
 import { OperatorFeatures, termHandle } from '../controller/operator-features.js';
 import { type Clock, systemClock } from '../controller/rate-limiter.js';
@@ -19,6 +19,7 @@ import {
   loadKubeConfig,
   type KubeClient,
 } from '../kube/index.js';
+import { ProtobufNodeSource } from '../kube/protobuf-node-source.js';
 import { LeaderElector, createKubeLeaseClient } from '../leader/index.js';
 import type { Logger } from '../log.js';
 import { startHttpServer, type HttpServer } from '../metrics/http.js';
@@ -305,8 +306,11 @@ class App {
     });
   }
 
-  #nodeSource(): KubeNodeSource {
-    return new KubeNodeSource({ core: this.#kube.core, watch: this.#kube.watch, throttle: this.#kube.throttle });
+  #nodeSource(): NodeSource {
+    if (this.#config.kube.contentType === 'application/json') {
+      return new KubeNodeSource({ core: this.#kube.core, watch: this.#kube.watch, throttle: this.#kube.throttle });
+    }
+    return new ProtobufNodeSource({ client: this.#kube });
   }
 
   #makeElector(): LeaderElector {

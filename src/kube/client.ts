@@ -3,6 +3,7 @@
 
 import { readFileSync } from 'node:fs';
 import * as k8s from '@kubernetes/client-node';
+import { fetch } from 'undici';
 import { type Clock, TokenBucket, systemClock } from '../controller/rate-limiter.js';
 import { withSharedConnections } from './dispatcher.js';
 import { type RequestObserver, createTransport } from './transport.js';
@@ -42,6 +43,29 @@ export interface KubeClient {
   throttle(signal?: AbortSignal): Promise<void>;
   /** Any other generated API class on the same transport. */
   makeApi<T>(api: new (configuration: k8s.Configuration) => T): T;
+  /** A GET through the transport (rate limit, timeout, 429 retries) whose body is read as bytes. */
+  get(path: string, request: RawRequest): Promise<RawResponse>;
+  /** A long GET (a watch): takes a rate-limit token, then is bound only by signal. */
+  stream(path: string, request: RawRequest & { readonly signal: AbortSignal }): Promise<StreamResponse>;
+}
+
+export interface RawRequest {
+  readonly query: Readonly<Record<string, string | number | boolean | undefined>>;
+  readonly accept: string;
+  readonly signal?: AbortSignal;
+}
+
+export interface RawResponse {
+  readonly status: number;
+  readonly contentType: string;
+  readonly body: Buffer;
+}
+
+export interface StreamResponse {
+  readonly status: number;
+  readonly contentType: string;
+  /** Null only when the server sent no body. */
+  readonly body: ReadableStream<Uint8Array> | null;
 }
 
 export function createKubeClient(kubeConfig: k8s.KubeConfig, options: KubeClientOptions): KubeClient {
@@ -68,6 +92,16 @@ export function createKubeClient(kubeConfig: k8s.KubeConfig, options: KubeClient
     httpApi,
   });
   const makeApi = <T>(api: new (c: k8s.Configuration) => T): T => new api(configuration);
+  const prepare = async (path: string, request: RawRequest): Promise<k8s.RequestContext> => {
+    const context = new k8s.RequestContext(requestUrl(cluster.server, path, request.query), k8s.HttpMethod.GET);
+    context.setHeaderParam('Accept', request.accept);
+    // Uncompressed: gzip of large Nodes costs the API server more CPU than the bytes cost the network.
+    context.setHeaderParam('Accept-Encoding', 'identity');
+    context.setHeaderParam('User-Agent', userAgent);
+    if (request.signal) context.setSignal(request.signal);
+    await pooled.applySecurityAuthentication(context);
+    return context;
+  };
   const watch = new k8s.Watch(withUserAgent(pooled, userAgent));
   // requestTimeoutMs is private in the typings but is the only way to set the inactivity timeout.
   Reflect.set(watch, 'requestTimeoutMs', options.watchInactivityTimeoutMs ?? 6 * 60_000);
@@ -80,7 +114,33 @@ export function createKubeClient(kubeConfig: k8s.KubeConfig, options: KubeClient
     userAgent,
     throttle: (signal) => bucket.take(signal),
     makeApi,
+    get: async (path, request) => {
+      const response = await httpApi.send(await prepare(path, request)).toPromise();
+      return {
+        status: response.httpStatusCode,
+        contentType: response.headers['content-type'] ?? '',
+        body: await response.body.binary(),
+      };
+    },
+    stream: async (path, request) => {
+      await bucket.take(request.signal);
+      const context = await prepare(path, request);
+      const response = await fetch(context.getUrl(), {
+        headers: context.getHeaders(),
+        dispatcher: context.getDispatcher(),
+        signal: request.signal,
+      });
+      return { status: response.status, contentType: response.headers.get('content-type') ?? '', body: response.body };
+    },
   };
+}
+
+function requestUrl(server: string, path: string, query: RawRequest['query']): string {
+  const url = new URL(server.replace(/\/$/, '') + path);
+  for (const [key, value] of Object.entries(query)) {
+    if (value !== undefined) url.searchParams.set(key, String(value));
+  }
+  return url.toString();
 }
 
 /** A view of kubeConfig whose requests also carry userAgent (k8s.Watch sends only auth headers). */

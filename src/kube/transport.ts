@@ -2,6 +2,7 @@
 // Requests wait for a token (never dropped); a request that outlives its timeout fails with RequestTimeoutError.
 
 import * as k8s from '@kubernetes/client-node';
+import { type BodyInit, fetch } from 'undici';
 import { type Clock, type TokenBucket, sleep, systemClock } from '../controller/rate-limiter.js';
 
 /** Called once per HTTP attempt: verb (GET, PATCH…), status code or "<error>", seconds to the response headers. */
@@ -149,7 +150,28 @@ function releasingOnBody(response: k8s.ResponseContext, release: () => void): k8
   return new k8s.ResponseContext(response.httpStatusCode, response.headers, wrapped);
 }
 
+/**
+ * client-node's IsomorphicFetchHttpLibrary, except that binary() works: it calls Response.buffer(),
+ * which undici's fetch does not have.
+ */
 function fetchLibrary(): k8s.PromiseHttpLibrary {
-  const library = new k8s.IsomorphicFetchHttpLibrary();
-  return { send: (request) => library.send(request).toPromise() };
+  return {
+    send: async (request) => {
+      const response = await fetch(request.getUrl(), {
+        method: request.getHttpMethod().toString(),
+        body: request.getBody() as BodyInit | undefined,
+        headers: request.getHeaders(),
+        signal: request.getSignal(),
+        dispatcher: request.getDispatcher(),
+      });
+      const headers: Record<string, string> = {};
+      response.headers.forEach((value, name) => (headers[name] = value));
+      const body: k8s.ResponseBody = {
+        text: () => response.text(),
+        binary: async () => Buffer.from(await response.arrayBuffer()),
+        stream: () => response.body,
+      };
+      return new k8s.ResponseContext(response.status, headers, body);
+    },
+  };
 }

@@ -9,6 +9,7 @@ import type { NodeInfo } from '../../src/controller/types.js';
 import { createKubeClient, type KubeClient } from '../../src/kube/client.js';
 import { loadKubeConfig } from '../../src/kube/config.js';
 import { KubeNodeSource } from '../../src/kube/node-source.js';
+import { ProtobufNodeSource } from '../../src/kube/protobuf-node-source.js';
 import { TestScope, controlPlane, describeWithControlPlane, eventually, kubeClients, type KubeClients } from './harness.js';
 
 /** Forwards loopback TCP to the API server; can cut every connection or freeze them silently. */
@@ -81,11 +82,11 @@ interface Seen {
   readonly restarts: string[];
 }
 
-describeWithControlPlane('the Node informer on a real API server', () => {
+describeWithControlPlane.each(['protobuf', 'json'] as const)('the Node informer (%s) on a real API server', (encoding) => {
   let admin: KubeClients;
   let proxy: CuttableProxy;
   let client: KubeClient;
-  const scope = new TestScope('informer');
+  const scope = new TestScope(`informer-${encoding}`);
   const informers: NodeInformer[] = [];
 
   beforeAll(async () => {
@@ -113,12 +114,10 @@ describeWithControlPlane('the Node informer on a real API server', () => {
   function start(options: Partial<NodeInformerOptions> = {}): { informer: NodeInformer; seen: Seen } {
     const seen: Seen = { events: [], restarts: [] };
     const informer = new NodeInformer({
-      source: new KubeNodeSource({
-        core: client.core,
-        watch: client.watch,
-        throttle: client.throttle,
-        labelSelector: scope.selector,
-      }),
+      source:
+        encoding === 'json'
+          ? new KubeNodeSource({ core: client.core, watch: client.watch, throttle: client.throttle, labelSelector: scope.selector })
+          : new ProtobufNodeSource({ client, labelSelector: scope.selector }),
       log: pino({ level: 'silent' }),
       pageSize: 2,
       initialBackoffMs: 200,

@@ -3,7 +3,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { toNodeInfo } from '../../../src/controller/node-info.js';
 import { decodeNodeList, decodeStatus, decodeWatchEvent } from '../../../src/kube/node-protobuf.js';
-import { FrameReader } from '../../../src/kube/protobuf-node-source.js';
+import { ResourceExpiredError } from '../../../src/controller/node-informer.js';
+import { FrameReader, ProtobufNodeSource } from '../../../src/kube/protobuf-node-source.js';
 import { MessageReader, ProtobufError } from '../../../src/kube/protobuf.js';
 
 // A small protobuf writer for fixtures, following the field numbers of k8s.io/api generated.proto.
@@ -198,5 +199,81 @@ describe('FrameReader', () => {
         },
       ),
     );
+  });
+});
+
+describe('ProtobufNodeSource', () => {
+  const framed = (frame: Buffer): Buffer => {
+    const head = Buffer.alloc(4);
+    head.writeUInt32BE(frame.length);
+    return Buffer.concat([head, frame]);
+  };
+
+  function source(reply: { status: number; contentType: string; body: Buffer }, stream?: Buffer[]): ProtobufNodeSource {
+    return new ProtobufNodeSource({
+      client: {
+        get: () => Promise.resolve(reply),
+        stream: () =>
+          Promise.resolve({
+            status: reply.status,
+            contentType: reply.contentType,
+            body: new ReadableStream<Uint8Array>({
+              start(controller) {
+                for (const chunk of stream ?? [reply.body]) controller.enqueue(chunk);
+                controller.close();
+              },
+            }),
+          }),
+      },
+    });
+  }
+
+  const signal = new AbortController().signal;
+  const protobufType = 'application/vnd.kubernetes.protobuf';
+
+  it('turns a 410 Status reply to a list into ResourceExpiredError', async () => {
+    const list = source({ status: 410, contentType: protobufType, body: statusObject(410, 'Expired', 'continue token too old') });
+    await expect(list.list({ limit: 10, continueToken: 'x', signal })).rejects.toThrow(ResourceExpiredError);
+  });
+
+  it('names the status and reason of any other failed list, from a JSON error body too', async () => {
+    const body = Buffer.from(JSON.stringify({ kind: 'Status', code: 403, reason: 'Forbidden', message: 'nodes is forbidden' }));
+    const list = source({ status: 403, contentType: 'application/json', body });
+    await expect(list.list({ limit: 10, signal })).rejects.toThrow('list nodes: HTTP 403 Forbidden: nodes is forbidden');
+  });
+
+  it('delivers events and bookmarks in order, then reports an ERROR frame as the close reason', async () => {
+    const node = nodes[0] as V1Node;
+    const frames = [
+      watchFrame('ADDED', envelope('Node', encodeNode(node))),
+      watchFrame('BOOKMARK', envelope('Node', msg(1, str(6, '300')))),
+      watchFrame('ERROR', statusObject(410, 'Expired', 'too old resource version')),
+    ];
+    const stream = Buffer.concat(frames.map(framed));
+    // Cut mid-frame, to exercise the reassembly on a real stream.
+    const chunks = [stream.subarray(0, 7), stream.subarray(7, 100), stream.subarray(100)];
+    const seen: string[] = [];
+    const closed = new Promise<unknown>((resolve) => {
+      void source({ status: 200, contentType: protobufType, body: Buffer.alloc(0) }, chunks).watch(
+        { resourceVersion: '1', timeoutSeconds: 60, signal },
+        {
+          onEvent: (type, info) => seen.push(`${type} ${info.name}`),
+          onBookmark: (rv) => seen.push(`BOOKMARK ${rv}`),
+          onClose: resolve,
+        },
+      );
+    });
+    expect(await closed).toBeInstanceOf(ResourceExpiredError);
+    expect(seen).toEqual(['ADDED worker-1', 'BOOKMARK 300']);
+  });
+
+  it('reports a clean end of the stream as a close without error', async () => {
+    const closed = new Promise<unknown>((resolve) => {
+      void source({ status: 200, contentType: protobufType, body: Buffer.alloc(0) }, []).watch(
+        { resourceVersion: '1', timeoutSeconds: 60, signal },
+        { onEvent: () => undefined, onBookmark: () => undefined, onClose: (err) => resolve(err ?? 'clean') },
+      );
+    });
+    expect(await closed).toBe('clean');
   });
 });
