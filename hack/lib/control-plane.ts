@@ -93,6 +93,8 @@ export interface ControlPlaneOptions {
   maxRequestsInflight?: number;
   /** --max-mutating-requests-inflight (default: the apiserver's 200). */
   maxMutatingRequestsInflight?: number;
+  /** etcd --quota-backend-bytes (default etcd's 2 GiB); 50,000 fat Nodes and their patches need more. */
+  etcdQuotaBytes?: number;
   /** Leave etcd and kube-apiserver running when the parent exits (used by hack/control-plane.sh up). */
   detached?: boolean;
   /** How long to wait for readiness of each process (default 120 s). */
@@ -147,7 +149,7 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
     const server = `https://127.0.0.1:${apiPort}`;
     const timeout = opts.readyTimeoutMs ?? 120_000;
 
-    const etcdPid = launch(join(binDir, 'etcd'), etcdArgs(dir, etcdClientPort, etcdPeerPort), files.etcdLog, opts.detached);
+    const etcdPid = launch(join(binDir, 'etcd'), etcdArgs(dir, etcdClientPort, etcdPeerPort, opts.etcdQuotaBytes), files.etcdLog, opts.detached);
     started.push(etcdPid);
     await waitUntil('etcd', etcdPid, files.etcdLog, timeout, () => etcdHealthy(etcdUrl));
     log(`etcd ready at ${etcdUrl} (pid ${etcdPid})`);
@@ -208,10 +210,11 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
   }
 }
 
-function etcdArgs(dir: string, clientPort: number, peerPort: number): string[] {
+function etcdArgs(dir: string, clientPort: number, peerPort: number, quotaBytes?: number): string[] {
   const client = `http://127.0.0.1:${clientPort}`;
   const peer = `http://127.0.0.1:${peerPort}`;
   return [
+    ...(quotaBytes === undefined ? [] : [`--quota-backend-bytes=${quotaBytes}`]),
     '--name=podcidr-test',
     `--data-dir=${join(dir, 'etcd')}`,
     `--listen-client-urls=${client}`,

@@ -11,7 +11,7 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { startControlPlane } from '../../lib/control-plane.js';
 import { clusterFromKubeconfig } from './api.js';
-import { CONTESTANTS, type ContestantName, type Limits, REPO } from './contestants.js';
+import { ALL_CONTESTANTS, CONTESTANTS, type ContestantName, type Limits, REPO } from './contestants.js';
 import { runCase, type CaseResult } from './run-case.js';
 import { formatTable } from './table.js';
 
@@ -19,7 +19,7 @@ const argv = await yargs(hideBin(process.argv))
   .option('nodes', { type: 'string', default: '1000,5000', describe: 'comma-separated node counts' })
   .option('big', { type: 'boolean', default: false, describe: 'also run 50,000 nodes' })
   .option('limits', { type: 'string', default: 'equal,lifted', describe: 'equal (qps 20/burst 30), lifted (10000/10000)' })
-  .option('contestants', { type: 'string', default: CONTESTANTS.join(','), describe: 'raw,upstream,ours' })
+  .option('contestants', { type: 'string', default: CONTESTANTS.join(','), describe: ALL_CONTESTANTS.join(',') })
   .option('create-concurrency', { type: 'number', default: 32 })
   .option('workers', { type: 'number', default: 30, describe: 'patches in flight, all contestants' })
   .option('from-source', { type: 'boolean', default: false, describe: 'run ours through tsx instead of a build' })
@@ -43,7 +43,10 @@ const limits = argv.limits.split(',').map((name) => {
   if (l === undefined) throw new Error(`unknown --limits ${name}`);
   return l;
 });
-const contestants = argv.contestants.split(',') as ContestantName[];
+const contestants = argv.contestants.split(',').map((name) => {
+  if (!(ALL_CONTESTANTS as readonly string[]).includes(name)) throw new Error(`unknown contestant ${name}`);
+  return name as ContestantName;
+});
 const stamp = new Date().toISOString().replace(/[:.]/g, '-');
 const outDir = join(REPO, 'bench-results');
 const logDir = join(outDir, `e2e-${stamp}`);
@@ -59,7 +62,12 @@ for (const nodes of counts) {
     for (const name of contestants) {
       // A fresh control plane per contestant: the same empty etcd and watch cache for each, no
       // delete storm or compaction from the previous one running under the next one's clock.
-      const cp = await startControlPlane({ maxRequestsInflight: 4000, maxMutatingRequestsInflight: 2000, log });
+      const cp = await startControlPlane({
+        maxRequestsInflight: 4000,
+        maxMutatingRequestsInflight: 2000,
+        etcdQuotaBytes: 8 * 2 ** 30,
+        log,
+      });
       const loadAvgBefore = loadavg();
       try {
         const result = await runCase({

@@ -6,8 +6,10 @@ import { closeSync, openSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { terminate } from '../../lib/control-plane.js';
 
-export type ContestantName = 'raw' | 'upstream' | 'ours';
+/** ours-json: ours reading Nodes as JSON (--kube-api-content-type=application/json), to weigh the encodings. */
+export type ContestantName = 'raw' | 'upstream' | 'ours' | 'ours-json';
 export const CONTESTANTS: readonly ContestantName[] = ['raw', 'upstream', 'ours'];
+export const ALL_CONTESTANTS: readonly ContestantName[] = [...CONTESTANTS, 'ours-json'];
 
 export const REPO = resolve(import.meta.dirname, '../../..');
 const NODE = join(REPO, 'node_modules/.bin/node');
@@ -71,7 +73,8 @@ function command(o: ContestantOptions): { bin: string; args: string[] } {
           '--authentication-skip-lookup=true',
         ],
       };
-    case 'ours': {
+    case 'ours':
+    case 'ours-json': {
       const entry = o.oursEntry ? [o.oursEntry] : ['--import', TSX, join(REPO, 'src/cli/main.ts')];
       return {
         bin: NODE,
@@ -88,6 +91,7 @@ function command(o: ContestantOptions): { bin: string; args: string[] } {
           `--concurrent-node-syncs=${o.workers}`,
           '--release-quarantine=0',
           '--metrics-bind-address=127.0.0.1:0',
+          ...(o.name === 'ours-json' ? ['--kube-api-content-type=application/json'] : []),
         ],
       };
     }
