@@ -1,6 +1,9 @@
 // Three controller processes on a real API server: one leader at a time, fast hand-over on SIGTERM,
 // takeover after SIGKILL, a frozen leader that never writes once resumed, and no duplicates through failovers.
 
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { contains, parseCidr } from '../../src/cidr/index.js';
@@ -61,6 +64,21 @@ describeWithControlPlane('three replicas on one Lease', () => {
     });
     sets.push(set);
     return { set, lease };
+  }
+
+  /** Node LIST requests the API server has answered, every page counted (watches are WATCH), by its own metrics. */
+  async function nodeListRequests(): Promise<number> {
+    const cp = controlPlane();
+    if (!cp.available) throw new Error(cp.reason);
+    const { stdout } = await promisify(execFile)(join(cp.binDir, 'kubectl'), ['--kubeconfig', cp.kubeconfigPath, 'get', '--raw', '/metrics'], {
+      maxBuffer: 256 * 1024 * 1024,
+    });
+    let total = 0;
+    for (const line of stdout.split('\n')) {
+      const series = line.startsWith('apiserver_request_total{') && line.includes('resource="nodes"') && line.includes('subresource=""');
+      if (series && line.includes('verb="LIST"')) total += Number(line.slice(line.lastIndexOf(' ') + 1));
+    }
+    return total;
   }
 
   async function holderBecomes(lease: { namespace: string; name: string }, identity: (h: string) => boolean, timeoutMs: number): Promise<number> {
@@ -129,6 +147,34 @@ describeWithControlPlane('three replicas on one Lease', () => {
     const spec = (await c.coordination.readNamespacedLease(lease)).spec;
     expect(spec?.holderIdentity ?? '').toBe('');
     expect(spec?.leaseDurationSeconds).toBe(1);
+  });
+
+  it('lists the nodes once from a cold start to the first allocation, and a standby once more when it takes over', async () => {
+    const { set } = replicas();
+    // Nothing else lists nodes meanwhile: the test creates and reads them one by one.
+    const listsBefore = await nodeListRequests();
+    const [first] = await set.start(1);
+    if (first === undefined) throw new Error('no replica started');
+    expect(await set.leader()).toBe(first);
+    const cold = await nodes.create('cold-start');
+    await nodes.waitForPodCIDR(cold, 10_000);
+    // The informer's first list started after the Lease was held, so the term rebuilt from it.
+    expect(await nodeListRequests()).toBe(listsBefore + 1);
+    expect(first.logs('listed nodes')).toHaveLength(1);
+    expect((await first.metric('podcidr_allocator_informer_relists_total')).value).toBe(1);
+
+    const [standby] = await set.start(1);
+    if (standby === undefined) throw new Error('no standby started');
+    await standby.waitForLog((l) => l.msg === 'node cache synced');
+    expect(standby.logs('listed nodes')).toHaveLength(1);
+    first.signal('SIGTERM');
+    expect((await first.exited).code).toBe(0);
+    expect(await set.leader()).toBe(standby);
+    const next = await nodes.create('after-takeover');
+    await nodes.waitForPodCIDR(next, 10_000);
+    // Its warm cache rested on a list from before the term: one relist, started after the takeover.
+    expect(standby.logs('node watch ended for a newer list; relisting')).toHaveLength(1);
+    expect(standby.logs('listed nodes')).toHaveLength(2);
   });
 
   it('takes over after SIGKILL of the leader within lease duration plus 2 s', async () => {
