@@ -3,7 +3,7 @@
 
 import { readFileSync } from 'node:fs';
 import * as k8s from '@kubernetes/client-node';
-import { fetch } from 'undici';
+import { request as undiciRequest } from 'undici';
 import { type Clock, TokenBucket, systemClock } from '../controller/rate-limiter.js';
 import { withSharedConnections } from './dispatcher.js';
 import { type RequestObserver, createTransport } from './transport.js';
@@ -64,8 +64,7 @@ export interface RawResponse {
 export interface StreamResponse {
   readonly status: number;
   readonly contentType: string;
-  /** Null only when the server sent no body. */
-  readonly body: ReadableStream<Uint8Array> | null;
+  readonly body: AsyncIterable<Uint8Array>;
 }
 
 export function createKubeClient(kubeConfig: k8s.KubeConfig, options: KubeClientOptions): KubeClient {
@@ -125,12 +124,13 @@ export function createKubeClient(kubeConfig: k8s.KubeConfig, options: KubeClient
     stream: async (path, request) => {
       await bucket.take(request.signal);
       const context = await prepare(path, request);
-      const response = await fetch(context.getUrl(), {
+      const response = await undiciRequest(context.getUrl(), {
         headers: context.getHeaders(),
         dispatcher: context.getDispatcher(),
         signal: request.signal,
       });
-      return { status: response.status, contentType: response.headers.get('content-type') ?? '', body: response.body };
+      const contentType = response.headers['content-type'];
+      return { status: response.statusCode, contentType: typeof contentType === 'string' ? contentType : '', body: response.body };
     },
   };
 }

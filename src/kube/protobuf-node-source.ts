@@ -61,14 +61,13 @@ export class ProtobufNodeSource implements NodeSource {
       labelSelector: this.#labelSelector,
     };
     const response = await this.#client.stream(NODES, { query, accept: ACCEPT_WATCH, signal: options.signal });
-    if (response.status !== 200 || response.body === null) {
-      const body = response.body === null ? Buffer.alloc(0) : await readAll(response.body);
-      throw failure('watch nodes', response.status, statusOf({ ...response, body }));
+    if (response.status !== 200) {
+      throw failure('watch nodes', response.status, statusOf({ ...response, body: await readAll(response.body) }));
     }
     void this.#pump(response.body, handlers);
   }
 
-  async #pump(body: ReadableStream<Uint8Array>, handlers: NodeWatchHandlers): Promise<void> {
+  async #pump(body: AsyncIterable<Uint8Array>, handlers: NodeWatchHandlers): Promise<void> {
     const frames = new FrameReader();
     try {
       for await (const chunk of body) {
@@ -129,7 +128,7 @@ export class FrameReader {
   }
 }
 
-async function readAll(body: ReadableStream<Uint8Array>): Promise<Buffer> {
+async function readAll(body: AsyncIterable<Uint8Array>): Promise<Buffer> {
   const chunks: Buffer[] = [];
   for await (const chunk of body) chunks.push(Buffer.from(chunk));
   return Buffer.concat(chunks);

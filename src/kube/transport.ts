@@ -2,7 +2,8 @@
 // Requests wait for a token (never dropped); a request that outlives its timeout fails with RequestTimeoutError.
 
 import * as k8s from '@kubernetes/client-node';
-import { type BodyInit, fetch } from 'undici';
+import { Readable } from 'node:stream';
+import { type Dispatcher, request as undiciRequest } from 'undici';
 import { type Clock, type TokenBucket, sleep, systemClock } from '../controller/rate-limiter.js';
 
 /** Called once per HTTP attempt: verb (GET, PATCH…), status code or "<error>", seconds to the response headers. */
@@ -74,7 +75,7 @@ class Transport {
     this.#userAgent = options.userAgent;
     this.#onRequest = options.onRequest;
     this.#clock = options.clock ?? systemClock;
-    this.#inner = options.inner ?? fetchLibrary();
+    this.#inner = options.inner ?? requestLibrary();
     this.#mayWrite = options.mayWrite;
   }
 
@@ -151,27 +152,30 @@ function releasingOnBody(response: k8s.ResponseContext, release: () => void): k8
 }
 
 /**
- * client-node's IsomorphicFetchHttpLibrary, except that binary() works: it calls Response.buffer(),
- * which undici's fetch does not have.
+ * In place of client-node's IsomorphicFetchHttpLibrary: undici's request() rather than fetch(), which
+ * allocates far less per call (no WHATWG Request, Response, Headers or web stream), and whose
+ * binary() works (the fetch library's calls Response.buffer(), which undici's Response lacks).
  */
-function fetchLibrary(): k8s.PromiseHttpLibrary {
+function requestLibrary(): k8s.PromiseHttpLibrary {
   return {
     send: async (request) => {
-      const response = await fetch(request.getUrl(), {
-        method: request.getHttpMethod().toString(),
-        body: request.getBody() as BodyInit | undefined,
+      const response = await undiciRequest(request.getUrl(), {
+        method: request.getHttpMethod().toString() as Dispatcher.HttpMethod,
+        body: request.getBody() as string | undefined,
         headers: request.getHeaders(),
         signal: request.getSignal(),
         dispatcher: request.getDispatcher(),
       });
       const headers: Record<string, string> = {};
-      response.headers.forEach((value, name) => (headers[name] = value));
+      for (const [name, value] of Object.entries(response.headers)) {
+        if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(', ') : value;
+      }
       const body: k8s.ResponseBody = {
-        text: () => response.text(),
-        binary: async () => Buffer.from(await response.arrayBuffer()),
-        stream: () => response.body,
+        text: () => response.body.text(),
+        binary: async () => Buffer.from(await response.body.arrayBuffer()),
+        stream: () => Readable.toWeb(response.body) as ReadableStream<Uint8Array>,
       };
-      return new k8s.ResponseContext(response.status, headers, body);
+      return new k8s.ResponseContext(response.statusCode, headers, body);
     },
   };
 }
