@@ -30,5 +30,7 @@ COPY --from=build /src/dist/src ./dist/src
 # A numeric user, so that the kubelet can verify runAsNonRoot without reading /etc/passwd.
 USER 65532:65532
 EXPOSE 10262
-ENTRYPOINT ["node", "/app/dist/src/cli/main.js"]
+# A 1 MiB young generation: garbage from watch events and patches is scavenged early instead of
+# filling 16 MiB semi-spaces; peak RSS drops by about a quarter for the same CPU (see bench:e2e).
+ENTRYPOINT ["node", "--max-semi-space-size=1", "/app/dist/src/cli/main.js"]
 CMD ["run"]

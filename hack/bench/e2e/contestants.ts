@@ -12,6 +12,13 @@ export const CONTESTANTS: readonly ContestantName[] = ['raw', 'upstream', 'ours'
 export const ALL_CONTESTANTS: readonly ContestantName[] = [...CONTESTANTS, 'ours-json'];
 
 export const REPO = resolve(import.meta.dirname, '../../..');
+
+/** The node flags of the image's ENTRYPOINT (between "node" and the script), so ours runs as shipped. */
+export function imageNodeFlags(): string[] {
+  const line = /^ENTRYPOINT\s+(\[.*\])\s*$/m.exec(readFileSync(join(REPO, 'Dockerfile'), 'utf8'))?.[1];
+  const entry = line === undefined ? [] : (JSON.parse(line) as string[]);
+  return entry.slice(1).filter((arg) => arg.startsWith('--'));
+}
 const NODE = join(REPO, 'node_modules/.bin/node');
 const TSX = join(REPO, 'node_modules/tsx/dist/esm/index.mjs');
 
@@ -32,7 +39,7 @@ export interface ContestantOptions {
   readonly binDir: string;
   /** dist entry of podcidr-allocator (…/src/cli/main.js); from source through tsx when absent. */
   readonly oursEntry?: string;
-  /** Extra node flags for ours, e.g. --max-semi-space-size=4 or --cpu-prof. */
+  /** Node flags for ours; default the image's (imageNodeFlags), e.g. --cpu-prof to add a profile. */
   readonly oursNodeArgs?: readonly string[];
   /** raw watches only these Nodes (the shared CI control plane holds others' too). */
   readonly labelSelector?: string;
@@ -79,7 +86,7 @@ function command(o: ContestantOptions): { bin: string; args: string[] } {
       return {
         bin: NODE,
         args: [
-          ...(o.oursNodeArgs ?? []),
+          ...(o.oursNodeArgs ?? imageNodeFlags()),
           ...entry,
           'run',
           `--kubeconfig=${o.kubeconfigPath}`,

@@ -4,6 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type * as k8s from '@kubernetes/client-node';
+import { imageNodeFlags } from '../../../hack/bench/e2e/contestants.js';
 import { describe, expect, it } from 'vitest';
 import { controllerContainer, findObject, loadResources, manifestsDir, repoRoot } from './manifests.js';
 
@@ -62,7 +63,8 @@ function nodeImage(): string {
 describe('the Dockerfile', () => {
   it('starts the bin that package.json declares, from /app', () => {
     const entrypoint = JSON.parse(only('ENTRYPOINT').args) as string[];
-    expect(entrypoint).toEqual(['node', `/app/${pkg.bin['podcidr-allocator'] ?? ''}`]);
+    expect(entrypoint).toEqual(['node', ...imageNodeFlags(), `/app/${pkg.bin['podcidr-allocator'] ?? ''}`]);
+    expect(imageNodeFlags()).toEqual(['--max-semi-space-size=1']);
   });
 
   it('runs by default the subcommand the Deployment passes first', () => {
