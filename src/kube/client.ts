@@ -45,6 +45,11 @@ export interface KubeClient {
   makeApi<T>(api: new (configuration: k8s.Configuration) => T): T;
   /** A GET through the transport (rate limit, timeout, 429 retries) whose body is read as bytes. */
   get(path: string, request: RawRequest): Promise<RawResponse>;
+  /**
+   * The same GET, but a 200 body goes to consume chunk by chunk as it arrives (and the returned
+   * body is empty), so a large list is never held whole; other answers come back whole.
+   */
+  getStreamed(path: string, request: RawRequest, consume: (chunk: Uint8Array) => void): Promise<RawResponse>;
   /** A long GET (a watch): takes a rate-limit token, then is bound only by signal. */
   stream(path: string, request: RawRequest & { readonly signal: AbortSignal }): Promise<StreamResponse>;
 }
@@ -120,6 +125,14 @@ export function createKubeClient(kubeConfig: k8s.KubeConfig, options: KubeClient
         contentType: response.headers['content-type'] ?? '',
         body: await response.body.binary(),
       };
+    },
+    getStreamed: async (path, request, consume) => {
+      const response = await httpApi.send(await prepare(path, request)).toPromise();
+      const contentType = response.headers['content-type'] ?? '';
+      const stream = response.httpStatusCode === 200 ? response.body.stream() : null;
+      if (stream === null) return { status: response.httpStatusCode, contentType, body: await response.body.binary() };
+      for await (const chunk of stream) consume(chunk);
+      return { status: 200, contentType, body: Buffer.alloc(0) };
     },
     stream: async (path, request) => {
       await bucket.take(request.signal);

@@ -4,7 +4,7 @@
 import type { V1ManagedFieldsEntry, V1Node } from '@kubernetes/client-node';
 import { toNodeInfo } from '../controller/node-info.js';
 import type { NodeInfo } from '../controller/types.js';
-import { MessageReader, ProtobufError } from './protobuf.js';
+import { ByteQueue, MessageReader, ProtobufError } from './protobuf.js';
 
 export const PROTOBUF_CONTENT_TYPE = 'application/vnd.kubernetes.protobuf';
 
@@ -59,24 +59,112 @@ function typeMetaKind(typeMeta: MessageReader): string {
 
 /** A NodeList reply (whole HTTP body). */
 export function decodeNodeList(body: Buffer): DecodedNodeList {
-  const { kind, raw } = unwrap(body);
-  expectKind(kind, 'NodeList');
-  const list = new MessageReader(raw);
-  const nodes: NodeInfo[] = [];
-  let resourceVersion = '';
-  let continueToken = '';
-  for (let tag = list.next(); tag !== undefined; tag = list.next()) {
-    if (tag.field === 1) {
-      const meta = list.message();
+  const decoder = new NodeListDecoder();
+  decoder.push(body);
+  return decoder.finish();
+}
+
+/**
+ * A NodeList decoded as its bytes arrive: each Node is read once its bytes are all there and then
+ * dropped, so a page of thousands of Nodes never sits in memory whole. The envelope's raw field is
+ * entered rather than read, since it holds the whole list.
+ */
+export class NodeListDecoder {
+  readonly #queue = new ByteQueue();
+  #state: 'magic' | 'envelope' | 'list' = 'magic';
+  /** Bytes of the NodeList (the envelope's raw field) not yet consumed. */
+  #listLeft = 0;
+  #sawList = false;
+  #kind = '';
+  readonly #nodes: NodeInfo[] = [];
+  #resourceVersion = '';
+  #continueToken = '';
+
+  push(chunk: Uint8Array): void {
+    this.#queue.push(chunk);
+    while (this.#step());
+  }
+
+  /** The list, once every byte has been pushed; throws when the body ended early. */
+  finish(): DecodedNodeList {
+    if (this.#state === 'magic' || this.#queue.length > 0 || this.#listLeft > 0 || !this.#sawList) {
+      throw new ProtobufError(`NodeList ended early (${this.#state}, ${this.#queue.length + this.#listLeft} bytes short or left over)`);
+    }
+    const continueToken = this.#continueToken === '' ? undefined : this.#continueToken;
+    return { nodes: this.#nodes, resourceVersion: this.#resourceVersion, continueToken };
+  }
+
+  /** Consumes one element if its bytes are all buffered; false when it must wait for more. */
+  #step(): boolean {
+    if (this.#state === 'magic') {
+      if (this.#queue.length < MAGIC.length) return false;
+      if (!this.#queue.take(MAGIC.length).equals(MAGIC)) throw new ProtobufError('missing the k8s\\0 prefix; not a Kubernetes protobuf object');
+      this.#state = 'envelope';
+      return true;
+    }
+    if (this.#state === 'list' && this.#listLeft === 0) this.#state = 'envelope';
+    const tag = this.#queue.peekVarint();
+    if (tag === undefined) return false;
+    const field = Math.floor(tag.value / 8);
+    if (this.#state === 'envelope' && field === 2) return this.#enterList(tag.size);
+    const whole = this.#wholeField(tag.size, tag.value % 8);
+    if (whole === undefined) return false;
+    const reader = new MessageReader(this.#queue.take(whole));
+    if (this.#state === 'list') {
+      this.#listLeft -= whole;
+      if (this.#listLeft < 0) throw new ProtobufError('a NodeList field runs past the end of the list');
+      this.#listField(reader);
+    } else this.#envelopeField(reader);
+    return true;
+  }
+
+  #enterList(tagSize: number): boolean {
+    const length = this.#queue.peekVarint(tagSize);
+    if (length === undefined) return false;
+    expectKind(this.#kind, 'NodeList');
+    this.#queue.take(tagSize + length.size);
+    this.#listLeft = length.value;
+    this.#sawList = true;
+    this.#state = 'list';
+    return true;
+  }
+
+  /** Size of the field at the front (tag included) when it is all buffered. */
+  #wholeField(tagSize: number, wireType: number): number | undefined {
+    let size: number | undefined;
+    if (wireType === 0) size = mapDefined(this.#queue.peekVarint(tagSize), (v) => tagSize + v.size);
+    else if (wireType === 1) size = tagSize + 8;
+    else if (wireType === 5) size = tagSize + 4;
+    else if (wireType === 2) size = mapDefined(this.#queue.peekVarint(tagSize), (v) => tagSize + v.size + v.value);
+    else throw new ProtobufError(`unsupported wire type ${wireType}`);
+    return size !== undefined && size <= this.#queue.length ? size : undefined;
+  }
+
+  #envelopeField(reader: MessageReader): void {
+    const tag = reader.next();
+    if (tag?.field === 1) this.#kind = typeMetaKind(reader.message());
+    else if (tag?.field === 3) {
+      const encoding = reader.string();
+      if (encoding !== '') throw new ProtobufError(`content encoding ${encoding} is not supported`);
+    } else if (tag !== undefined) reader.skip();
+  }
+
+  #listField(reader: MessageReader): void {
+    const tag = reader.next();
+    if (tag?.field === 1) {
+      const meta = reader.message();
       for (let m = meta.next(); m !== undefined; m = meta.next()) {
-        if (m.field === 2) resourceVersion = meta.string();
-        else if (m.field === 3) continueToken = meta.string();
+        if (m.field === 2) this.#resourceVersion = meta.string();
+        else if (m.field === 3) this.#continueToken = meta.string();
         else meta.skip();
       }
-    } else if (tag.field === 2) nodes.push(readNode(list.message()));
-    else list.skip();
+    } else if (tag?.field === 2) this.#nodes.push(readNode(reader.message()));
+    else if (tag !== undefined) reader.skip();
   }
-  return { nodes, resourceVersion, continueToken: continueToken === '' ? undefined : continueToken };
+}
+
+function mapDefined<T, U>(value: T | undefined, f: (v: T) => U): U | undefined {
+  return value === undefined ? undefined : f(value);
 }
 
 /** A Status reply (whole HTTP body), e.g. the 410 Gone of an expired continue token. */

@@ -13,15 +13,16 @@ import {
 import type { RawResponse, RawRequest, StreamResponse } from './client.js';
 import {
   type DecodedStatus,
+  NodeListDecoder,
   PROTOBUF_CONTENT_TYPE,
-  decodeNodeList,
   decodeStatus,
   decodeWatchEvent,
 } from './node-protobuf.js';
+import { ByteQueue } from './protobuf.js';
 
-/** The two raw calls used; KubeClient has them. */
+/** The raw calls used; KubeClient has them. */
 export interface RawNodeClient {
-  get(path: string, request: RawRequest): Promise<RawResponse>;
+  getStreamed(path: string, request: RawRequest, consume: (chunk: Uint8Array) => void): Promise<RawResponse>;
   stream(path: string, request: RawRequest & { readonly signal: AbortSignal }): Promise<StreamResponse>;
 }
 
@@ -46,9 +47,11 @@ export class ProtobufNodeSource implements NodeSource {
 
   async list(options: NodeListOptions): Promise<NodePage> {
     const query = { limit: options.limit, continue: options.continueToken, labelSelector: this.#labelSelector };
-    const response = await this.#client.get(NODES, { query, accept: ACCEPT, signal: options.signal });
+    const decoder = new NodeListDecoder();
+    const request = { query, accept: ACCEPT, signal: options.signal };
+    const response = await this.#client.getStreamed(NODES, request, (chunk) => decoder.push(chunk));
     if (response.status !== 200) throw failure('list nodes', response.status, statusOf(response));
-    const list = decodeNodeList(response.body);
+    const list = decoder.finish();
     return { nodes: list.nodes, resourceVersion: list.resourceVersion, continueToken: list.continueToken };
   }
 
@@ -85,46 +88,18 @@ export class ProtobufNodeSource implements NodeSource {
   }
 }
 
-/**
- * Splits a byte stream into the watch's frames: a 4-byte big-endian length, then that many bytes.
- * Chunks are kept as they come and joined only once a whole frame is there.
- */
+/** Splits a byte stream into the watch's frames: a 4-byte big-endian length, then that many bytes. */
 export class FrameReader {
-  #chunks: Buffer[] = [];
-  #buffered = 0;
+  readonly #queue = new ByteQueue();
 
   push(chunk: Uint8Array): Buffer[] {
-    this.#chunks.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
-    this.#buffered += chunk.byteLength;
+    this.#queue.push(chunk);
     const frames: Buffer[] = [];
-    for (;;) {
-      if (this.#buffered < 4) break;
-      const head = this.#peek(4);
-      const length = head.readUInt32BE(0);
-      if (this.#buffered < 4 + length) break;
-      const all = this.#peek(4 + length);
-      frames.push(all.subarray(4, 4 + length));
-      this.#drop(4 + length);
+    for (let length = this.#queue.peekUInt32BE(); length !== undefined; length = this.#queue.peekUInt32BE()) {
+      if (this.#queue.length < 4 + length) break;
+      frames.push(this.#queue.take(4 + length).subarray(4));
     }
     return frames;
-  }
-
-  /** The first n buffered bytes, as one Buffer (joining chunks only when they span). */
-  #peek(n: number): Buffer {
-    const first = this.#chunks[0];
-    if (first !== undefined && first.length >= n) return first;
-    const joined = Buffer.concat(this.#chunks, this.#buffered);
-    this.#chunks = [joined];
-    return joined;
-  }
-
-  #drop(n: number): void {
-    this.#buffered -= n;
-    const first = this.#chunks[0];
-    if (first === undefined) return;
-    // #peek(n) left at least n bytes in the first chunk.
-    if (first.length === n) this.#chunks.shift();
-    else this.#chunks[0] = first.subarray(n);
   }
 }
 

@@ -135,3 +135,66 @@ export class MessageReader {
     throw new ProtobufError('varint longer than 10 bytes');
   }
 }
+
+/**
+ * Bytes arriving in chunks, read from the front. Chunks are joined only when a read spans them, so
+ * a long message streams through with about one chunk buffered beside the field being read.
+ */
+export class ByteQueue {
+  #chunks: Buffer[] = [];
+  #length = 0;
+
+  get length(): number {
+    return this.#length;
+  }
+
+  push(chunk: Uint8Array): void {
+    if (chunk.byteLength === 0) return;
+    this.#chunks.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+    this.#length += chunk.byteLength;
+  }
+
+  /** The varint starting `offset` bytes in, with its size; undefined while it is incomplete. */
+  peekVarint(offset = 0): { value: number; size: number } | undefined {
+    let value = 0;
+    let scale = 1;
+    for (let i = 0; i < 10; i++) {
+      const byte = this.#byteAt(offset + i);
+      if (byte === undefined) return undefined;
+      value += (byte & 0x7f) * scale;
+      if (byte < 0x80) return { value, size: i + 1 };
+      scale *= 128;
+    }
+    throw new ProtobufError('varint longer than 10 bytes');
+  }
+
+  /** The big-endian uint32 at the front; undefined while fewer than 4 bytes are buffered. */
+  peekUInt32BE(): number | undefined {
+    if (this.#length < 4) return undefined;
+    let value = 0;
+    for (let i = 0; i < 4; i++) value = value * 256 + (this.#byteAt(i) ?? 0);
+    return value;
+  }
+
+  /** Removes and returns the first n bytes (n <= length). */
+  take(n: number): Buffer {
+    const first = this.#chunks[0];
+    if (first === undefined || n > this.#length) throw new ProtobufError(`take ${n} of ${this.#length} bytes`);
+    if (first.length < n) this.#chunks = [Buffer.concat(this.#chunks, this.#length)];
+    const head = this.#chunks[0] ?? first;
+    const taken = head.subarray(0, n);
+    if (head.length === n) this.#chunks.shift();
+    else this.#chunks[0] = head.subarray(n);
+    this.#length -= n;
+    return taken;
+  }
+
+  #byteAt(index: number): number | undefined {
+    if (index >= this.#length) return undefined;
+    for (const chunk of this.#chunks) {
+      if (index < chunk.length) return chunk[index];
+      index -= chunk.length;
+    }
+    return undefined;
+  }
+}

@@ -146,7 +146,7 @@ function releasingOnBody(response: k8s.ResponseContext, release: () => void): k8
   const wrapped: k8s.ResponseBody = {
     text: () => body.text().finally(release),
     binary: () => body.binary().finally(release),
-    stream: () => body.stream(),
+    stream: () => body.stream()?.pipeThrough(new TransformStream({ flush: release })) ?? null,
   };
   return new k8s.ResponseContext(response.httpStatusCode, response.headers, wrapped);
 }

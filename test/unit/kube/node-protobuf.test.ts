@@ -2,7 +2,7 @@ import type { V1Node } from '@kubernetes/client-node';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { toNodeInfo } from '../../../src/controller/node-info.js';
-import { decodeNodeList, decodeStatus, decodeWatchEvent } from '../../../src/kube/node-protobuf.js';
+import { NodeListDecoder, decodeNodeList, decodeStatus, decodeWatchEvent } from '../../../src/kube/node-protobuf.js';
 import { ResourceExpiredError } from '../../../src/controller/node-informer.js';
 import { FrameReader, ProtobufNodeSource } from '../../../src/kube/protobuf-node-source.js';
 import { MessageReader, ProtobufError } from '../../../src/kube/protobuf.js';
@@ -101,6 +101,28 @@ describe('decodeNodeList', () => {
     expect(list.nodes).toEqual(nodes.map(toNodeInfo));
     expect(list.nodes[0]?.podCIDRManager).toBe('podcidr-allocator');
     expect(list.nodes[1]).toMatchObject({ deletionTimestamp: '2026-11-30T10:00:00Z', podCIDRs: ['10.0.2.0/24'], podCIDRManager: 'old-tool' });
+  });
+
+  it('decodes the same list however its bytes are cut into chunks', () => {
+    const body = nodeList(nodes, '200', 'next-page');
+    const whole = decodeNodeList(body);
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: 1, max: 300 }), { minLength: 1, maxLength: 30 }), (cuts) => {
+        const decoder = new NodeListDecoder();
+        for (let at = 0, i = 0; at < body.length; i++) {
+          const size = cuts[i % cuts.length] ?? 1;
+          decoder.push(body.subarray(at, at + size));
+          at += size;
+        }
+        expect(decoder.finish()).toEqual(whole);
+      }),
+    );
+  });
+
+  it('refuses a list whose body stops in the middle of a Node', () => {
+    const decoder = new NodeListDecoder();
+    decoder.push(nodeList(nodes, '1').subarray(0, 200));
+    expect(() => decoder.finish()).toThrow(/ended early/);
   });
 
   it('reports the last page with no continue token', () => {
@@ -212,7 +234,11 @@ describe('ProtobufNodeSource', () => {
   function source(reply: { status: number; contentType: string; body: Buffer }, stream?: Buffer[]): ProtobufNodeSource {
     return new ProtobufNodeSource({
       client: {
-        get: () => Promise.resolve(reply),
+        getStreamed: (_path, _request, consume) => {
+          if (reply.status !== 200) return Promise.resolve(reply);
+          consume(reply.body);
+          return Promise.resolve({ ...reply, body: Buffer.alloc(0) });
+        },
         stream: () =>
           Promise.resolve({
             status: reply.status,
