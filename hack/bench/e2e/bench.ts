@@ -24,7 +24,7 @@ const argv = await yargs(hideBin(process.argv))
   .option('workers', { type: 'number', default: 30, describe: 'patches in flight, all contestants' })
   .option('from-source', { type: 'boolean', default: false, describe: 'run ours through tsx instead of a build' })
   .option('ours-entry', { type: 'string', describe: 'a built main.js to run as ours (e.g. an older build to compare)' })
-  .option('ours-node-args', { type: 'string', describe: "space-separated node flags for ours; default the image's ENTRYPOINT flags" })
+  .option('ours-node-args', { type: 'string', describe: "space-separated node flags for ours; default the image's and the Deployment's" })
   .option('out', { type: 'string', describe: 'JSON results path; default bench-results/e2e-<time>.json' })
   .strict()
   .parse();

@@ -13,11 +13,23 @@ export const ALL_CONTESTANTS: readonly ContestantName[] = [...CONTESTANTS, 'ours
 
 export const REPO = resolve(import.meta.dirname, '../../..');
 
-/** The node flags of the image's ENTRYPOINT (between "node" and the script), so ours runs as shipped. */
+/** The node flags of the image's ENTRYPOINT (between "node" and the script). */
 export function imageNodeFlags(): string[] {
   const line = /^ENTRYPOINT\s+(\[.*\])\s*$/m.exec(readFileSync(join(REPO, 'Dockerfile'), 'utf8'))?.[1];
   const entry = line === undefined ? [] : (JSON.parse(line) as string[]);
   return entry.slice(1).filter((arg) => arg.startsWith('--'));
+}
+
+/** NODE_OPTIONS as the base Deployment sets it (the heap cap under the memory limit). */
+export function deploymentNodeOptions(): string[] {
+  const yaml = readFileSync(join(REPO, 'manifests/base/deployment.yaml'), 'utf8');
+  const value = /- name: NODE_OPTIONS\s*\n\s*value:\s*(.+)$/m.exec(yaml)?.[1] ?? '';
+  return value.split(' ').filter((flag) => flag !== '');
+}
+
+/** Ours runs with the node flags it ships with: the image's, then the Deployment's NODE_OPTIONS. */
+export function shippedNodeFlags(): string[] {
+  return [...imageNodeFlags(), ...deploymentNodeOptions()];
 }
 const NODE = join(REPO, 'node_modules/.bin/node');
 const TSX = join(REPO, 'node_modules/tsx/dist/esm/index.mjs');
@@ -39,7 +51,7 @@ export interface ContestantOptions {
   readonly binDir: string;
   /** dist entry of podcidr-allocator (…/src/cli/main.js); from source through tsx when absent. */
   readonly oursEntry?: string;
-  /** Node flags for ours; default the image's (imageNodeFlags), e.g. --cpu-prof to add a profile. */
+  /** Node flags for ours; default shippedNodeFlags(). */
   readonly oursNodeArgs?: readonly string[];
   /** raw watches only these Nodes (the shared CI control plane holds others' too). */
   readonly labelSelector?: string;
@@ -86,7 +98,7 @@ function command(o: ContestantOptions): { bin: string; args: string[] } {
       return {
         bin: NODE,
         args: [
-          ...(o.oursNodeArgs ?? imageNodeFlags()),
+          ...(o.oursNodeArgs ?? shippedNodeFlags()),
           ...entry,
           'run',
           `--kubeconfig=${o.kubeconfigPath}`,

@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type * as k8s from '@kubernetes/client-node';
-import { imageNodeFlags } from '../../../hack/bench/e2e/contestants.js';
+import { imageNodeFlags, shippedNodeFlags } from '../../../hack/bench/e2e/contestants.js';
 import { describe, expect, it } from 'vitest';
 import { controllerContainer, findObject, loadResources, manifestsDir, repoRoot } from './manifests.js';
 
@@ -65,6 +65,10 @@ describe('the Dockerfile', () => {
     const entrypoint = JSON.parse(only('ENTRYPOINT').args) as string[];
     expect(entrypoint).toEqual(['node', ...imageNodeFlags(), `/app/${pkg.bin['podcidr-allocator'] ?? ''}`]);
     expect(imageNodeFlags()).toEqual(['--max-semi-space-size=1']);
+  });
+
+  it('gives the benchmark the node flags a deployed replica runs with', () => {
+    expect(shippedNodeFlags()).toEqual(['--max-semi-space-size=1', '--max-old-space-size=192']);
   });
 
   it('runs by default the subcommand the Deployment passes first', () => {
