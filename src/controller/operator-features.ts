@@ -19,6 +19,8 @@ export interface TermHandle {
   readonly allocator: { usage(): RangeUsage[]; quarantined(): QuarantineEntry[] };
   /** Adds ranges to the running allocator and lets waiting nodes try them. */
   appendRanges(ranges: readonly RangeSpec[]): void;
+  /** The node waits its turn in the work queue or is being synced: its missing podCIDR is work, not a finding. */
+  inProgress(name: string): boolean;
 }
 
 /**
@@ -36,6 +38,7 @@ export function termHandle(controller: AllocationController, lister: NodeLister)
       controller.reconciler.rebuild(nodes);
       for (const node of nodes) controller.queue.add(node.name);
     },
+    inProgress: (name) => controller.queue.pending(name),
   };
 }
 
@@ -180,9 +183,10 @@ export class OperatorFeatures {
 
   /** One audit run over the cache (the timer calls it; tests may too). */
   auditNow(): void {
-    if (this.#term === undefined) return;
+    const term = this.#term;
+    if (term === undefined) return;
     try {
-      this.#audit.run(this.#o.lister.list(), this.#ranges, this.#o.reserved);
+      this.#audit.run(this.#o.lister.list(), this.#ranges, this.#o.reserved, (name) => term.inProgress(name));
     } catch (err) {
       this.#log.error({ err }, 'audit failed');
     }

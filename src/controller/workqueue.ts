@@ -89,6 +89,11 @@ export class WorkQueue {
     this.#enqueue(key);
   }
 
+  /** True while key waits in the queue or a worker holds it (not while it waits out an addAfter delay). */
+  pending(key: string): boolean {
+    return this.#dirty.has(key) || this.#processing.has(key);
+  }
+
   /** Adds key after ms; if key is already waiting, the earlier of the two times wins. */
   addAfter(key: string, ms: number): void {
     if (this.#shuttingDown) return;

@@ -100,6 +100,7 @@ function term(allocator: ClusterAllocator): TermHandle & { appended: RangeSpec[]
       for (const r of ranges) allocator.appendRange(r);
       appended.push(...ranges);
     },
+    inProgress: () => false,
   };
 }
 
@@ -280,5 +281,21 @@ describe('ContinuousAudit', () => {
     lister.put('e', ['10.0.3.0/24']);
     audit.run(lister.list(), flagRanges, ['10.0.3.0/24']);
     expect(audit.counts()).toMatchObject({ duplicate: 0, reserved: 1 });
+  });
+
+  it('does not report a node without podCIDRs while it still waits in the work queue', () => {
+    const events = new RecordingEvents();
+    const audit = new ContinuousAudit({ events, log: memoryLogger().logger, fieldManager: 'podcidr-allocator' });
+    const lister = new Lister();
+    lister.put('queued', []);
+    lister.put('stuck', []);
+    const queued = (name: string): boolean => name === 'queued';
+    audit.run(lister.list(), flagRanges, [], queued);
+    const second = audit.run(lister.list(), flagRanges, [], queued);
+    expect(second.findings.map((p) => `${p.kind}:${p.node}`)).toEqual(['missing:stuck']);
+    expect(events.reasons()).toEqual(['PodCIDRMissing']);
+    // Out of the queue and still without podCIDRs (e.g. waiting out a backoff): now it is a finding.
+    const third = audit.run(lister.list(), flagRanges, [], () => false);
+    expect(third.fresh.map((p) => `${p.kind}:${p.node}`)).toEqual(['missing:queued']);
   });
 });

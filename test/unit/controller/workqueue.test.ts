@@ -27,6 +27,17 @@ describe('WorkQueue', () => {
     expect(await drainNow(queue)).toEqual(['a', 'b', 'c']);
   });
 
+  it('says a key is pending while it is queued or held, and not once done or only delayed', async () => {
+    const { queue } = newQueue();
+    queue.add('a');
+    queue.addAfter('later', 60_000);
+    expect([queue.pending('a'), queue.pending('later'), queue.pending('never')]).toEqual([true, false, false]);
+    const key = await queue.get();
+    expect(queue.pending('a')).toBe(true);
+    queue.done(key ?? '');
+    expect(queue.pending('a')).toBe(false);
+  });
+
   it('ignores an add of a key that is already queued', async () => {
     const { queue } = newQueue();
     queue.add('a');
