@@ -14,6 +14,7 @@ import { fatNodeJson } from './fat-node.js';
 const argv = await yargs(hideBin(process.argv))
   .option('nodes', { type: 'number', default: 50_000 })
   .option('pages', { type: 'string', default: '500,5000,0', describe: 'page sizes; 0 lists in one page' })
+  .option('rounds', { type: 'number', default: 2, describe: 'times each list is repeated, in rounds' })
   .strict()
   .parse();
 
@@ -28,12 +29,15 @@ try {
   const client = createKubeClient(loadKubeConfig({ kubeconfig: cp.kubeconfigPath }, { env: {} }), { qps: 10_000, burst: 10_000 });
   // Warm-up: the connection and the API server's first-request costs stay out of the figures.
   await client.getStreamed('/api/v1/nodes', { query: { limit: 1 }, accept: PROTOBUF_CONTENT_TYPE }, () => undefined);
-  console.log('page size  decode  pages  nodes  MB received  seconds');
-  for (const pageSize of argv.pages.split(',').map(Number)) {
-    // Undecoded pages give no continue token, so only the one-page list is timed both ways.
-    for (const decode of pageSize === 0 ? [false, true] : [true]) {
-      const r = await listAll(client, pageSize, decode);
-      console.log([pageSize || 'all', decode ? 'yes' : 'no', r.pages, r.nodes, (r.bytes / 1e6).toFixed(0), r.seconds.toFixed(2)].join('  '));
+  console.log('round  page size  decode  pages  nodes  MB received  seconds');
+  for (let round = 1; round <= argv.rounds; round++) {
+    for (const pageSize of argv.pages.split(',').map(Number)) {
+      // Undecoded pages give no continue token, so only the one-page list is timed both ways.
+      for (const decode of pageSize === 0 ? [false, true] : [true]) {
+        const r = await listAll(client, pageSize, decode);
+        const cells = [round, pageSize || 'all', decode ? 'yes' : 'no', r.pages, r.nodes, (r.bytes / 1e6).toFixed(0), r.seconds.toFixed(2)];
+        console.log(cells.join('  '));
+      }
     }
   }
 } finally {
