@@ -43,11 +43,10 @@ export interface KubeClient {
   throttle(signal?: AbortSignal): Promise<void>;
   /** Any other generated API class on the same transport. */
   makeApi<T>(api: new (configuration: k8s.Configuration) => T): T;
-  /** A GET through the transport (rate limit, timeout, 429 retries) whose body is read as bytes. */
-  get(path: string, request: RawRequest): Promise<RawResponse>;
   /**
-   * The same GET, but a 200 body goes to consume chunk by chunk as it arrives (and the returned
-   * body is empty), so a large list is never held whole; other answers come back whole.
+   * A GET through the transport (rate limit, timeout, 429 retries) whose 200 body goes to consume
+   * chunk by chunk as it arrives (the returned body is then empty), so a large list is never held
+   * whole; other answers come back whole.
    */
   getStreamed(path: string, request: RawRequest, consume: (chunk: Uint8Array) => void): Promise<RawResponse>;
   /** A long GET (a watch): takes a rate-limit token, then is bound only by signal. */
@@ -118,14 +117,6 @@ export function createKubeClient(kubeConfig: k8s.KubeConfig, options: KubeClient
     userAgent,
     throttle: (signal) => bucket.take(signal),
     makeApi,
-    get: async (path, request) => {
-      const response = await httpApi.send(await prepare(path, request)).toPromise();
-      return {
-        status: response.httpStatusCode,
-        contentType: response.headers['content-type'] ?? '',
-        body: await response.body.binary(),
-      };
-    },
     getStreamed: async (path, request, consume) => {
       const response = await httpApi.send(await prepare(path, request)).toPromise();
       const contentType = response.headers['content-type'] ?? '';

@@ -19,7 +19,8 @@ export function apiFailure(err: unknown): ApiFailure | undefined {
   return { code, reason: status.reason, message: status.message };
 }
 
-function parseStatus(body: unknown): { reason?: string; message?: string } {
+/** reason and message of a metav1.Status given as JSON text or an object; {} when it is neither. */
+export function parseStatus(body: unknown): { reason?: string; message?: string } {
   let value: unknown = body;
   if (typeof body === 'string') {
     try {

@@ -31,21 +31,29 @@ export type DecodedWatchEvent =
 
 /** The object inside the envelope: its kind (from runtime.Unknown's TypeMeta) and raw bytes. */
 export function unwrap(data: Buffer): { kind: string; raw: Buffer } {
-  if (data.length < MAGIC.length || !data.subarray(0, MAGIC.length).equals(MAGIC)) {
-    throw new ProtobufError('missing the k8s\\0 prefix; not a Kubernetes protobuf object');
-  }
+  expectMagic(data.subarray(0, MAGIC.length));
   const unknown = new MessageReader(data, MAGIC.length);
   let kind = '';
   let raw: Buffer = Buffer.alloc(0);
   for (let tag = unknown.next(); tag !== undefined; tag = unknown.next()) {
-    if (tag.field === 1) kind = typeMetaKind(unknown.message());
-    else if (tag.field === 2) raw = unknown.bytes();
-    else if (tag.field === 3) {
-      const encoding = unknown.string();
-      if (encoding !== '') throw new ProtobufError(`content encoding ${encoding} is not supported`);
-    } else unknown.skip();
+    if (tag.field === 2) raw = unknown.bytes();
+    else kind = envelopeField(unknown, tag.field) ?? kind;
   }
   return { kind, raw };
+}
+
+function expectMagic(prefix: Buffer): void {
+  if (!prefix.equals(MAGIC)) throw new ProtobufError('missing the k8s\\0 prefix; not a Kubernetes protobuf object');
+}
+
+/** Reads a runtime.Unknown field other than raw: the kind from TypeMeta (1), and refuses an encoding (3). */
+function envelopeField(unknown: MessageReader, field: number): string | undefined {
+  if (field === 1) return typeMetaKind(unknown.message());
+  if (field === 3) {
+    const encoding = unknown.string();
+    if (encoding !== '') throw new ProtobufError(`content encoding ${encoding} is not supported`);
+  } else unknown.skip();
+  return undefined;
 }
 
 function typeMetaKind(typeMeta: MessageReader): string {
@@ -98,7 +106,7 @@ export class NodeListDecoder {
   #step(): boolean {
     if (this.#state === 'magic') {
       if (this.#queue.length < MAGIC.length) return false;
-      if (!this.#queue.take(MAGIC.length).equals(MAGIC)) throw new ProtobufError('missing the k8s\\0 prefix; not a Kubernetes protobuf object');
+      expectMagic(this.#queue.take(MAGIC.length));
       this.#state = 'envelope';
       return true;
     }
@@ -142,11 +150,7 @@ export class NodeListDecoder {
 
   #envelopeField(reader: MessageReader): void {
     const tag = reader.next();
-    if (tag?.field === 1) this.#kind = typeMetaKind(reader.message());
-    else if (tag?.field === 3) {
-      const encoding = reader.string();
-      if (encoding !== '') throw new ProtobufError(`content encoding ${encoding} is not supported`);
-    } else if (tag !== undefined) reader.skip();
+    if (tag !== undefined) this.#kind = envelopeField(reader, tag.field) ?? this.#kind;
   }
 
   #listField(reader: MessageReader): void {

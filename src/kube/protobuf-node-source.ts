@@ -18,6 +18,7 @@ import {
   decodeStatus,
   decodeWatchEvent,
 } from './node-protobuf.js';
+import { parseStatus } from './errors.js';
 import { ByteQueue } from './protobuf.js';
 
 /** The raw calls used; KubeClient has them. */
@@ -114,8 +115,8 @@ function statusOf(response: RawResponse): DecodedStatus | undefined {
   try {
     if (response.contentType.startsWith(PROTOBUF_CONTENT_TYPE)) return decodeStatus(response.body);
     if (response.contentType.startsWith('application/json')) {
-      const parsed = JSON.parse(response.body.toString('utf8')) as Partial<DecodedStatus>;
-      return { code: Number(parsed.code ?? 0), reason: String(parsed.reason ?? ''), message: String(parsed.message ?? '') };
+      const { reason = '', message = '' } = parseStatus(response.body.toString('utf8'));
+      return { code: response.status, reason, message };
     }
   } catch {
     // an unreadable error body: the HTTP status alone says enough
