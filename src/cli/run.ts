@@ -129,11 +129,10 @@ class App {
       mayWrite: () => this.#elector?.holdsLease() ?? true,
     });
     this.#informer = new NodeInformer({
-      source: this.#nodeSource(),
+      ...this.#nodeSource(),
       log: deps.logger.child({ component: 'informer' }),
       clock: this.#clock,
       observer: this.#metrics.informer,
-      pageSize: this.#config.kube.contentType === 'application/json' ? JSON_LIST_PAGE_SIZE : PROTOBUF_LIST_PAGE_SIZE,
     });
     this.#informer.addHandlers({
       add: (node) => this.#nodeChanged(node),
@@ -315,11 +314,13 @@ class App {
     });
   }
 
-  #nodeSource(): NodeSource {
+  /** Where the informer reads Nodes, in the --kube-api-content-type encoding, and its page size. */
+  #nodeSource(): { source: NodeSource; pageSize: number } {
     if (this.#config.kube.contentType === 'application/json') {
-      return new KubeNodeSource({ core: this.#kube.core, watch: this.#kube.watch, throttle: this.#kube.throttle });
+      const source = new KubeNodeSource({ core: this.#kube.core, watch: this.#kube.watch, throttle: this.#kube.throttle });
+      return { source, pageSize: JSON_LIST_PAGE_SIZE };
     }
-    return new ProtobufNodeSource({ client: this.#kube });
+    return { source: new ProtobufNodeSource({ client: this.#kube }), pageSize: PROTOBUF_LIST_PAGE_SIZE };
   }
 
   #makeElector(): LeaderElector {
