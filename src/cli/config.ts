@@ -8,7 +8,7 @@ import yargs from 'yargs';
 import { validateClusterConfig } from '../allocator/config.js';
 import type { RangeSpec } from '../allocator/types.js';
 import { validateLeaderElection } from '../leader/elector.js';
-import { isLogLevel, logLevels, type LogLevel } from '../log.js';
+import { logLevels, type LogLevel } from '../log.js';
 import { parseDuration } from './duration.js';
 import { envVarName, flagSpec, isRunFlag, runFlagNames, type RunFlagName } from './flags.js';
 
@@ -107,12 +107,12 @@ function buildConfig(values: Values, env: Env, deps: ParseDeps, problems: string
     master: values.url('master'),
     qps: values.positiveNumber('kube-api-qps'),
     burst: values.positiveInteger('kube-api-burst'),
-    contentType: values.contentType('kube-api-content-type'),
+    contentType: values.oneOf('kube-api-content-type', kubeContentTypes, kubeContentTypes[0]),
   };
   const concurrentNodeSyncs = values.positiveInteger('concurrent-node-syncs');
   const releaseQuarantineMs = values.duration('release-quarantine');
   const auditIntervalMs = values.duration('audit-interval');
-  const logLevel = values.logLevel('log-level');
+  const logLevel = values.oneOf('log-level', logLevels, 'info');
   const metrics = values.bindAddress('metrics-bind-address');
   const leaderElection = leaderElectionOptions(values, env, deps, problems);
   if (problems.length > 0 || cluster === undefined) return undefined;
@@ -370,18 +370,13 @@ class Values {
     return ms;
   }
 
-  logLevel(flag: RunFlagName): LogLevel {
+  /** One of choices; anything else is reported and fallback returned. */
+  oneOf<T extends string>(flag: RunFlagName, choices: readonly T[], fallback: T): T {
     const text = this.#scalar(flag) ?? '';
-    if (isLogLevel(text)) return text;
-    this.#report(flag, `must be one of ${logLevels.join(', ')}, got ${quote(text)}`);
-    return 'info';
-  }
-
-  contentType(flag: RunFlagName): KubeContentType {
-    const text = this.#scalar(flag) ?? '';
-    if ((kubeContentTypes as readonly string[]).includes(text)) return text as KubeContentType;
-    this.#report(flag, `must be one of ${kubeContentTypes.join(', ')}, got ${quote(text)}`);
-    return kubeContentTypes[0];
+    const choice = choices.find((c) => c === text);
+    if (choice !== undefined) return choice;
+    this.#report(flag, `must be one of ${choices.join(', ')}, got ${quote(text)}`);
+    return fallback;
   }
 
   url(flag: RunFlagName): string | undefined {
