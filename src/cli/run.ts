@@ -9,7 +9,7 @@ import { OperatorFeatures, termHandle } from '../controller/operator-features.js
 import { type Clock, systemClock } from '../controller/rate-limiter.js';
 import type { QuarantineEntry } from '../allocator/types.js';
 import type { NodeInfo } from '../controller/types.js';
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { ClusterAccess } from '../kube/access.js';
 import {
   KubeConfigError,
   KubeEventSink,
@@ -57,9 +57,9 @@ export async function runController(config: Config, deps: RunDeps): Promise<numb
   const log = deps.logger.child({ component: 'run' });
   log.info({ config }, 'configuration');
   if (!config.allocateNodeCIDRs) return serveOnly(config, deps);
-  const kubeConfig = loadClientConfig(config, log);
-  if (kubeConfig === undefined) return 2;
-  return new App(config, deps, kubeConfig).run();
+  const access = await loadClientConfig(config, log);
+  if (access === undefined) return 2;
+  return new App(config, deps, access).run();
 }
 
 /** --allocate-node-cidrs=false: nothing to allocate, so no API server either; health and metrics only. */
@@ -79,9 +79,9 @@ async function serveOnly(config: Config, deps: RunDeps): Promise<number> {
   return 0;
 }
 
-function loadClientConfig(config: Config, log: Logger): KubeConfig | undefined {
+async function loadClientConfig(config: Config, log: Logger): Promise<ClusterAccess | undefined> {
   try {
-    return loadKubeConfig(config.kube);
+    return await loadKubeConfig(config.kube);
   } catch (err) {
     if (!(err instanceof KubeConfigError)) throw err;
     log.error({ err: err.message }, 'cannot load the Kubernetes client configuration');
@@ -111,7 +111,7 @@ class App {
   #stopping = false;
   #audit: { at: number; conflicts: Partial<Record<ConflictKind, number>> } | undefined;
 
-  constructor(config: Config, deps: RunDeps, kubeConfig: KubeConfig) {
+  constructor(config: Config, deps: RunDeps, access: ClusterAccess) {
     this.#config = config;
     this.#deps = deps;
     this.#log = deps.logger.child({ component: 'run' });
@@ -121,7 +121,7 @@ class App {
       conflicts: () => this.#conflicts(),
       isLeader: () => this.#term !== undefined,
     });
-    this.#kube = createKubeClient(kubeConfig, {
+    this.#kube = createKubeClient(access, {
       qps: config.kube.qps,
       burst: config.kube.burst,
       onRequest: this.#metrics.requests,
@@ -140,7 +140,7 @@ class App {
       delete: (node) => this.#nodeDeleted(node),
     });
     this.#nodeEvents = new KubeEventSink({
-      api: this.#kube.events,
+      api: this.#kube,
       log: deps.logger.child({ component: 'events' }),
       identity: config.leaderElection.identity,
     });
@@ -270,7 +270,7 @@ class App {
         quarantineMs: config.releaseQuarantineMs,
         lister: this.#informer,
         termStart,
-        writer: new KubeNodeWriter(this.#kube.core, { fieldManager: FIELD_MANAGER }),
+        writer: new KubeNodeWriter(this.#kube, { fieldManager: FIELD_MANAGER }),
         events: this.#nodeEvents,
         logger: this.#deps.logger,
         workers: config.concurrentNodeSyncs,
@@ -290,14 +290,12 @@ class App {
     const log = this.#deps.logger;
     return new OperatorFeatures({
       configMaps: new KubeConfigMapStore({
-        core: this.#kube.core,
-        watch: this.#kube.watch,
-        throttle: this.#kube.throttle,
+        client: this.#kube,
         namespace,
         log: log.child({ component: 'configmaps' }),
       }),
       objectEvents: new KubeObjectEvents({
-        api: this.#kube.events,
+        api: this.#kube,
         namespace,
         identity: config.leaderElection.identity,
         log: log.child({ component: 'events' }),
@@ -317,7 +315,7 @@ class App {
   /** Where the informer reads Nodes, in the --kube-api-content-type encoding, and its page size. */
   #nodeSource(): { source: NodeSource; pageSize: number } {
     if (this.#config.kube.contentType === 'application/json') {
-      const source = new KubeNodeSource({ core: this.#kube.core, watch: this.#kube.watch, throttle: this.#kube.throttle });
+      const source = new KubeNodeSource({ client: this.#kube });
       return { source, pageSize: JSON_LIST_PAGE_SIZE };
     }
     return { source: new ProtobufNodeSource({ client: this.#kube }), pageSize: PROTOBUF_LIST_PAGE_SIZE };
@@ -326,11 +324,11 @@ class App {
   #makeElector(): LeaderElector {
     const le = this.#config.leaderElection;
     // Renewals get a client of their own, so a burst of patches can never delay them in the bucket.
-    const leaseApi = createKubeClient(this.#kube.kubeConfig, { qps: this.#config.kube.qps, burst: this.#config.kube.burst });
+    const leaseApi = createKubeClient(this.#kube.access, { qps: this.#config.kube.qps, burst: this.#config.kube.burst });
     return new LeaderElector({
       lock: { namespace: le.resourceNamespace, name: le.resourceName },
       identity: le.identity,
-      client: createKubeLeaseClient(leaseApi.coordination, { requestTimeoutMs: Math.max(1, le.renewDeadlineMs / 2) }),
+      client: createKubeLeaseClient(leaseApi, { requestTimeoutMs: Math.max(1, le.renewDeadlineMs / 2) }),
       logger: this.#deps.logger.child({ component: 'leader' }),
       leaseDurationMs: le.leaseDurationMs,
       renewDeadlineMs: le.renewDeadlineMs,

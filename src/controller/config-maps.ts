@@ -1,9 +1,13 @@
 // The controller's own ConfigMaps and Events about them: read, write with optimistic concurrency, and
 // watch one ConfigMap by name (fieldSelector, so a Role scoped by resourceNames allows it); the watch relists after every end.
 
-import * as k8s from '@kubernetes/client-node';
+import type { V1ConfigMap } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
+import { type RestClient, jsonBody } from '../kube/client.js';
 import { apiFailure, describeKubeError } from '../kube/errors.js';
+import { type EventBody, createEvent } from '../kube/event-sink.js';
+import { type StreamClient, openJsonWatch, watchEventError } from '../kube/json-watch.js';
+import { microTime } from '../kube/micro-time.js';
 import type { EventType } from './types.js';
 
 export interface ConfigMapData {
@@ -34,9 +38,8 @@ export interface ConfigMapStore {
 }
 
 export interface KubeConfigMapStoreOptions {
-  readonly core: k8s.CoreV1Api;
-  readonly watch: k8s.Watch;
-  readonly throttle: (signal?: AbortSignal) => Promise<void>;
+  /** KubeClient has both calls. */
+  readonly client: RestClient & StreamClient;
   readonly namespace: string;
   readonly log: Logger;
   /** Wait after a watch ends before relisting; default 1 s. */
@@ -50,9 +53,10 @@ export class KubeConfigMapStore implements ConfigMapStore {
     this.#o = options;
   }
 
-  async read(name: string): Promise<ConfigMapData | undefined> {
+  async read(name: string, signal?: AbortSignal): Promise<ConfigMapData | undefined> {
     try {
-      return toData(await this.#o.core.readNamespacedConfigMap({ name, namespace: this.#o.namespace }));
+      const response = await this.#o.client.request('GET', `${this.#path()}/${encodeURIComponent(name)}`, { signal });
+      return toData(jsonBody<V1ConfigMap>(response));
     } catch (err) {
       if (apiFailure(err)?.code === 404) return undefined;
       throw err;
@@ -61,18 +65,18 @@ export class KubeConfigMapStore implements ConfigMapStore {
 
   async write(name: string, data: Record<string, string>, resourceVersion: string | undefined): Promise<string> {
     const namespace = this.#o.namespace;
-    const body: k8s.V1ConfigMap = {
+    const body: V1ConfigMap = {
       apiVersion: 'v1',
       kind: 'ConfigMap',
       metadata: { name, namespace, resourceVersion, labels: { 'app.kubernetes.io/name': 'podcidr-allocator' } },
       data,
     };
     try {
-      const written =
+      const response =
         resourceVersion === undefined
-          ? await this.#o.core.createNamespacedConfigMap({ namespace, body })
-          : await this.#o.core.replaceNamespacedConfigMap({ name, namespace, body });
-      return written.metadata?.resourceVersion ?? '';
+          ? await this.#o.client.request('POST', this.#path(), { body })
+          : await this.#o.client.request('PUT', `${this.#path()}/${encodeURIComponent(name)}`, { body });
+      return jsonBody<V1ConfigMap>(response).metadata?.resourceVersion ?? '';
     } catch (err) {
       const code = apiFailure(err)?.code;
       if (code === 409) throw new ConfigMapConflictError(name, { cause: err });
@@ -97,45 +101,34 @@ export class KubeConfigMapStore implements ConfigMapStore {
     }
   }
 
+  /** One list, then one watch from its resourceVersion until the watch ends (or signal aborts). */
   async #listThenWatch(name: string, onChange: (cm: ConfigMapData | undefined) => void, signal: AbortSignal): Promise<void> {
     const fieldSelector = `metadata.name=${name}`;
-    const namespace = this.#o.namespace;
-    await this.#o.throttle(signal);
-    const list = await this.#o.core.listNamespacedConfigMap({ namespace, fieldSelector });
+    const list = jsonBody<{ metadata?: { resourceVersion?: string }; items: V1ConfigMap[] }>(
+      await this.#o.client.request('GET', this.#path(), { query: { fieldSelector }, signal }),
+    );
     const first = list.items[0];
     onChange(first === undefined ? undefined : toData(first));
-    await this.#o.throttle(signal);
-    await new Promise<void>((resolve, reject) => {
-      let done = false;
-      const finish = (err?: unknown): void => {
-        if (done) return;
-        done = true;
-        if (err === undefined || err === null) resolve();
-        else reject(err instanceof Error ? err : new Error(String(err)));
-      };
-      this.#o.watch
-        .watch(
-          `/api/v1/namespaces/${namespace}/configmaps`,
-          { fieldSelector, resourceVersion: list.metadata?.resourceVersion, allowWatchBookmarks: true, timeoutSeconds: 300 },
-          (phase, object) => {
-            if (done) return;
-            if (phase === 'ADDED' || phase === 'MODIFIED') onChange(toData(object as k8s.V1ConfigMap));
-            else if (phase === 'DELETED') onChange(undefined);
-            else if (phase === 'ERROR') finish(new Error(`watch ConfigMap ${name}: ${JSON.stringify(object)}`));
-          },
-          (err) => finish(err),
-        )
-        .then((controller) => {
-          if (done || signal.aborted) controller.abort();
-          else signal.addEventListener('abort', () => controller.abort(), { once: true });
-          if (signal.aborted) finish();
-        }, finish);
-      signal.addEventListener('abort', () => finish(), { once: true });
-    });
+    const query = { fieldSelector, resourceVersion: list.metadata?.resourceVersion, allowWatchBookmarks: true, timeoutSeconds: 300 };
+    try {
+      const events = await openJsonWatch(this.#o.client, this.#path(), query, signal);
+      for await (const event of events) {
+        if (event.type === 'ADDED' || event.type === 'MODIFIED') onChange(toData(event.object as V1ConfigMap));
+        else if (event.type === 'DELETED') onChange(undefined);
+        else if (event.type === 'ERROR') throw watchEventError(event.object);
+      }
+    } catch (err) {
+      // Stopping aborts the stream: that is an end, not a failure.
+      if (!signal.aborted) throw err;
+    }
+  }
+
+  #path(): string {
+    return `/api/v1/namespaces/${encodeURIComponent(this.#o.namespace)}/configmaps`;
   }
 }
 
-function toData(cm: k8s.V1ConfigMap): ConfigMapData {
+function toData(cm: V1ConfigMap): ConfigMapData {
   return {
     name: cm.metadata?.name ?? '',
     uid: cm.metadata?.uid ?? '',
@@ -150,7 +143,7 @@ export interface ObjectEventSink {
 }
 
 export interface KubeObjectEventsOptions {
-  readonly api: Pick<k8s.EventsV1Api, 'createNamespacedEvent'>;
+  readonly api: RestClient;
   readonly namespace: string;
   readonly identity: string;
   readonly log: Logger;
@@ -181,11 +174,11 @@ export class KubeObjectEvents implements ObjectEventSink {
   async #create(regarding: { kind: string; name: string; uid?: string }, type: EventType, reason: string, note: string): Promise<void> {
     const namespace = this.#o.namespace;
     this.#sequence = (this.#sequence + 1) % 1_000_000;
-    const body: k8s.EventsV1Event = {
+    const body: EventBody = {
       apiVersion: 'events.k8s.io/v1',
       kind: 'Event',
       metadata: { name: `${regarding.name}.${(BigInt(Date.now()) * 1_000_000n + BigInt(this.#sequence)).toString(16)}`, namespace },
-      eventTime: new k8s.V1MicroTime(),
+      eventTime: microTime(),
       reportingController: 'podcidr-allocator',
       reportingInstance: this.#o.identity,
       action: 'AllocatePodCIDR',
@@ -195,7 +188,7 @@ export class KubeObjectEvents implements ObjectEventSink {
       regarding: { kind: regarding.kind, apiVersion: 'v1', name: regarding.name, namespace, uid: regarding.uid || undefined },
     };
     try {
-      await this.#o.api.createNamespacedEvent({ namespace, body });
+      await createEvent(this.#o.api, namespace, body);
     } catch (err) {
       this.#o.log.warn({ reason, regarding: regarding.name, error: describeKubeError(err) }, 'could not record event');
     }

@@ -3,8 +3,11 @@
 
 import { accessSync, constants, readFileSync } from 'node:fs';
 import { isIPv6 } from 'node:net';
-import { delimiter } from 'node:path';
-import { KubeConfig } from '@kubernetes/client-node';
+import { delimiter, extname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { type ClusterAccess, type Resolved, ResolvingAccess, TokenFileAccess, fixedAccess } from './access.js';
+import type { KubeconfigAnswer, KubeconfigJob } from './kubeconfig-worker.js';
 
 /** Why the client configuration could not be loaded; the message is meant for the operator as is. */
 export class KubeConfigError extends Error {
@@ -35,26 +38,30 @@ const SERVICE_ACCOUNT_CA = '/var/run/secrets/kubernetes.io/serviceaccount/ca.crt
  * service account (KUBERNETES_SERVICE_HOST/PORT and a readable token), the KUBECONFIG variable.
  * With only --master, the server is used without credentials (client-go does the same).
  */
-export function loadKubeConfig(source: KubeConfigSource, environment: KubeConfigEnvironment = {}): KubeConfig {
+export async function loadKubeConfig(
+  source: KubeConfigSource,
+  environment: KubeConfigEnvironment = {},
+): Promise<ClusterAccess> {
   const env = environment.env ?? process.env;
   const prefix = environment.inClusterPrefix ?? '';
-  const kc = new KubeConfig();
+  const master = source.master !== undefined && source.master !== '' ? source.master : undefined;
+  let access: ClusterAccess;
   if (source.kubeconfig !== undefined && source.kubeconfig !== '') {
-    loadFile(kc, source.kubeconfig, '--kubeconfig');
+    access = await kubeconfigAccess({ files: [source.kubeconfig], from: '--kubeconfig', master });
   } else if (inCluster(env, prefix)) {
-    loadInCluster(kc, env, prefix);
+    access = inClusterAccess(env, prefix, master);
   } else if (env.KUBECONFIG !== undefined && env.KUBECONFIG !== '') {
-    loadKubeconfigVariable(kc, env.KUBECONFIG);
-  } else if (source.master !== undefined && source.master !== '') {
-    kc.loadFromClusterAndUser({ name: 'master', server: source.master, skipTLSVerify: false }, { name: 'anonymous' });
+    const files = env.KUBECONFIG.split(delimiter).filter((f) => f !== '');
+    access = await kubeconfigAccess({ files, from: 'KUBECONFIG', master });
+  } else if (master !== undefined) {
+    access = fixedAccess(master, { tls: {}, headers: {} });
   } else {
     throw new KubeConfigError(
       'no Kubernetes client configuration: pass --kubeconfig, run in a cluster, or set KUBECONFIG',
     );
   }
-  if (source.master !== undefined && source.master !== '') overrideServer(kc, source.master);
-  checkUsable(kc);
-  return kc;
+  checkUsable(access);
+  return access;
 }
 
 function inCluster(env: Readonly<Record<string, string | undefined>>, prefix: string): boolean {
@@ -68,89 +75,85 @@ function inCluster(env: Readonly<Record<string, string | undefined>>, prefix: st
 }
 
 /**
- * What KubeConfig.loadFromCluster builds, but from the environment given rather than process.env.
- * The tokenFile provider re-reads the token periodically, so rotated service-account tokens work.
+ * What KubeConfig.loadFromCluster builds, from the environment given rather than process.env. The
+ * token is re-read every minute and after a 401, so rotated service-account tokens work.
  */
-function loadInCluster(kc: KubeConfig, env: Readonly<Record<string, string | undefined>>, prefix: string): void {
+function inClusterAccess(
+  env: Readonly<Record<string, string | undefined>>,
+  prefix: string,
+  master: string | undefined,
+): ClusterAccess {
   const host = env.KUBERNETES_SERVICE_HOST ?? '';
   const port = env.KUBERNETES_SERVICE_PORT ?? '';
-  const server = `https://${isIPv6(host) ? `[${host}]` : host}:${port}`;
-  kc.loadFromOptions({
-    clusters: [{ name: 'in-cluster', server, caFile: `${prefix}${SERVICE_ACCOUNT_CA}`, skipTLSVerify: false }],
-    users: [
-      {
-        name: 'in-cluster',
-        authProvider: { name: 'tokenFile', config: { tokenFile: `${prefix}${SERVICE_ACCOUNT_TOKEN}` } },
-      },
-    ],
-    contexts: [{ name: 'in-cluster', cluster: 'in-cluster', user: 'in-cluster' }],
-    currentContext: 'in-cluster',
+  const caFile = `${prefix}${SERVICE_ACCOUNT_CA}`;
+  let ca: string;
+  try {
+    ca = readFileSync(caFile, 'utf8');
+  } catch (err) {
+    throw new KubeConfigError(`cannot read the service account's CA ${caFile}: ${fsReason(err)}`, { cause: err });
+  }
+  return new TokenFileAccess({
+    server: master ?? `https://${isIPv6(host) ? `[${host}]` : host}:${port}`,
+    tls: { ca },
+    tokenFile: `${prefix}${SERVICE_ACCOUNT_TOKEN}`,
   });
 }
 
-/** KUBECONFIG may list several files; like kubectl, they are merged and the first one's context wins. */
-function loadKubeconfigVariable(kc: KubeConfig, value: string): void {
-  const files = value.split(delimiter).filter((f) => f !== '');
-  const [first, ...rest] = files;
-  if (first === undefined) throw new KubeConfigError('KUBECONFIG is set but names no file');
-  loadFile(kc, first, 'KUBECONFIG');
-  for (const file of rest) {
-    const extra = new KubeConfig();
-    loadFile(extra, file, 'KUBECONFIG');
-    try {
-      kc.mergeConfig(extra, true);
-    } catch (err) {
-      throw new KubeConfigError(`kubeconfig ${file} (from KUBECONFIG) cannot be merged: ${firstLine(err)}`, {
-        cause: err,
-      });
-    }
-  }
-}
-
-function loadFile(kc: KubeConfig, file: string, from: string): void {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    throw new KubeConfigError(`cannot read kubeconfig ${file} (from ${from}): ${fsReason(err)}`, { cause: err });
-  }
-  if (text.trim() === '') throw new KubeConfigError(`kubeconfig ${file} (from ${from}) is empty`);
-  try {
-    // loadFromFile (not loadFromString) so that relative certificate paths resolve against the file.
-    kc.loadFromFile(file);
-  } catch (err) {
-    throw new KubeConfigError(`kubeconfig ${file} (from ${from}) is not valid: ${firstLine(err)}`, { cause: err });
-  }
-  const context = kc.getCurrentContext();
-  if (!context) throw new KubeConfigError(`kubeconfig ${file} (from ${from}) has no current-context`);
-  if (kc.getCurrentCluster() === null) {
+/** A kubeconfig resolved in a worker thread; credentials that can change are resolved anew after a 401. */
+async function kubeconfigAccess(job: KubeconfigJob): Promise<ClusterAccess> {
+  const first = await resolveInWorker(job);
+  if (first.proxyUrl !== undefined && !/^https?:\/\//i.test(first.proxyUrl)) {
     throw new KubeConfigError(
-      `kubeconfig ${file} (from ${from}): current-context "${context}" names no known cluster`,
+      `proxy-url "${first.proxyUrl}" is not supported: only http:// and https:// proxies are (kubeconfig ${job.files[0] ?? ''})`,
     );
   }
+  const resolved: Resolved = {
+    server: first.server,
+    ...(first.proxyUrl !== undefined ? { proxyUrl: first.proxyUrl } : {}),
+    credentials: { tls: first.tls, headers: first.headers },
+  };
+  if (!first.refreshable) return fixedAccess(resolved.server, resolved.credentials, resolved.proxyUrl);
+  return new ResolvingAccess(resolved, async () => {
+    const next = await resolveInWorker(job);
+    return { server: next.server, credentials: { tls: next.tls, headers: next.headers } };
+  });
 }
 
-function overrideServer(kc: KubeConfig, master: string): void {
-  const current = kc.getCurrentCluster();
-  if (current === null) return;
-  kc.clusters = kc.clusters.map((c) => (c.name === current.name ? { ...c, server: master } : c));
+/**
+ * The Kubernetes client library loads the files and runs any credential plugin in a worker thread:
+ * it weighs tens of MB once imported, and the thread gives that memory back when it ends.
+ */
+async function resolveInWorker(job: KubeconfigJob): Promise<Extract<KubeconfigAnswer, { ok: true }>> {
+  const answer = await new Promise<KubeconfigAnswer>((resolve, reject) => {
+    const worker = new Worker(workerUrl(), { workerData: job });
+    worker.once('message', (message: KubeconfigAnswer) => {
+      resolve(message);
+      void worker.terminate();
+    });
+    worker.once('error', reject);
+    worker.once('exit', (code) => reject(new Error(`the kubeconfig worker ended (exit code ${code}) without an answer`)));
+  }).catch((err: unknown) => {
+    throw new KubeConfigError(`cannot load kubeconfig ${job.files.join(delimiter)}: ${firstLine(err)}`, { cause: err });
+  });
+  if (!answer.ok) throw new KubeConfigError(answer.message);
+  return answer;
 }
 
-function checkUsable(kc: KubeConfig): void {
-  const cluster = kc.getCurrentCluster();
-  if (cluster === null) throw new KubeConfigError('the Kubernetes client configuration has no current cluster');
+/** The worker sits beside this file: .ts when run from source, .js when built. */
+function workerUrl(): URL {
+  const extension = extname(fileURLToPath(import.meta.url));
+  return new URL(`./kubeconfig-worker${extension}`, import.meta.url);
+}
+
+function checkUsable(access: ClusterAccess): void {
   let url: URL;
   try {
-    url = new URL(cluster.server);
+    url = new URL(access.server);
   } catch (err) {
-    throw new KubeConfigError(`API server address "${cluster.server}" is not a URL`, { cause: err });
+    throw new KubeConfigError(`API server address "${access.server}" is not a URL`, { cause: err });
   }
   if (url.protocol !== 'https:' && url.protocol !== 'http:') {
-    throw new KubeConfigError(`API server address "${cluster.server}" must start with https:// or http://`);
-  }
-  // Plain HTTP has no TLS to verify, but client-node refuses http:// unless this flag is set.
-  if (url.protocol === 'http:' && !cluster.skipTLSVerify) {
-    kc.clusters = kc.clusters.map((c) => (c.name === cluster.name ? { ...c, skipTLSVerify: true } : c));
+    throw new KubeConfigError(`API server address "${access.server}" must start with https:// or http://`);
   }
 }
 

@@ -1,8 +1,23 @@
-// Reads what failed out of client-node errors without ever using ApiException.message (it embeds headers).
+// ApiError for answers other than success, with the metav1.Status reason and message when the body is one.
 // Classifies network failures into "the request may have reached the server" and "it did not".
 
-import * as k8s from '@kubernetes/client-node';
 import { RequestTimeoutError } from './transport.js';
+
+/** The API server answered with an error status; code is the HTTP status. */
+export class ApiError extends Error {
+  readonly code: number;
+  readonly reason: string | undefined;
+  readonly statusMessage: string | undefined;
+
+  constructor(code: number, body: string | Uint8Array) {
+    const status = parseStatus(typeof body === 'string' ? body : Buffer.from(body).toString('utf8'));
+    super(`HTTP ${code}${status.reason ? ` ${status.reason}` : ''}${status.message ? `: ${status.message}` : ''}`);
+    this.name = 'ApiError';
+    this.code = code;
+    this.reason = status.reason;
+    this.statusMessage = status.message;
+  }
+}
 
 /** The parts of a failed API call worth logging: HTTP code and the metav1.Status reason and message. */
 export interface ApiFailure {
@@ -11,12 +26,10 @@ export interface ApiFailure {
   readonly message?: string;
 }
 
-/** The HTTP failure behind err, when err is an ApiException; e.body is the raw JSON text of a Status. */
+/** The HTTP failure behind err, when err is an ApiError. */
 export function apiFailure(err: unknown): ApiFailure | undefined {
-  if (!(err instanceof k8s.ApiException)) return undefined;
-  const code = Number(err.code);
-  const status = parseStatus(err.body);
-  return { code, reason: status.reason, message: status.message };
+  if (!(err instanceof ApiError)) return undefined;
+  return { code: err.code, reason: err.reason, message: err.statusMessage };
 }
 
 /** reason and message of a metav1.Status given as JSON text or an object; {} when it is neither. */

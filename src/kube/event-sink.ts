@@ -1,19 +1,30 @@
 // EventSink writing events.k8s.io/v1 Events about Nodes, with de-duplication so a full range cannot flood etcd.
 // emit() never throws and never waits: creation runs in the background, bounded in flight and in memory.
 
-import * as k8s from '@kubernetes/client-node';
+import type { EventsV1Event } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { type Clock, systemClock } from '../controller/rate-limiter.js';
 import type { EventSink, EventType, NodeInfo } from '../controller/types.js';
+import { type RestClient, jsonBody } from './client.js';
 import { describeKubeError } from './errors.js';
+import { microTime } from './micro-time.js';
 
-/** The call used; a real EventsV1Api satisfies it. */
-export type EventsApi = Pick<k8s.EventsV1Api, 'createNamespacedEvent'>;
+/** An events.k8s.io/v1 Event as sent: its MicroTimes are strings (see microTime). */
+export type EventBody = Omit<EventsV1Event, 'eventTime' | 'series'> & {
+  eventTime: string;
+  series?: { count: number; lastObservedTime: string };
+};
+
+/** Creates one Event in namespace; throws ApiError when the server refuses it. */
+export async function createEvent(api: RestClient, namespace: string, body: EventBody): Promise<void> {
+  const path = `/apis/events.k8s.io/v1/namespaces/${encodeURIComponent(namespace)}/events`;
+  jsonBody(await api.request('POST', path, { body }));
+}
 
 export type EventOutcome = 'created' | 'deduplicated' | 'dropped' | 'failed';
 
 export interface KubeEventSinkOptions {
-  readonly api: EventsApi;
+  readonly api: RestClient;
   readonly log: Logger;
   /** reportingInstance: who in particular reports (the leader identity). */
   readonly identity: string;
@@ -44,7 +55,7 @@ interface Window {
 const MAX_NOTE_BYTES = 1024;
 
 export class KubeEventSink implements EventSink {
-  readonly #api: EventsApi;
+  readonly #api: RestClient;
   readonly #log: Logger;
   readonly #identity: string;
   readonly #controller: string;
@@ -139,8 +150,8 @@ export class KubeEventSink implements EventSink {
   }
 
   async #create(node: NodeInfo, type: EventType, reason: string, note: string, count: number): Promise<void> {
-    const eventTime = new k8s.V1MicroTime();
-    const body: k8s.EventsV1Event = {
+    const eventTime = microTime();
+    const body: EventBody = {
       apiVersion: 'events.k8s.io/v1',
       kind: 'Event',
       metadata: { name: this.#eventName(node.name), namespace: this.#namespace },
@@ -156,7 +167,7 @@ export class KubeEventSink implements EventSink {
     // The API requires series.count >= 2: a series only starts once the Event has repeated.
     if (count >= 2) body.series = { count, lastObservedTime: eventTime };
     try {
-      await this.#api.createNamespacedEvent({ namespace: this.#namespace, body });
+      await createEvent(this.#api, this.#namespace, body);
       this.#onEvent?.('created');
       this.#log.debug({ node: node.name, reason, count }, 'event recorded');
     } catch (err) {

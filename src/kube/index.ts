@@ -2,9 +2,17 @@
 // Everything here talks to the API server; the controller itself only sees NodeSource, NodeWriter and EventSink.
 
 export { KubeConfigError, loadKubeConfig, type KubeConfigSource } from './config.js';
-export { createKubeClient, packageVersion, type KubeClient, type KubeClientOptions } from './client.js';
+export { type ClusterAccess, type Credentials, type TlsMaterial } from './access.js';
+export {
+  createKubeClient,
+  packageVersion,
+  type KubeClient,
+  type KubeClientOptions,
+  type KubeRequest,
+  type RestClient,
+} from './client.js';
 export { RequestTimeoutError, WriteFencedError, type RequestObserver } from './transport.js';
-export { apiFailure, describeKubeError, type ApiFailure } from './errors.js';
+export { ApiError, apiFailure, describeKubeError, type ApiFailure } from './errors.js';
 export { KubeNodeWriter, patchFailure, type KubeNodeWriterOptions } from './node-writer.js';
 export { KubeEventSink, type EventOutcome, type KubeEventSinkOptions } from './event-sink.js';
 export { KubeNodeSource, type KubeNodeSourceOptions } from './node-source.js';

@@ -1,35 +1,29 @@
 // NodeWriter over the API server: one strategic-merge patch of spec.podCIDR + spec.podCIDRs, and fresh reads.
 // Every failure becomes a PatchError whose kind tells the reconciler whether the write may have happened.
 
-import * as k8s from '@kubernetes/client-node';
+import type { V1Node } from '@kubernetes/client-node';
 import { toNodeInfo } from '../controller/node-info.js';
 import { type NodeInfo, type NodeWriter, PatchError, type PatchFailure } from '../controller/types.js';
+import { type RestClient, jsonBody } from './client.js';
 import { apiFailure, describeKubeError, isOutcomeUnknown } from './errors.js';
-
-/** The two calls used; a real CoreV1Api satisfies it. */
-export type NodeApi = Pick<k8s.CoreV1Api, 'patchNode' | 'readNode'>;
 
 export interface KubeNodeWriterOptions {
   /** Recorded in managedFields as the owner of podCIDRs. Default "podcidr-allocator". */
   readonly fieldManager?: string;
 }
 
+const STRATEGIC_MERGE_PATCH = 'application/strategic-merge-patch+json';
 /**
- * Strategic merge patch, answered with the Node's metadata only: the reply is not used, and a whole
- * Node (status.images can be tens of KB) costs the server to encode and client-node milliseconds to
- * deserialize, per patch. The content type must be set: client-node would otherwise send a JSON Patch.
+ * The patch is answered with the Node's metadata only: the reply is not used, and a whole Node
+ * (status.images can be tens of KB) costs the server to encode and us to read, per patch.
  */
-const PATCH_OPTIONS = k8s.setHeaderOptions(
-  'Accept',
-  'application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1',
-  k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.StrategicMergePatch),
-);
+const METADATA_ONLY = 'application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1';
 
 export class KubeNodeWriter implements NodeWriter {
-  readonly #api: NodeApi;
+  readonly #api: RestClient;
   readonly #fieldManager: string;
 
-  constructor(api: NodeApi, options: KubeNodeWriterOptions = {}) {
+  constructor(api: RestClient, options: KubeNodeWriterOptions = {}) {
     this.#api = api;
     this.#fieldManager = options.fieldManager ?? 'podcidr-allocator';
   }
@@ -42,7 +36,13 @@ export class KubeNodeWriter implements NodeWriter {
     if (first === undefined) throw new PatchError('failed', `patch node ${name}: no podCIDRs given`);
     const body = { spec: { podCIDR: first, podCIDRs: [...podCIDRs] } };
     try {
-      await this.#api.patchNode({ name, body, fieldManager: this.#fieldManager }, PATCH_OPTIONS);
+      const response = await this.#api.request('PATCH', nodePath(name), {
+        query: { fieldManager: this.#fieldManager },
+        body,
+        contentType: STRATEGIC_MERGE_PATCH,
+        accept: METADATA_ONLY,
+      });
+      jsonBody(response);
     } catch (err) {
       throw new PatchError(
         patchFailure(err),
@@ -54,7 +54,7 @@ export class KubeNodeWriter implements NodeWriter {
 
   async getNode(name: string): Promise<NodeInfo | undefined> {
     try {
-      return toNodeInfo(await this.#api.readNode({ name }));
+      return toNodeInfo(jsonBody<V1Node>(await this.#api.request('GET', nodePath(name))));
     } catch (err) {
       if (apiFailure(err)?.code === 404) return undefined;
       throw new Error(`read node ${name}: ${describeKubeError(err)}`, { cause: err });
@@ -75,4 +75,8 @@ export function patchFailure(err: unknown): PatchFailure {
     return 'failed';
   }
   return isOutcomeUnknown(err) ? 'timeout' : 'failed';
+}
+
+function nodePath(name: string): string {
+  return `/api/v1/nodes/${encodeURIComponent(name)}`;
 }

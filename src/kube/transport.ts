@@ -1,13 +1,39 @@
 // The HTTP layer under every API call: a client-wide token bucket, a per-request timeout, 429 retries.
 // Requests wait for a token (never dropped); a request that outlives its timeout fails with RequestTimeoutError.
 
-import * as k8s from '@kubernetes/client-node';
-import { Readable } from 'node:stream';
 import { type Dispatcher, request as undiciRequest } from 'undici';
 import { type Clock, type TokenBucket, sleep, systemClock } from '../controller/rate-limiter.js';
 
 /** Called once per HTTP attempt: verb (GET, PATCH…), status code or "<error>", seconds to the response headers. */
 export type RequestObserver = (verb: string, code: string, seconds: number) => void;
+
+export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+
+export interface HttpRequest {
+  readonly method: HttpMethod;
+  readonly url: string;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly body?: string;
+  readonly signal?: AbortSignal;
+  readonly dispatcher?: Dispatcher;
+}
+
+/** A response body, read once in one of three ways. */
+export interface ResponseBody {
+  text(): Promise<string>;
+  bytes(): Promise<Buffer>;
+  stream(): AsyncIterable<Uint8Array>;
+}
+
+export interface HttpResponse {
+  readonly status: number;
+  /** Lower-case names; repeated headers joined with ", ". */
+  readonly headers: Readonly<Record<string, string>>;
+  readonly body: ResponseBody;
+}
+
+/** One HTTP exchange; undici's request() in production, a fake in tests. */
+export type HttpSend = (request: HttpRequest) => Promise<HttpResponse>;
 
 /** The request did not complete within its timeout; whether the server acted on it is unknown. */
 export class RequestTimeoutError extends Error {
@@ -45,17 +71,19 @@ export interface TransportOptions {
    * fails it with WriteFencedError. Reads are never fenced (standbys keep their cache warm).
    */
   readonly mayWrite?: () => boolean;
-  /** The HTTP library underneath; client-node's undici fetch by default. Tests pass a fake. */
-  readonly inner?: k8s.PromiseHttpLibrary;
+  /** The HTTP exchange underneath; undici's request() by default. Tests pass a fake. */
+  readonly inner?: HttpSend;
 }
 
-/** An HttpLibrary for k8s.createConfiguration({ httpApi }). */
-export function createTransport(options: TransportOptions): k8s.HttpLibrary {
-  const transport = new Transport(options);
-  return k8s.wrapHttpLibrary({ send: (request) => transport.send(request) });
+export interface Transport {
+  send(request: HttpRequest): Promise<HttpResponse>;
 }
 
-class Transport {
+export function createTransport(options: TransportOptions): Transport {
+  return new RateLimitedTransport(options);
+}
+
+class RateLimitedTransport implements Transport {
   readonly #bucket: TokenBucket | undefined;
   readonly #timeoutMs: number;
   readonly #max429Retries: number;
@@ -63,7 +91,7 @@ class Transport {
   readonly #userAgent: string | undefined;
   readonly #onRequest: RequestObserver | undefined;
   readonly #clock: Clock;
-  readonly #inner: k8s.PromiseHttpLibrary;
+  readonly #inner: HttpSend;
   readonly #mayWrite: (() => boolean) | undefined;
 
   constructor(options: TransportOptions) {
@@ -75,31 +103,29 @@ class Transport {
     this.#userAgent = options.userAgent;
     this.#onRequest = options.onRequest;
     this.#clock = options.clock ?? systemClock;
-    this.#inner = options.inner ?? requestLibrary();
+    this.#inner = options.inner ?? undiciSend;
     this.#mayWrite = options.mayWrite;
   }
 
-  async send(request: k8s.RequestContext): Promise<k8s.ResponseContext> {
-    if (this.#userAgent !== undefined) request.setHeaderParam('User-Agent', this.#userAgent);
-    // A signal set by per-call middleware (e.g. a caller's deadline) still applies on every attempt.
-    const callerSignal = request.getSignal();
-    const verb = request.getHttpMethod();
+  async send(request: HttpRequest): Promise<HttpResponse> {
+    const headers = this.#userAgent === undefined ? request.headers : { ...request.headers, 'User-Agent': this.#userAgent };
+    // The caller's signal (e.g. a lease deadline) applies on every attempt, next to our own timeout.
+    const callerSignal = request.signal;
+    const verb = request.method;
     for (let attempt = 0; ; attempt++) {
       await this.#bucket?.take(callerSignal);
       // Checked after the wait, which can be long: leadership may have ended meanwhile.
-      if (this.#mayWrite !== undefined && verb !== k8s.HttpMethod.GET && !this.#mayWrite()) {
-        throw new WriteFencedError(verb);
-      }
+      if (this.#mayWrite !== undefined && verb !== 'GET' && !this.#mayWrite()) throw new WriteFencedError(verb);
       const timeout = new AbortController();
       const cancelTimer = this.#clock.setTimer(
         () => timeout.abort(new RequestTimeoutError(this.#timeoutMs)),
         this.#timeoutMs,
       );
-      request.setSignal(callerSignal ? AbortSignal.any([callerSignal, timeout.signal]) : timeout.signal);
+      const signal = callerSignal ? AbortSignal.any([callerSignal, timeout.signal]) : timeout.signal;
       const started = this.#clock.now();
-      let response: k8s.ResponseContext;
+      let response: HttpResponse;
       try {
-        response = await this.#inner.send(request);
+        response = await this.#inner({ ...request, headers, signal });
       } catch (err) {
         cancelTimer();
         this.#observe(verb, '<error>', started);
@@ -108,8 +134,8 @@ class Transport {
         }
         throw err;
       }
-      this.#observe(verb, String(response.httpStatusCode), started);
-      if (response.httpStatusCode === 429 && attempt < this.#max429Retries) {
+      this.#observe(verb, String(response.status), started);
+      if (response.status === 429 && attempt < this.#max429Retries) {
         const waitMs = this.#retryAfterMs(response.headers['retry-after']);
         // Read the body so the connection returns to the pool.
         await response.body.text().catch(() => undefined);
@@ -117,7 +143,7 @@ class Transport {
         await sleep(this.#clock, waitMs, callerSignal);
         continue;
       }
-      return releasingOnBody(response, cancelTimer);
+      return { ...response, body: releasingOnBody(response.body, cancelTimer) };
     }
   }
 
@@ -141,41 +167,45 @@ class Transport {
 }
 
 /** The timeout keeps running while the body streams in; it is cleared once the body has been read. */
-function releasingOnBody(response: k8s.ResponseContext, release: () => void): k8s.ResponseContext {
-  const body = response.body;
-  const wrapped: k8s.ResponseBody = {
+function releasingOnBody(body: ResponseBody, release: () => void): ResponseBody {
+  return {
     text: () => body.text().finally(release),
-    binary: () => body.binary().finally(release),
-    stream: () => body.stream()?.pipeThrough(new TransformStream({ flush: release })) ?? null,
+    bytes: () => body.bytes().finally(release),
+    stream: () => releasingStream(body.stream(), release),
   };
-  return new k8s.ResponseContext(response.httpStatusCode, response.headers, wrapped);
+}
+
+async function* releasingStream(chunks: AsyncIterable<Uint8Array>, release: () => void): AsyncGenerator<Uint8Array> {
+  try {
+    yield* chunks;
+  } finally {
+    release();
+  }
 }
 
 /**
- * In place of client-node's IsomorphicFetchHttpLibrary: undici's request() rather than fetch(), which
- * allocates far less per call (no WHATWG Request, Response, Headers or web stream), and whose
- * binary() works (the fetch library's calls Response.buffer(), which undici's Response lacks).
+ * undici's request() rather than fetch(): it allocates far less per call (no WHATWG Request,
+ * Response, Headers or web stream).
  */
-function requestLibrary(): k8s.PromiseHttpLibrary {
+export async function undiciSend(request: HttpRequest): Promise<HttpResponse> {
+  const response = await undiciRequest(request.url, {
+    method: request.method,
+    body: request.body,
+    headers: request.headers,
+    signal: request.signal,
+    dispatcher: request.dispatcher,
+  });
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(response.headers)) {
+    if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(', ') : value;
+  }
   return {
-    send: async (request) => {
-      const response = await undiciRequest(request.getUrl(), {
-        method: request.getHttpMethod().toString() as Dispatcher.HttpMethod,
-        body: request.getBody() as string | undefined,
-        headers: request.getHeaders(),
-        signal: request.getSignal(),
-        dispatcher: request.getDispatcher(),
-      });
-      const headers: Record<string, string> = {};
-      for (const [name, value] of Object.entries(response.headers)) {
-        if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(', ') : value;
-      }
-      const body: k8s.ResponseBody = {
-        text: () => response.body.text(),
-        binary: async () => Buffer.from(await response.body.arrayBuffer()),
-        stream: () => Readable.toWeb(response.body) as ReadableStream<Uint8Array>,
-      };
-      return new k8s.ResponseContext(response.statusCode, headers, body);
+    status: response.statusCode,
+    headers,
+    body: {
+      text: () => response.body.text(),
+      bytes: async () => Buffer.from(await response.body.arrayBuffer()),
+      stream: () => response.body,
     },
   };
 }

@@ -14,7 +14,7 @@ export {
   type RunOutcome,
   type Sleep,
 } from './elector.js';
-export { createKubeLeaseClient, type KubeLeaseClientOptions, type LeaseApi } from './kube-lease-client.js';
+export { createKubeLeaseClient, type KubeLeaseClientOptions } from './kube-lease-client.js';
 export {
   LeaseError,
   type LeaseClient,

@@ -1,7 +1,10 @@
-// LeaseClient over client-node's CoordinationV1Api: read, create, replace one Lease.
+// LeaseClient over coordination.k8s.io/v1: read, create, replace one Lease.
 // Every request has a timeout; 404/409 become typed LeaseErrors; times are written as MicroTime.
 
-import * as k8s from '@kubernetes/client-node';
+import type { V1Lease, V1LeaseSpec } from '@kubernetes/client-node';
+import { type RawResponse, type RestClient, jsonBody } from '../kube/client.js';
+import { ApiError } from '../kube/errors.js';
+import { microTime } from '../kube/micro-time.js';
 import {
   LeaseError,
   type LeaseClient,
@@ -11,18 +14,19 @@ import {
   type ObservedLease,
 } from './lease-client.js';
 
-/** The three calls we use; a real CoordinationV1Api satisfies it. */
-export type LeaseApi = Pick<
-  k8s.CoordinationV1Api,
-  'readNamespacedLease' | 'createNamespacedLease' | 'replaceNamespacedLease'
->;
+/** A Lease as sent and received: MicroTimes are RFC 3339 strings on the wire. */
+export type LeaseObject = Omit<V1Lease, 'spec'> & { spec?: LeaseSpec };
+type LeaseSpec = Omit<V1LeaseSpec, 'acquireTime' | 'renewTime'> & {
+  acquireTime?: string | Date;
+  renewTime?: string | Date;
+};
 
 export interface KubeLeaseClientOptions {
   /** Upper bound for one request; keep it below the renew deadline. */
   readonly requestTimeoutMs: number;
 }
 
-export function createKubeLeaseClient(api: LeaseApi, options: KubeLeaseClientOptions): LeaseClient {
+export function createKubeLeaseClient(api: RestClient, options: KubeLeaseClientOptions): LeaseClient {
   if (!(options.requestTimeoutMs > 0)) {
     throw new RangeError(`requestTimeoutMs must be > 0, got ${options.requestTimeoutMs}`);
   }
@@ -30,35 +34,33 @@ export function createKubeLeaseClient(api: LeaseApi, options: KubeLeaseClientOpt
 }
 
 class KubeLeaseClient implements LeaseClient {
-  readonly #api: LeaseApi;
+  readonly #api: RestClient;
   readonly #timeoutMs: number;
   /**
    * The last object seen per Lease. An update is a PUT of the whole object, so starting from it
    * keeps labels and annotations someone else put on the Lease (client-go's LeaseLock does the same).
    */
-  readonly #last = new Map<string, k8s.V1Lease>();
+  readonly #last = new Map<string, LeaseObject>();
 
-  constructor(api: LeaseApi, timeoutMs: number) {
+  constructor(api: RestClient, timeoutMs: number) {
     this.#api = api;
     this.#timeoutMs = timeoutMs;
   }
 
   async get(ref: LeaseRef, signal?: AbortSignal): Promise<ObservedLease> {
-    const lease = await this.#call('get', ref, signal, (options) =>
-      this.#api.readNamespacedLease({ name: ref.name, namespace: ref.namespace }, options),
-    );
+    const lease = await this.#call('get', ref, signal, (request) => this.#api.request('GET', leasePath(ref), request));
     return this.#remember(ref, lease);
   }
 
   async create(ref: LeaseRef, record: LeaseRecord, signal?: AbortSignal): Promise<ObservedLease> {
-    const body: k8s.V1Lease = {
+    const body: LeaseObject = {
       apiVersion: 'coordination.k8s.io/v1',
       kind: 'Lease',
       metadata: { name: ref.name, namespace: ref.namespace },
       spec: toLeaseSpec(record),
     };
-    const lease = await this.#call('create', ref, signal, (options) =>
-      this.#api.createNamespacedLease({ namespace: ref.namespace, body }, options),
+    const lease = await this.#call('create', ref, signal, (request) =>
+      this.#api.request('POST', leasesPath(ref.namespace), { ...request, body }),
     );
     return this.#remember(ref, lease);
   }
@@ -70,37 +72,34 @@ class KubeLeaseClient implements LeaseClient {
     signal?: AbortSignal,
   ): Promise<ObservedLease> {
     const last = this.#last.get(key(ref));
-    const body: k8s.V1Lease = {
+    const body: LeaseObject = {
       apiVersion: 'coordination.k8s.io/v1',
       kind: 'Lease',
       metadata: { ...last?.metadata, name: ref.name, namespace: ref.namespace, resourceVersion },
       spec: toLeaseSpec(record),
     };
-    const lease = await this.#call('update', ref, signal, (options) =>
-      this.#api.replaceNamespacedLease(
-        { name: ref.name, namespace: ref.namespace, body },
-        options,
-      ),
+    const lease = await this.#call('update', ref, signal, (request) =>
+      this.#api.request('PUT', leasePath(ref), { ...request, body }),
     );
     return this.#remember(ref, lease);
   }
 
-  #remember(ref: LeaseRef, lease: k8s.V1Lease): ObservedLease {
+  #remember(ref: LeaseRef, lease: LeaseObject): ObservedLease {
     const observed = toObservedLease(lease);
     this.#last.set(key(ref), lease);
     return observed;
   }
 
-  async #call<T>(
+  async #call(
     verb: string,
     ref: LeaseRef,
     signal: AbortSignal | undefined,
-    send: (options: k8s.ConfigurationOptions) => Promise<T>,
-  ): Promise<T> {
+    send: (request: { signal: AbortSignal }) => Promise<RawResponse>,
+  ): Promise<LeaseObject> {
     const timeout = AbortSignal.timeout(this.#timeoutMs);
     const combined = signal === undefined ? timeout : AbortSignal.any([signal, timeout]);
     try {
-      return await send(withSignal(combined));
+      return jsonBody<LeaseObject>(await send({ signal: combined }));
     } catch (err) {
       throw toLeaseError(verb, ref, err, combined);
     }
@@ -111,37 +110,33 @@ function key(ref: LeaseRef): string {
   return `${ref.namespace}/${ref.name}`;
 }
 
-/** Per-call middleware that attaches our abort signal; appended so the client's own middleware stays. */
-function withSignal(signal: AbortSignal): k8s.ConfigurationOptions {
-  const middleware: k8s.ObservableMiddleware = {
-    pre: (ctx) => {
-      ctx.setSignal(signal);
-      return new k8s.Observable(Promise.resolve(ctx));
-    },
-    post: (rsp) => new k8s.Observable(Promise.resolve(rsp)),
-  };
-  return { middleware: [middleware], middlewareMergeStrategy: 'append' };
+function leasesPath(namespace: string): string {
+  return `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(namespace)}/leases`;
+}
+
+function leasePath(ref: LeaseRef): string {
+  return `${leasesPath(ref.namespace)}/${encodeURIComponent(ref.name)}`;
 }
 
 /** MicroTime: the server wants exactly six fractional digits, which a plain Date does not give. */
-function toLeaseSpec(record: LeaseRecord): k8s.V1LeaseSpec {
+function toLeaseSpec(record: LeaseRecord): LeaseSpec {
   return {
     holderIdentity: record.holderIdentity,
     leaseDurationSeconds: record.leaseDurationSeconds,
-    acquireTime: record.acquireTime && new k8s.V1MicroTime(record.acquireTime.getTime()),
-    renewTime: record.renewTime && new k8s.V1MicroTime(record.renewTime.getTime()),
+    acquireTime: record.acquireTime && microTime(record.acquireTime),
+    renewTime: record.renewTime && microTime(record.renewTime),
     leaseTransitions: record.leaseTransitions,
   };
 }
 
-/** Read MicroTime fields come back as strings (the deserializer does not know the type). */
+/** MicroTime fields arrive as strings; a Date is accepted too. */
 function wireTime(value: unknown): string | undefined {
   if (typeof value === 'string') return value;
   if (value instanceof Date) return value.toISOString();
   return undefined;
 }
 
-export function toObservedLease(lease: k8s.V1Lease): ObservedLease {
+export function toObservedLease(lease: LeaseObject): ObservedLease {
   const spec = lease.spec ?? {};
   const acquire = wireTime(spec.acquireTime);
   const renew = wireTime(spec.renewTime);
@@ -170,9 +165,9 @@ export function toObservedLease(lease: k8s.V1Lease): ObservedLease {
 
 function toLeaseError(verb: string, ref: LeaseRef, err: unknown, signal: AbortSignal): LeaseError {
   const what = `${verb} lease ${key(ref)}`;
-  if (err instanceof k8s.ApiException) {
-    const code = Number(err.code);
-    const reason = statusReason(err.body);
+  if (err instanceof ApiError) {
+    const code = err.code;
+    const reason = err.reason;
     const failure: LeaseFailure = code === 404 ? 'not-found' : code === 409 ? 'conflict' : 'failed';
     return new LeaseError(failure, `${what}: HTTP ${code}${reason ? ` ${reason}` : ''}`, {
       cause: err,
@@ -183,20 +178,6 @@ function toLeaseError(verb: string, ref: LeaseRef, err: unknown, signal: AbortSi
   }
   const message = err instanceof Error ? err.message : String(err);
   return new LeaseError('failed', `${what}: ${message}`, { cause: err });
-}
-
-/** e.body is the raw JSON text of a metav1.Status; its reason is the useful part. */
-function statusReason(body: unknown): string | undefined {
-  if (typeof body !== 'string') return undefined;
-  try {
-    const status: unknown = JSON.parse(body);
-    if (typeof status === 'object' && status !== null && 'reason' in status) {
-      return typeof status.reason === 'string' ? status.reason : undefined;
-    }
-  } catch {
-    // not JSON: nothing to add
-  }
-  return undefined;
 }
 
 function abortReason(signal: AbortSignal): string {

@@ -48,7 +48,7 @@ export async function checkCommand(
   let where = 'the API server';
   try {
     if (deps.nodeSource) source = deps.nodeSource(config);
-    else ({ source, where } = apiNodeSource(config, env));
+    else ({ source, where } = await apiNodeSource(config, env));
   } catch (err) {
     if (!(err instanceof KubeConfigError)) throw err;
     io.err(`check: ${err.message}\n`);
@@ -72,15 +72,14 @@ export async function checkCommand(
 }
 
 /** Throws KubeConfigError when the client configuration cannot be loaded. */
-function apiNodeSource(config: ToolConfig, env: Env): { source: Pick<NodeSource, 'list'>; where: string } {
-  const kc = loadKubeConfig(config.kube, { env });
-  const client = createKubeClient(kc, { qps: config.kube.qps, burst: config.kube.burst });
+async function apiNodeSource(config: ToolConfig, env: Env): Promise<{ source: Pick<NodeSource, 'list'>; where: string }> {
+  const access = await loadKubeConfig(config.kube, { env });
+  const client = createKubeClient(access, { qps: config.kube.qps, burst: config.kube.burst });
   const source = new KubeNodeSource({
-    core: client.core,
-    watch: client.watch,
+    client,
     ...(config.selector !== undefined ? { labelSelector: config.selector } : {}),
   });
-  return { source, where: kc.getCurrentCluster()?.server ?? 'the API server' };
+  return { source, where: access.server };
 }
 
 /** Every Node, page by page; a 410 on a continue token starts the list over. */

@@ -4,7 +4,7 @@ import * as k8s from '@kubernetes/client-node';
 import { pino } from 'pino';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { PatchError, type NodeInfo } from '../../src/controller/types.js';
-import { createKubeClient, type KubeClient } from '../../src/kube/client.js';
+import { createKubeClient, jsonBody, type KubeClient } from '../../src/kube/client.js';
 import { loadKubeConfig } from '../../src/kube/config.js';
 import { KubeEventSink } from '../../src/kube/event-sink.js';
 import { KubeNodeWriter } from '../../src/kube/node-writer.js';
@@ -25,8 +25,8 @@ describeWithControlPlane('the Kubernetes client on a real API server', () => {
     return cp.kubeconfigPath;
   }
 
-  function newClient(options: Partial<Parameters<typeof createKubeClient>[1]> = {}): KubeClient {
-    return createKubeClient(loadKubeConfig({ kubeconfig: kubeconfigPath() }, { env: {} }), {
+  async function newClient(options: Partial<Parameters<typeof createKubeClient>[1]> = {}): Promise<KubeClient> {
+    return createKubeClient(await loadKubeConfig({ kubeconfig: kubeconfigPath() }, { env: {} }), {
       qps: 100,
       burst: 100,
       ...options,
@@ -44,9 +44,9 @@ describeWithControlPlane('the Kubernetes client on a real API server', () => {
     return body.metadata?.name ?? '';
   }
 
-  beforeAll(() => {
+  beforeAll(async () => {
     admin = kubeClients();
-    client = newClient({ onRequest: (verb, code) => requests.push(`${verb} ${code}`) });
+    client = await newClient({ onRequest: (verb, code) => requests.push(`${verb} ${code}`) });
   });
 
   afterAll(async () => {
@@ -59,15 +59,15 @@ describeWithControlPlane('the Kubernetes client on a real API server', () => {
 
   it('reaches the API server through the kubeconfig and reports each request', async () => {
     const before = requests.length;
-    const list = await client.core.listNode({ limit: 1 });
-    expect(list.kind ?? 'NodeList').toBe('NodeList');
+    const list = jsonBody<{ kind: string }>(await client.request('GET', '/api/v1/nodes', { query: { limit: 1 } }));
+    expect(list.kind).toBe('NodeList');
     expect(requests.slice(before)).toEqual(['GET 200']);
     expect(client.userAgent).toMatch(/^podcidr-allocator\/\d+\.\d+\.\d+/);
   });
 
   it('patches podCIDR and podCIDRs in one strategic-merge patch owned by podcidr-allocator', async () => {
     const name = await createNode('patch');
-    const writer = new KubeNodeWriter(client.core);
+    const writer = new KubeNodeWriter(client);
     await writer.patchPodCIDRs(name, ['10.200.1.0/24', 'fd00:200:0:1::/64']);
     const node = await admin.core.readNode({ name });
     expect(node.spec?.podCIDR).toBe('10.200.1.0/24');
@@ -79,7 +79,7 @@ describeWithControlPlane('the Kubernetes client on a real API server', () => {
 
   it('accepts the same patch twice but maps a patch to different CIDRs to conflict', async () => {
     const name = await createNode('conflict');
-    const writer = new KubeNodeWriter(client.core);
+    const writer = new KubeNodeWriter(client);
     await writer.patchPodCIDRs(name, ['10.200.2.0/24']);
     await writer.patchPodCIDRs(name, ['10.200.2.0/24']);
     const err = await writer.patchPodCIDRs(name, ['10.200.3.0/24']).catch((e: unknown) => e);
@@ -90,7 +90,7 @@ describeWithControlPlane('the Kubernetes client on a real API server', () => {
   });
 
   it('maps a missing node to not-found and reads it as undefined', async () => {
-    const writer = new KubeNodeWriter(client.core);
+    const writer = new KubeNodeWriter(client);
     const name = scope.name('missing');
     await expect(writer.patchPodCIDRs(name, ['10.200.4.0/24'])).rejects.toMatchObject({ failure: 'not-found' });
     expect(await writer.getNode(name)).toBeUndefined();
@@ -98,17 +98,17 @@ describeWithControlPlane('the Kubernetes client on a real API server', () => {
 
   it('maps a request that outlives its timeout to timeout', async () => {
     const name = await createNode('slow');
-    const hasty = newClient({ requestTimeoutMs: 1 });
-    const err = await new KubeNodeWriter(hasty.core).patchPodCIDRs(name, ['10.200.5.0/24']).catch((e: unknown) => e);
+    const hasty = await newClient({ requestTimeoutMs: 1 });
+    const err = await new KubeNodeWriter(hasty).patchPodCIDRs(name, ['10.200.5.0/24']).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(PatchError);
     expect(err).toMatchObject({ failure: 'timeout' });
   });
 
   it('holds a burst of requests to the token bucket and completes every one', async () => {
     const seen: number[] = [];
-    const limited = newClient({ qps: 5, burst: 3, onRequest: () => seen.push(performance.now()) });
+    const limited = await newClient({ qps: 5, burst: 3, onRequest: () => seen.push(performance.now()) });
     const started = performance.now();
-    const all = Promise.all(Array.from({ length: 13 }, () => limited.core.listNode({ limit: 1 })));
+    const all = Promise.all(Array.from({ length: 13 }, () => limited.request('GET', '/api/v1/nodes', { query: { limit: 1 } })));
     await new Promise((resolve) => setTimeout(resolve, 300));
     // At most the burst plus what 0.3 s of refill allows (1.5 tokens), with room for a slow start.
     expect(seen.length).toBeLessThanOrEqual(5);
@@ -124,7 +124,7 @@ describeWithControlPlane('the Kubernetes client on a real API server', () => {
     const node = await admin.core.readNode({ name });
     const info: NodeInfo = { name, uid: node.metadata?.uid ?? '', resourceVersion: '', podCIDRs: [], labels: {} };
     const sink = new KubeEventSink({
-      api: client.events,
+      api: client,
       log: pino({ level: 'silent' }),
       identity: 'client-test_1',
       windowMs: 1500,
@@ -160,9 +160,9 @@ describeWithControlPlane('the Kubernetes client on a real API server', () => {
   it('loads the harness kubeconfig with --master pointing at the same server', async () => {
     const cp = controlPlane();
     if (!cp.available) throw new Error(cp.reason);
-    const kc = loadKubeConfig({ kubeconfig: cp.kubeconfigPath, master: cp.server }, { env: {} });
-    const viaMaster = createKubeClient(kc, { qps: 10, burst: 10 });
-    const version = await viaMaster.makeApi(k8s.VersionApi).getCode();
+    const access = await loadKubeConfig({ kubeconfig: cp.kubeconfigPath, master: cp.server }, { env: {} });
+    const viaMaster = createKubeClient(access, { qps: 10, burst: 10 });
+    const version = jsonBody<{ gitVersion: string }>(await viaMaster.request('GET', '/version'));
     expect(version.gitVersion).toBe(cp.version);
   });
 });

@@ -8,8 +8,9 @@ import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { contains, parseCidr } from '../../src/cidr/index.js';
 import { LeaderElector } from '../../src/leader/elector.js';
+import type { KubeClient } from '../../src/kube/client.js';
 import { createKubeLeaseClient } from '../../src/leader/kube-lease-client.js';
-import { TestScope, controlPlane, describeWithControlPlane, eventually, kubeClients, type KubeClients } from './harness.js';
+import { TestScope, controlPlane, describeWithControlPlane, eventually, kubeClients, ourClient, type KubeClients } from './harness.js';
 import {
   FAST,
   HaNodes,
@@ -34,8 +35,10 @@ describeWithControlPlane('three replicas on one Lease', () => {
   const sets: ReplicaSet[] = [];
   const leases: string[] = [];
 
-  beforeAll(() => {
+  let ours: KubeClient;
+  beforeAll(async () => {
     c = kubeClients();
+    ours = await ourClient();
     nodes = new HaNodes(c, scope);
   });
   afterEach(async () => {
@@ -301,7 +304,7 @@ describeWithControlPlane('three replicas on one Lease', () => {
       renewDeadlineMs: 3_000,
       retryPeriodMs: RETRY_MS,
       releaseOnCancel: true,
-      client: createKubeLeaseClient(c.coordination, { requestTimeoutMs: 1_500 }),
+      client: createKubeLeaseClient(ours, { requestTimeoutMs: 1_500 }),
       logger: pino({ level: 'silent' }),
       onStartedLeading: () => {
         takenAt = Date.now();

@@ -3,6 +3,8 @@
 import { randomBytes } from 'node:crypto';
 import * as k8s from '@kubernetes/client-node';
 import { describe, inject } from 'vitest';
+import { type KubeClient, type KubeClientOptions, createKubeClient } from '../../src/kube/client.js';
+import { loadKubeConfig } from '../../src/kube/config.js';
 import type { ControlPlaneInfo } from './context.js';
 
 export type { ControlPlaneInfo } from './context.js';
@@ -33,6 +35,14 @@ export function kubeClients(): KubeClients {
     coordination: kc.makeApiClient(k8s.CoordinationV1Api),
     events: kc.makeApiClient(k8s.EventsV1Api),
   };
+}
+
+/** The controller's own client for the admin kubeconfig, loaded the way `run` loads it. */
+export async function ourClient(options: Partial<KubeClientOptions> = {}): Promise<KubeClient> {
+  const cp = controlPlane();
+  if (!cp.available) throw new Error(`no control plane: ${cp.reason}`);
+  const access = await loadKubeConfig({ kubeconfig: cp.kubeconfigPath }, { env: {} });
+  return createKubeClient(access, { qps: 100, burst: 100, ...options });
 }
 
 export const SCOPE_LABEL = 'test.podcidr-allocator.io/scope';

@@ -96,7 +96,7 @@ describeWithControlPlane.each(['protobuf', 'json'] as const)('the Node informer 
     const url = new URL(cp.server);
     proxy = new CuttableProxy({ host: url.hostname, port: Number(url.port) });
     const master = await proxy.listen();
-    client = createKubeClient(loadKubeConfig({ kubeconfig: cp.kubeconfigPath, master }, { env: {} }), {
+    client = createKubeClient(await loadKubeConfig({ kubeconfig: cp.kubeconfigPath, master }, { env: {} }), {
       qps: 50,
       burst: 100,
     });
@@ -116,7 +116,7 @@ describeWithControlPlane.each(['protobuf', 'json'] as const)('the Node informer 
     const informer = new NodeInformer({
       source:
         encoding === 'json'
-          ? new KubeNodeSource({ core: client.core, watch: client.watch, throttle: client.throttle, labelSelector: scope.selector })
+          ? new KubeNodeSource({ client, labelSelector: scope.selector })
           : new ProtobufNodeSource({ client, labelSelector: scope.selector }),
       log: pino({ level: 'silent' }),
       pageSize: 2,

@@ -4,9 +4,10 @@ import * as k8s from '@kubernetes/client-node';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { LeaderElector, type RunOutcome } from '../../src/leader/elector.js';
+import type { KubeClient } from '../../src/kube/client.js';
 import { createKubeLeaseClient } from '../../src/leader/kube-lease-client.js';
 import { LeaseError, type LeaseClient, type LeaseRecord, type LeaseRef } from '../../src/leader/lease-client.js';
-import { TestScope, describeWithControlPlane, eventually, kubeClients, type KubeClients } from './harness.js';
+import { TestScope, describeWithControlPlane, eventually, kubeClients, ourClient, type KubeClients } from './harness.js';
 
 const NAMESPACE = 'kube-system';
 const LEASE_MS = 3_000;
@@ -29,8 +30,10 @@ describeWithControlPlane('leader election on a real Lease', () => {
   const leases: string[] = [];
   const running: Replica[] = [];
 
-  beforeAll(() => {
+  let ours: KubeClient;
+  beforeAll(async () => {
     c = kubeClients();
+    ours = await ourClient();
   });
   afterEach(async () => {
     await Promise.all(running.splice(0).map((r) => r.elector.stop()));
@@ -48,7 +51,7 @@ describeWithControlPlane('leader election on a real Lease', () => {
   }
 
   function leaseClient(): LeaseClient {
-    return createKubeLeaseClient(c.coordination, { requestTimeoutMs: RENEW_MS / 2 });
+    return createKubeLeaseClient(ours, { requestTimeoutMs: RENEW_MS / 2 });
   }
 
   function replica(lock: LeaseRef, identity: string): Replica {
@@ -179,9 +182,11 @@ describeWithControlPlane('the Lease client on a real server', () => {
   let c: KubeClients;
   const scope = new TestScope('lease-client');
   const names: string[] = [];
+  let ours: KubeClient;
 
-  beforeAll(() => {
+  beforeAll(async () => {
     c = kubeClients();
+    ours = await ourClient();
   });
   afterAll(async () => {
     for (const name of names) {
@@ -204,12 +209,12 @@ describeWithControlPlane('the Lease client on a real server', () => {
   });
 
   it('reports a missing Lease as not-found', async () => {
-    const client = createKubeLeaseClient(c.coordination, { requestTimeoutMs: 5_000 });
+    const client = createKubeLeaseClient(ours, { requestTimeoutMs: 5_000 });
     await expect(client.get(lock())).rejects.toMatchObject({ failure: 'not-found' });
   });
 
   it('reports creating an existing Lease as a conflict', async () => {
-    const client = createKubeLeaseClient(c.coordination, { requestTimeoutMs: 5_000 });
+    const client = createKubeLeaseClient(ours, { requestTimeoutMs: 5_000 });
     const ref = lock();
     await client.create(ref, record('a'));
     const err = await client.create(ref, record('b')).catch((e: unknown) => e);
@@ -219,8 +224,8 @@ describeWithControlPlane('the Lease client on a real server', () => {
 
   it('lets exactly one of two writers with the same resourceVersion succeed', async () => {
     const ref = lock();
-    const one = createKubeLeaseClient(c.coordination, { requestTimeoutMs: 5_000 });
-    const two = createKubeLeaseClient(c.coordination, { requestTimeoutMs: 5_000 });
+    const one = createKubeLeaseClient(ours, { requestTimeoutMs: 5_000 });
+    const two = createKubeLeaseClient(ours, { requestTimeoutMs: 5_000 });
     const created = await one.create(ref, record(''));
 
     const results = await Promise.allSettled([
@@ -234,7 +239,7 @@ describeWithControlPlane('the Lease client on a real server', () => {
   });
 
   it('reads back exactly what it wrote, with the times as six-digit MicroTime', async () => {
-    const client = createKubeLeaseClient(c.coordination, { requestTimeoutMs: 5_000 });
+    const client = createKubeLeaseClient(ours, { requestTimeoutMs: 5_000 });
     const ref = lock();
     const at = new Date('2025-06-07T08:09:10.123Z');
     const written = await client.create(ref, { ...record('a'), acquireTime: at, renewTime: at, leaseTransitions: 3 });

@@ -24,8 +24,8 @@ describeWithControlPlane('the protobuf Node source on a real API server', () => 
     admin = kubeClients();
     const cp = controlPlane();
     if (!cp.available) throw new Error(cp.reason);
-    client = createKubeClient(loadKubeConfig({ kubeconfig: cp.kubeconfigPath }, { env: {} }), { qps: 100, burst: 100 });
-    json = new KubeNodeSource({ core: client.core, watch: client.watch, throttle: client.throttle, labelSelector: scope.selector });
+    client = createKubeClient(await loadKubeConfig({ kubeconfig: cp.kubeconfigPath }, { env: {} }), { qps: 100, burst: 100 });
+    json = new KubeNodeSource({ client, labelSelector: scope.selector });
     protobuf = new ProtobufNodeSource({ client, labelSelector: scope.selector });
   });
 

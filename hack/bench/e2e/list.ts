@@ -26,7 +26,7 @@ try {
   await api.createNodes(0, argv.nodes, 32, (i) => withPodCIDR(fatNodeJson(`listed-${i}`, i, 'list'), i));
   api.close();
   log(`created ${argv.nodes} nodes in ${((performance.now() - created) / 1000).toFixed(1)} s`);
-  const client = createKubeClient(loadKubeConfig({ kubeconfig: cp.kubeconfigPath }, { env: {} }), { qps: 10_000, burst: 10_000 });
+  const client = createKubeClient(await loadKubeConfig({ kubeconfig: cp.kubeconfigPath }, { env: {} }), { qps: 10_000, burst: 10_000 });
   // Warm-up: the connection and the API server's first-request costs stay out of the figures.
   await client.getStreamed('/api/v1/nodes', { query: { limit: 1 }, accept: PROTOBUF_CONTENT_TYPE }, () => undefined);
   console.log('round  page size  decode  pages  nodes  MB received  seconds');

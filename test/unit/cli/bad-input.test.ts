@@ -70,21 +70,21 @@ describe('loading a kubeconfig it cannot use', () => {
       /API server address "not a url" is not a URL/,
     ],
     ['a server without a scheme', kubeconfigText('127.0.0.1:6443'), /API server address "127.0.0.1:6443"/],
-  ])('throws a one-line KubeConfigError for %s', (name, text, reason) => {
+  ])('throws a one-line KubeConfigError for %s', async (name, text, reason) => {
     const path = file(`${name.replace(/\W+/g, '-')}.kubeconfig`, text);
-    const error = kubeConfigError(() => loadKubeConfig({ kubeconfig: path }, { env: {} }));
+    const error = await kubeConfigError(() => loadKubeConfig({ kubeconfig: path }, { env: {} }));
     expect(error.message).toMatch(reason);
     expect(error.message).not.toContain('\n');
   });
 
-  it('names the file and says it does not exist', () => {
+  it('names the file and says it does not exist', async () => {
     const path = join(dir, 'missing.kubeconfig');
-    const error = kubeConfigError(() => loadKubeConfig({ kubeconfig: path }, { env: {} }));
+    const error = await kubeConfigError(() => loadKubeConfig({ kubeconfig: path }, { env: {} }));
     expect(error.message).toBe(`cannot read kubeconfig ${path} (from --kubeconfig): no such file`);
   });
 
-  it('names the file and says it is a directory', () => {
-    const error = kubeConfigError(() => loadKubeConfig({ kubeconfig: dir }, { env: {} }));
+  it('names the file and says it is a directory', async () => {
+    const error = await kubeConfigError(() => loadKubeConfig({ kubeconfig: dir }, { env: {} }));
     expect(error.message).toBe(`cannot read kubeconfig ${dir} (from --kubeconfig): is a directory`);
   });
 });
@@ -115,9 +115,9 @@ function kubeconfigText(server: string): string {
   ].join('\n');
 }
 
-function kubeConfigError(load: () => unknown): KubeConfigError {
+async function kubeConfigError(load: () => Promise<unknown>): Promise<KubeConfigError> {
   try {
-    load();
+    await load();
   } catch (err) {
     if (err instanceof KubeConfigError) return err;
     throw err;

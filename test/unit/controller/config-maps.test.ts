@@ -1,20 +1,25 @@
 // Unit tests of the Events about the controller's ConfigMaps: body shape, de-duplication within the window,
 // and failures that are logged, never thrown.
 
-import type * as k8s from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import { KubeObjectEvents } from '../../../src/controller/config-maps.js';
+import type { KubeRequest } from '../../../src/kube/client.js';
+import type { EventBody } from '../../../src/kube/event-sink.js';
+import type { HttpMethod } from '../../../src/kube/transport.js';
+import { json, status } from '../kube/fake-rest.js';
 import { memoryLogger } from './reconciler-fakes.js';
 
 function sink(fail = false) {
-  const bodies: k8s.EventsV1Event[] = [];
+  const bodies: EventBody[] = [];
+  const paths: string[] = [];
   let now = 0;
   const { logger, lines } = memoryLogger();
   const events = new KubeObjectEvents({
     api: {
-      createNamespacedEvent: (param: { namespace: string; body: k8s.EventsV1Event }) => {
-        bodies.push(param.body);
-        return fail ? Promise.reject(new Error('refused')) : Promise.resolve(param.body);
+      request: (method: HttpMethod, path: string, request: KubeRequest = {}) => {
+        paths.push(`${method} ${path}`);
+        bodies.push(request.body as EventBody);
+        return Promise.resolve(fail ? status(403, 'Forbidden', 'refused') : json(201, request.body));
       },
     },
     namespace: 'kube-system',
@@ -23,7 +28,7 @@ function sink(fail = false) {
     windowMs: 1000,
     now: () => now,
   });
-  return { events, bodies, lines, advance: (ms: number) => (now += ms) };
+  return { events, bodies, paths, lines, advance: (ms: number) => (now += ms) };
 }
 
 const regarding = { kind: 'ConfigMap', name: 'podcidr-allocator-config', uid: 'u-1' };
@@ -42,6 +47,8 @@ describe('KubeObjectEvents', () => {
       metadata: { namespace: 'kube-system' },
       regarding: { kind: 'ConfigMap', name: 'podcidr-allocator-config', namespace: 'kube-system', uid: 'u-1' },
     });
+    expect(s.bodies[0]?.eventTime).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/);
+    expect(s.paths).toEqual(['POST /apis/events.k8s.io/v1/namespaces/kube-system/events']);
   });
 
   it('writes the same reason and note once per window, a different note at once', () => {
@@ -59,6 +66,6 @@ describe('KubeObjectEvents', () => {
     const s = sink(true);
     s.events.emit(regarding, 'Normal', 'PodCIDRRangesAppended', 'added');
     await new Promise((resolve) => setImmediate(resolve));
-    expect(s.lines.some((l) => l.msg === 'could not record event')).toBe(true);
+    expect(s.lines.some((l) => l.msg === 'could not record event' && l.error === 'HTTP 403 Forbidden: refused')).toBe(true);
   });
 });

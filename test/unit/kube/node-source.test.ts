@@ -1,39 +1,14 @@
-import * as k8s from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import { type NodeWatchHandlers, ResourceExpiredError } from '../../../src/controller/node-informer.js';
 import type { NodeInfo } from '../../../src/controller/types.js';
-import { KubeNodeSource, type WatchClient } from '../../../src/kube/node-source.js';
+import { KubeNodeSource } from '../../../src/kube/node-source.js';
+import { FakeRest, json, status } from './fake-rest.js';
+import { FakeStream, settle } from './fake-stream.js';
 
-interface WatchCall {
-  readonly path: string;
-  readonly query: Record<string, string | number | boolean | undefined>;
-  readonly emit: (phase: string, object: unknown) => void;
-  readonly done: (err: unknown) => void;
-  readonly controller: AbortController;
-}
-
-class FakeWatch implements WatchClient {
-  readonly calls: WatchCall[] = [];
-  failOnConnect: unknown;
-
-  async watch(
-    path: string,
-    query: Record<string, string | number | boolean | undefined>,
-    emit: (phase: string, object: unknown) => void,
-    done: (err: unknown) => void,
-  ): Promise<AbortController> {
-    const controller = new AbortController();
-    this.calls.push({ path, query, emit, done, controller });
-    // Like k8s.Watch: a failed connect calls done() before watch() returns.
-    if (this.failOnConnect !== undefined) done(this.failOnConnect);
-    return controller;
-  }
-
-  get last(): WatchCall {
-    const call = this.calls.at(-1);
-    if (call === undefined) throw new Error('no watch');
-    return call;
-  }
+/** KubeClient's request and stream, both faked. */
+class FakeClient extends FakeRest {
+  readonly watches = new FakeStream();
+  stream: FakeStream['stream'] = (path, request) => this.watches.stream(path, request);
 }
 
 function recorder() {
@@ -55,22 +30,21 @@ const neverAborted = new AbortController().signal;
 
 describe('KubeNodeSource.list', () => {
   it('asks for one page and converts it to NodeInfo', async () => {
-    const requests: k8s.CoreV1ApiListNodeRequest[] = [];
-    const source = new KubeNodeSource({
-      core: {
-        listNode: async (param?: k8s.CoreV1ApiListNodeRequest) => {
-          if (param !== undefined) requests.push(param);
-          return {
-            items: [{ metadata: { name: 'a', uid: 'u', resourceVersion: '5' }, spec: { podCIDR: '10.0.0.0/24' } }],
-            metadata: { resourceVersion: '77', _continue: 'next' },
-          };
-        },
-      },
-      watch: new FakeWatch(),
-      labelSelector: 'pool=a',
-    });
+    const client = new FakeClient();
+    client.answer = () =>
+      json(200, {
+        items: [{ metadata: { name: 'a', uid: 'u', resourceVersion: '5' }, spec: { podCIDR: '10.0.0.0/24' }, status: { images: [] } }],
+        metadata: { resourceVersion: '77', continue: 'next' },
+      });
+    const source = new KubeNodeSource({ client, labelSelector: 'pool=a' });
     const page = await source.list({ limit: 500, continueToken: 'tok', signal: neverAborted });
-    expect(requests).toEqual([{ limit: 500, _continue: 'tok', labelSelector: 'pool=a' }]);
+    expect(client.calls).toEqual([
+      {
+        method: 'GET',
+        path: '/api/v1/nodes',
+        request: { query: { limit: 500, continue: 'tok', labelSelector: 'pool=a' }, signal: neverAborted },
+      },
+    ]);
     expect(page).toEqual({
       nodes: [{ name: 'a', uid: 'u', resourceVersion: '5', podCIDRs: ['10.0.0.0/24'], labels: {} }],
       resourceVersion: '77',
@@ -79,23 +53,17 @@ describe('KubeNodeSource.list', () => {
   });
 
   it('reports the last page with no continue token', async () => {
-    const source = new KubeNodeSource({
-      core: { listNode: async () => ({ items: [], metadata: { resourceVersion: '1', _continue: '' } }) },
-      watch: new FakeWatch(),
-    });
-    expect((await source.list({ limit: 1, signal: neverAborted })).continueToken).toBeUndefined();
+    const client = new FakeClient();
+    client.answer = () => json(200, { items: [], metadata: { resourceVersion: '1', continue: '' } });
+    expect((await new KubeNodeSource({ client }).list({ limit: 1, signal: neverAborted })).continueToken).toBeUndefined();
   });
 
   it('turns 410 Gone into ResourceExpiredError and other failures into one-line errors', async () => {
-    const failing = (code: number, reason: string) =>
-      new KubeNodeSource({
-        core: {
-          listNode: async () => {
-            throw new k8s.ApiException(code, 'x', JSON.stringify({ reason, message: 'm' }), {});
-          },
-        },
-        watch: new FakeWatch(),
-      });
+    const failing = (code: number, reason: string) => {
+      const client = new FakeClient();
+      client.answer = () => status(code, reason, 'm');
+      return new KubeNodeSource({ client });
+    };
     await expect(failing(410, 'Expired').list({ limit: 1, signal: neverAborted })).rejects.toBeInstanceOf(
       ResourceExpiredError,
     );
@@ -107,15 +75,12 @@ describe('KubeNodeSource.list', () => {
 
 describe('KubeNodeSource.watch', () => {
   it('watches /api/v1/nodes from the resourceVersion with bookmarks and the server timeout', async () => {
-    const watch = new FakeWatch();
-    let throttled = 0;
-    const source = new KubeNodeSource({ core: { listNode: async () => ({ items: [] }) }, watch, throttle: async () => {
-      throttled++;
-    } });
-    await source.watch({ resourceVersion: '42', timeoutSeconds: 400, signal: neverAborted }, recorder().handlers);
-    expect(throttled).toBe(1);
-    expect(watch.last.path).toBe('/api/v1/nodes');
-    expect(watch.last.query).toEqual({
+    const client = new FakeClient();
+    await new KubeNodeSource({ client }).watch({ resourceVersion: '42', timeoutSeconds: 400, signal: neverAborted }, recorder().handlers);
+    expect(client.watches.last.path).toBe('/api/v1/nodes');
+    expect(client.watches.last.accept).toBe('application/json');
+    expect(client.watches.last.query).toEqual({
+      watch: true,
       resourceVersion: '42',
       allowWatchBookmarks: true,
       timeoutSeconds: 400,
@@ -124,66 +89,71 @@ describe('KubeNodeSource.watch', () => {
   });
 
   it('passes events converted from plain JSON, and bookmarks', async () => {
-    const watch = new FakeWatch();
-    const source = new KubeNodeSource({ core: { listNode: async () => ({ items: [] }) }, watch });
+    const client = new FakeClient();
     const { seen, nodes, handlers } = recorder();
-    await source.watch({ resourceVersion: '1', timeoutSeconds: 300, signal: neverAborted }, handlers);
-    const json = { metadata: { name: 'a', uid: 'u', resourceVersion: '2', deletionTimestamp: '2024-01-01T00:00:00Z' } };
-    watch.last.emit('ADDED', json);
-    watch.last.emit('MODIFIED', json);
-    watch.last.emit('BOOKMARK', { kind: 'Node', metadata: { resourceVersion: '9' } });
-    watch.last.emit('DELETED', json);
+    await new KubeNodeSource({ client }).watch({ resourceVersion: '1', timeoutSeconds: 300, signal: neverAborted }, handlers);
+    const node = { metadata: { name: 'a', uid: 'u', resourceVersion: '2', deletionTimestamp: '2024-01-01T00:00:00Z' } };
+    const feed = client.watches.last.feed;
+    feed.event('ADDED', node);
+    feed.event('MODIFIED', node);
+    feed.event('BOOKMARK', { kind: 'Node', metadata: { resourceVersion: '9' } });
+    feed.event('DELETED', node);
+    await settle();
     expect(seen).toEqual(['ADDED a', 'MODIFIED a', 'BOOKMARK 9', 'DELETED a']);
     expect(nodes[0]?.deletionTimestamp).toBe('2024-01-01T00:00:00Z');
   });
 
-  it('ends with ResourceExpiredError on an in-stream 410 and aborts the stream', async () => {
-    const watch = new FakeWatch();
-    const source = new KubeNodeSource({ core: { listNode: async () => ({ items: [] }) }, watch });
+  it('ends with ResourceExpiredError on an in-stream 410 and reads no further', async () => {
+    const client = new FakeClient();
     const { closes, handlers, seen } = recorder();
-    await source.watch({ resourceVersion: '1', timeoutSeconds: 300, signal: neverAborted }, handlers);
-    watch.last.emit('ERROR', { kind: 'Status', code: 410, reason: 'Expired', message: 'too old resource version' });
-    watch.last.emit('ADDED', { metadata: { name: 'late' } });
-    watch.last.done(null);
+    await new KubeNodeSource({ client }).watch({ resourceVersion: '1', timeoutSeconds: 300, signal: neverAborted }, handlers);
+    const feed = client.watches.last.feed;
+    feed.event('ERROR', { kind: 'Status', code: 410, reason: 'Expired', message: 'too old resource version' });
+    feed.event('ADDED', { metadata: { name: 'late' } });
+    feed.end();
+    await settle();
     expect(closes).toHaveLength(1);
     expect(closes[0]).toBeInstanceOf(ResourceExpiredError);
-    expect(watch.last.controller.signal.aborted).toBe(true);
     expect(seen).toEqual([]);
   });
 
-  it('ends with a plain error for other in-stream errors and HTTP failures, and cleanly on a server close', async () => {
-    const watch = new FakeWatch();
-    const source = new KubeNodeSource({ core: { listNode: async () => ({ items: [] }) }, watch });
+  it('ends with a plain error for other in-stream errors, throws HTTP failures, and ends cleanly on a server close', async () => {
+    const client = new FakeClient();
+    const source = new KubeNodeSource({ client });
     const first = recorder();
     await source.watch({ resourceVersion: '1', timeoutSeconds: 300, signal: neverAborted }, first.handlers);
-    watch.last.emit('ERROR', { code: 500, reason: 'InternalError', message: 'etcd' });
+    client.watches.last.feed.event('ERROR', { code: 500, reason: 'InternalError', message: 'etcd' });
+    await settle();
     expect(first.closes[0]).not.toBeInstanceOf(ResourceExpiredError);
-    expect((first.closes[0] as Error).message).toBe('watch nodes: 500 InternalError: etcd');
+    expect((first.closes[0] as Error).message).toBe('watch nodes: HTTP 500 InternalError: etcd');
 
-    const second = recorder();
-    watch.failOnConnect = Object.assign(new Error('Gone'), { statusCode: 410 });
-    await source.watch({ resourceVersion: '1', timeoutSeconds: 300, signal: neverAborted }, second.handlers);
-    expect(second.closes[0]).toBeInstanceOf(ResourceExpiredError);
+    client.watches.refuse = { status: 410, body: { kind: 'Status', code: 410, reason: 'Expired', message: 'm' } };
+    await expect(source.watch({ resourceVersion: '1', timeoutSeconds: 300, signal: neverAborted }, recorder().handlers)).rejects.toBeInstanceOf(
+      ResourceExpiredError,
+    );
 
-    const third = recorder();
-    watch.failOnConnect = Object.assign(new Error('Forbidden'), { statusCode: 403 });
-    await source.watch({ resourceVersion: '1', timeoutSeconds: 300, signal: neverAborted }, third.handlers);
-    expect((third.closes[0] as Error).message).toBe('watch nodes: HTTP 403 Forbidden');
+    client.watches.refuse = { status: 403, body: { kind: 'Status', code: 403, reason: 'Forbidden', message: 'no' } };
+    await expect(source.watch({ resourceVersion: '1', timeoutSeconds: 300, signal: neverAborted }, recorder().handlers)).rejects.toThrow(
+      'watch nodes: HTTP 403 Forbidden: no',
+    );
 
     const fourth = recorder();
-    watch.failOnConnect = undefined;
+    client.watches.refuse = undefined;
     await source.watch({ resourceVersion: '1', timeoutSeconds: 300, signal: neverAborted }, fourth.handlers);
-    watch.last.done(null);
+    client.watches.last.feed.end();
+    await settle();
     expect(fourth.closes).toEqual([undefined]);
   });
 
-  it('aborts the stream when the caller aborts', async () => {
-    const watch = new FakeWatch();
-    const source = new KubeNodeSource({ core: { listNode: async () => ({ items: [] }) }, watch });
+  it('passes the caller’s signal to the stream, so aborting ends it', async () => {
+    const client = new FakeClient();
     const controller = new AbortController();
-    await source.watch({ resourceVersion: '1', timeoutSeconds: 300, signal: controller.signal }, recorder().handlers);
-    expect(watch.last.controller.signal.aborted).toBe(false);
+    const { closes, handlers } = recorder();
+    await new KubeNodeSource({ client }).watch({ resourceVersion: '1', timeoutSeconds: 300, signal: controller.signal }, handlers);
+    expect(client.watches.last.signal.aborted).toBe(false);
     controller.abort();
-    expect(watch.last.controller.signal.aborted).toBe(true);
+    await settle();
+    expect(client.watches.last.signal.aborted).toBe(true);
+    expect(closes).toHaveLength(1);
   });
 });

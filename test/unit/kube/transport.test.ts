@@ -1,7 +1,14 @@
-import * as k8s from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import { TokenBucket } from '../../../src/controller/rate-limiter.js';
-import { RequestTimeoutError, type TransportOptions, WriteFencedError, createTransport } from '../../../src/kube/transport.js';
+import {
+  type HttpMethod,
+  type HttpRequest,
+  type HttpResponse,
+  RequestTimeoutError,
+  type TransportOptions,
+  WriteFencedError,
+  createTransport,
+} from '../../../src/kube/transport.js';
 import { ManualClock } from '../controller/manual-clock.js';
 
 interface Sent {
@@ -13,29 +20,37 @@ interface Sent {
 type Reply = { status: number; headers?: Record<string, string>; body?: string } | 'hang';
 
 /** A server stand-in: answers each request with the next reply (the last one repeats). */
-class FakeHttp implements k8s.PromiseHttpLibrary {
+class FakeHttp {
   readonly sent: Sent[] = [];
-  constructor(
-    private readonly clock: ManualClock,
-    private readonly replies: Reply[],
-  ) {}
+  readonly #clock: ManualClock;
+  readonly #replies: Reply[];
 
-  send(request: k8s.RequestContext): Promise<k8s.ResponseContext> {
-    const signal = request.getSignal();
-    this.sent.push({ at: this.clock.now(), headers: { ...request.getHeaders() }, signal });
-    const reply = this.replies.length > 1 ? this.replies.shift() : this.replies[0];
+  constructor(clock: ManualClock, replies: Reply[]) {
+    this.#clock = clock;
+    this.#replies = replies;
+  }
+
+  send(request: HttpRequest): Promise<HttpResponse> {
+    const signal = request.signal;
+    this.sent.push({ at: this.#clock.now(), headers: { ...request.headers }, signal });
+    const reply = this.#replies.length > 1 ? this.#replies.shift() : this.#replies[0];
     if (reply === undefined || reply === 'hang') {
       return new Promise((_resolve, reject) => {
         signal?.addEventListener('abort', () => reject(signal.reason), { once: true });
       });
     }
     const text = reply.body ?? '{}';
-    const body: k8s.ResponseBody = {
-      text: async () => text,
-      binary: async () => Buffer.from(text),
-      stream: () => null,
-    };
-    return Promise.resolve(new k8s.ResponseContext(reply.status, reply.headers ?? {}, body));
+    return Promise.resolve({
+      status: reply.status,
+      headers: reply.headers ?? {},
+      body: {
+        text: async () => text,
+        bytes: async () => Buffer.from(text),
+        stream: async function* () {
+          yield Buffer.from(text);
+        },
+      },
+    });
   }
 }
 
@@ -46,15 +61,12 @@ function setup(replies: Reply[], options: Partial<TransportOptions> = {}) {
   const transport = createTransport({
     timeoutMs: 1000,
     clock,
-    inner: http,
+    inner: (request: HttpRequest) => http.send(request),
     onRequest: (verb, code, seconds) => observed.push(`${verb} ${code} ${seconds}`),
     ...options,
   });
-  const send = async (signal?: AbortSignal, method: k8s.HttpMethod = k8s.HttpMethod.GET): Promise<k8s.ResponseContext> => {
-    const request = new k8s.RequestContext('https://api.example/api/v1/nodes', method);
-    if (signal !== undefined) request.setSignal(signal);
-    return transport.send(request).toPromise();
-  };
+  const send = (signal?: AbortSignal, method: HttpMethod = 'GET'): Promise<HttpResponse> =>
+    transport.send({ method, url: 'https://api.example/api/v1/nodes', headers: {}, ...(signal ? { signal } : {}) });
   return { clock, http, observed, send };
 }
 
@@ -75,7 +87,7 @@ describe('createTransport', () => {
     expect(http.sent).toHaveLength(4);
     await clock.advance(800);
     expect(http.sent).toHaveLength(8);
-    expect((await all).map((r) => r.httpStatusCode)).toEqual(Array(8).fill(200));
+    expect((await all).map((r) => r.status)).toEqual(Array(8).fill(200));
   });
 
   it('fails a request that gets no answer within the timeout with RequestTimeoutError', async () => {
@@ -93,6 +105,18 @@ describe('createTransport', () => {
     const response = await send();
     expect(clock.pending()).toBe(1);
     expect(await response.body.text()).toBe('{"kind":"NodeList"}');
+    expect(clock.pending()).toBe(0);
+  });
+
+  it('stops the timeout once a streamed body has been read to its end', async () => {
+    const { clock, send } = setup([{ status: 200, body: '{"kind":"NodeList"}' }]);
+    const response = await send();
+    const chunks: string[] = [];
+    for await (const chunk of response.body.stream()) {
+      expect(clock.pending()).toBe(1);
+      chunks.push(Buffer.from(chunk).toString());
+    }
+    expect(chunks.join('')).toBe('{"kind":"NodeList"}');
     expect(clock.pending()).toBe(0);
   });
 
@@ -117,7 +141,7 @@ describe('createTransport', () => {
     await clock.advance(1);
     expect(http.sent).toHaveLength(2);
     await clock.advance(1000);
-    expect((await result).httpStatusCode).toBe(200);
+    expect((await result).status).toBe(200);
     expect(observed.map((o) => o.split(' ')[1])).toEqual(['429', '429', '200']);
   });
 
@@ -125,7 +149,7 @@ describe('createTransport', () => {
     const { clock, http, send } = setup([{ status: 429, headers: { 'retry-after': '1' } }], { max429Retries: 2 });
     const result = send();
     await clock.advance(10_000);
-    expect((await result).httpStatusCode).toBe(429);
+    expect((await result).status).toBe(429);
     expect(http.sent).toHaveLength(3);
   });
 
@@ -136,7 +160,7 @@ describe('createTransport', () => {
     const result = send();
     await clock.advance(5000);
     expect(http.sent).toHaveLength(2);
-    expect((await result).httpStatusCode).toBe(200);
+    expect((await result).status).toBe(200);
   });
 
   it('takes a fresh token for every retry', async () => {
@@ -151,7 +175,7 @@ describe('createTransport', () => {
     expect(http.sent).toHaveLength(1);
     await clock.advance(1);
     expect(http.sent).toHaveLength(2);
-    expect((await result).httpStatusCode).toBe(200);
+    expect((await result).status).toBe(200);
   });
 
   it('rejects a timeout that is not positive', () => {
@@ -162,17 +186,17 @@ describe('createTransport', () => {
     let allowed = true;
     const clock = new ManualClock();
     const { http, send } = setup([{ status: 200 }], { bucket: new TokenBucket(1, 1, clock), clock, mayWrite: () => allowed });
-    const first = send(undefined, k8s.HttpMethod.PATCH);
+    const first = send(undefined, 'PATCH');
     await clock.advance(0);
     await first;
     expect(http.sent).toHaveLength(1);
     // The second write waits a second for its token; leadership ends meanwhile.
-    const refused = expect(send(undefined, k8s.HttpMethod.PATCH)).rejects.toBeInstanceOf(WriteFencedError);
+    const refused = expect(send(undefined, 'PATCH')).rejects.toBeInstanceOf(WriteFencedError);
     allowed = false;
     await clock.advance(1000);
     await refused;
     expect(http.sent).toHaveLength(1);
-    const read = send(undefined, k8s.HttpMethod.GET);
+    const read = send(undefined, 'GET');
     await clock.advance(1000);
     await read;
     expect(http.sent).toHaveLength(2);

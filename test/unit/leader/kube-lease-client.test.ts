@@ -1,58 +1,33 @@
-import * as k8s from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
-import { createKubeLeaseClient, type LeaseApi } from '../../../src/leader/kube-lease-client.js';
+import type { KubeRequest, RawResponse, RestClient } from '../../../src/kube/client.js';
+import type { HttpMethod } from '../../../src/kube/transport.js';
+import { createKubeLeaseClient, type LeaseObject } from '../../../src/leader/kube-lease-client.js';
 import { LeaseError } from '../../../src/leader/lease-client.js';
+import { json, status } from '../kube/fake-rest.js';
 
 const ref = { namespace: 'kube-system', name: 'podcidr-allocator' };
 
-type Call = { verb: string; body?: k8s.V1Lease; signal: AbortSignal | undefined };
+type Call = { verb: string; path: string; body?: LeaseObject; signal: AbortSignal | undefined };
 
-/** Plays the generated API: records what it was sent and answers with a scripted result. */
-class ScriptedApi implements LeaseApi {
+const VERBS: Partial<Record<HttpMethod, string>> = { GET: 'read', POST: 'create', PUT: 'replace' };
+
+/** Plays the API server: records what it was sent and answers with a scripted Lease or response. */
+class ScriptedApi implements RestClient {
   readonly calls: Call[] = [];
-  answer: (call: Call) => Promise<k8s.V1Lease> = () => Promise.reject(new Error('no answer'));
+  answer: (call: Call) => Promise<LeaseObject | RawResponse> = () => Promise.reject(new Error('no answer'));
 
-  readNamespacedLease(
-    _param: k8s.CoordinationV1ApiReadNamespacedLeaseRequest,
-    options?: k8s.ConfigurationOptions,
-  ): Promise<k8s.V1Lease> {
-    return this.#record({ verb: 'read', signal: signalOf(options) });
-  }
-
-  createNamespacedLease(
-    param: k8s.CoordinationV1ApiCreateNamespacedLeaseRequest,
-    options?: k8s.ConfigurationOptions,
-  ): Promise<k8s.V1Lease> {
-    return this.#record({ verb: 'create', body: param.body, signal: signalOf(options) });
-  }
-
-  replaceNamespacedLease(
-    param: k8s.CoordinationV1ApiReplaceNamespacedLeaseRequest,
-    options?: k8s.ConfigurationOptions,
-  ): Promise<k8s.V1Lease> {
-    return this.#record({ verb: 'replace', body: param.body, signal: signalOf(options) });
-  }
-
-  #record(call: Call): Promise<k8s.V1Lease> {
+  async request(method: HttpMethod, path: string, request: KubeRequest = {}): Promise<RawResponse> {
+    const body = typeof request.body === 'string' ? (JSON.parse(request.body) as LeaseObject) : (request.body as LeaseObject | undefined);
+    const call: Call = { verb: VERBS[method] ?? method, path, signal: request.signal, ...(body !== undefined ? { body } : {}) };
     this.calls.push(call);
-    return this.answer(call);
+    const answer = await this.answer(call);
+    return 'contentType' in answer ? answer : json(200, answer);
   }
 }
 
-/** Runs the per-call middleware the way the generated client does and returns the signal it set. */
-function signalOf(options: k8s.ConfigurationOptions | undefined): AbortSignal | undefined {
-  const ctx = new k8s.RequestContext('https://127.0.0.1/', k8s.HttpMethod.GET);
-  for (const m of options?.middleware ?? []) void m.pre(ctx);
-  return ctx.getSignal();
-}
-
-/** What the server sends back: MicroTimes arrive as strings, not Dates. */
-function served(spec: Record<string, unknown>, resourceVersion = '42', labels?: Record<string, string>): k8s.V1Lease {
-  return { metadata: { ...ref, resourceVersion, labels }, spec } as k8s.V1Lease;
-}
-
-function apiError(code: number, reason: string): k8s.ApiException<string> {
-  return new k8s.ApiException(code, `HTTP-Code: ${code}`, JSON.stringify({ kind: 'Status', reason }), {});
+/** What the server sends back: MicroTimes arrive as strings. */
+function served(spec: Record<string, unknown>, resourceVersion = '42', labels?: Record<string, string>): LeaseObject {
+  return { metadata: { ...ref, resourceVersion, labels }, spec } as LeaseObject;
 }
 
 describe('the CoordinationV1Api lease client', () => {
@@ -79,6 +54,7 @@ describe('the CoordinationV1Api lease client', () => {
       leaseTransitions: 0,
     });
     expect(wire.metadata).toEqual(ref);
+    expect(api.calls[0]).toMatchObject({ verb: 'create', path: '/apis/coordination.k8s.io/v1/namespaces/kube-system/leases' });
   });
 
   it('reads MicroTime strings, keeping them verbatim in the raw record', async () => {
@@ -130,6 +106,10 @@ describe('the CoordinationV1Api lease client', () => {
       '7',
     );
 
+    expect(api.calls.map((c) => `${c.verb} ${c.path}`)).toEqual([
+      'read /apis/coordination.k8s.io/v1/namespaces/kube-system/leases/podcidr-allocator',
+      'replace /apis/coordination.k8s.io/v1/namespaces/kube-system/leases/podcidr-allocator',
+    ]);
     const sent = api.calls[1]?.body;
     expect(sent?.metadata).toMatchObject({ ...ref, resourceVersion: '7', labels: { team: 'net' } });
     expect(sent?.spec).toMatchObject({ holderIdentity: '', leaseDurationSeconds: 1, leaseTransitions: 2 });
@@ -143,7 +123,7 @@ describe('the CoordinationV1Api lease client', () => {
     [500, 'InternalError', 'failed'],
   ] as const)('maps HTTP %i %s to a %s LeaseError', async (code, reason, failure) => {
     const api = new ScriptedApi();
-    api.answer = () => Promise.reject(apiError(code, reason));
+    api.answer = () => Promise.resolve(status(code, reason));
     const error = await createKubeLeaseClient(api, { requestTimeoutMs: 5_000 })
       .get(ref)
       .catch((err: unknown) => err);
