@@ -1,9 +1,8 @@
-// Runs in a worker thread: loads kubeconfig files with the Kubernetes client library and posts back plain data.
-// The library stays in this thread's isolate, whose memory is returned when the thread ends.
+// Runs as a short-lived child process: loads kubeconfig files with the Kubernetes client library and sends back plain data.
+// The library's memory goes with the process (a worker thread's would stay in the parent's malloc arenas).
 // Only node: builtins and the library are imported, so the file also runs from source with type stripping.
 
 import { readFileSync } from 'node:fs';
-import { parentPort, workerData } from 'node:worker_threads';
 import { KubeConfig } from '@kubernetes/client-node';
 import type { AgentOptions } from 'node:https';
 
@@ -157,7 +156,10 @@ function firstLine(err: unknown): string {
   return (text.split('\n', 1)[0] ?? text).trim();
 }
 
-if (parentPort !== null) {
-  const port = parentPort;
-  void answer(workerData as KubeconfigJob).then((result) => port.postMessage(result));
+// Started with an IPC channel (fork): one job in, one answer out, then exit.
+const send = process.send?.bind(process);
+if (send !== undefined) {
+  process.once('message', (job: KubeconfigJob) => {
+    void answer(job).then((result) => send(result, () => process.exit(0)));
+  });
 }
