@@ -5,7 +5,6 @@ import type { V1ManagedFieldsEntry, V1Node } from '@kubernetes/client-node';
 import type { NodeInfo } from './types.js';
 
 const NO_CIDRS: readonly string[] = Object.freeze([]);
-const NO_LABELS: Readonly<Record<string, string>> = Object.freeze({});
 
 /**
  * The slim view of node. List responses carry Dates and watch events carry RFC 3339 strings for
@@ -20,7 +19,6 @@ export function toNodeInfo(node: V1Node): NodeInfo {
     uid: meta.uid ?? '',
     resourceVersion: meta.resourceVersion ?? '',
     podCIDRs: podCIDRsOf(node),
-    labels: copyLabels(meta.labels, meta.name ?? ''),
   };
   const deletion = timestampString(meta.deletionTimestamp);
   if (deletion !== undefined) info.deletionTimestamp = deletion;
@@ -37,12 +35,8 @@ function podCIDRsOf(node: V1Node): readonly string[] {
 }
 
 /**
- * Label values repeat across Nodes (zone, arch, instance type, pool) and kubernetes.io/hostname
- * usually equals the name: sharing those strings cuts the cache by about a third at 50,000 Nodes.
- */
-/**
- * One instance per distinct short string. Bounded: once full, new strings are simply not shared,
- * so values unique to each Node (instance ids) cannot grow it without limit.
+ * One instance per distinct short string (field managers repeat across Nodes). Bounded: once full,
+ * new strings are simply not shared.
  */
 const sharedStrings = new Map<string, string>();
 const MAX_SHARED_STRINGS = 10_000;
@@ -53,18 +47,6 @@ function shared(value: string): string {
   if (known !== undefined) return known;
   if (sharedStrings.size < MAX_SHARED_STRINGS && value.length <= MAX_SHARED_LENGTH) sharedStrings.set(value, value);
   return value;
-}
-
-function copyLabels(labels: Record<string, string> | undefined, name: string): Readonly<Record<string, string>> {
-  if (labels === undefined) return NO_LABELS;
-  const keys = Object.keys(labels);
-  if (keys.length === 0) return NO_LABELS;
-  const copy: Record<string, string> = {};
-  for (const key of keys) {
-    const value = labels[key];
-    if (typeof value === 'string') copy[key] = value === name ? name : shared(value);
-  }
-  return copy;
 }
 
 /** Object metadata times have second precision; a Date's ".000Z" is dropped to match the wire form. */
@@ -105,17 +87,10 @@ export function nodeInfoChanged(a: NodeInfo, b: NodeInfo): boolean {
     a.uid !== b.uid ||
     a.deletionTimestamp !== b.deletionTimestamp ||
     a.podCIDRManager !== b.podCIDRManager ||
-    !sameList(a.podCIDRs, b.podCIDRs) ||
-    !sameLabels(a.labels, b.labels)
+    !sameList(a.podCIDRs, b.podCIDRs)
   );
 }
 
 function sameList(a: readonly string[], b: readonly string[]): boolean {
   return a.length === b.length && a.every((v, i) => v === b[i]);
-}
-
-function sameLabels(a: Readonly<Record<string, string>>, b: Readonly<Record<string, string>>): boolean {
-  const keys = Object.keys(a);
-  if (keys.length !== Object.keys(b).length) return false;
-  return keys.every((k) => Object.hasOwn(b, k) && a[k] === b[k]);
 }

@@ -10,7 +10,6 @@ export interface NodeInfo {
   readonly podCIDRs: readonly string[];
   /** RFC 3339 string when the Node is being deleted (finalizers may keep it for long). */
   readonly deletionTimestamp?: string;
-  readonly labels: Readonly<Record<string, string>>;
   /** The field manager that owns spec.podCIDRs according to managedFields, when known. */
   readonly podCIDRManager?: string;
 }

@@ -269,11 +269,6 @@ function readObjectMeta(meta: MessageReader): Meta {
       case 9:
         out.deletionTimestamp = readTime(meta.message());
         break;
-      case 11: {
-        const [key, value] = mapEntry(meta.message());
-        (out.labels ??= {})[key] = value;
-        break;
-      }
       case 17:
         managedFields.push(readManagedFields(meta.message()));
         break;
@@ -283,17 +278,6 @@ function readObjectMeta(meta: MessageReader): Meta {
   }
   if (managedFields.length > 0) out.managedFields = managedFields;
   return out;
-}
-
-function mapEntry(entry: MessageReader): [string, string] {
-  let key = '';
-  let value = '';
-  for (let tag = entry.next(); tag !== undefined; tag = entry.next()) {
-    if (tag.field === 1) key = entry.string();
-    else if (tag.field === 2) value = entry.string();
-    else entry.skip();
-  }
-  return [key, value];
 }
 
 /** podCIDRManager only looks inside entries naming f:podCIDR(s), so others keep an empty fieldsV1. */

@@ -122,7 +122,7 @@ describeWithControlPlane('the Kubernetes client on a real API server', () => {
     const name = await createNode('events');
     eventNodes.push(name);
     const node = await admin.core.readNode({ name });
-    const info: NodeInfo = { name, uid: node.metadata?.uid ?? '', resourceVersion: '', podCIDRs: [], labels: {} };
+    const info: NodeInfo = { name, uid: node.metadata?.uid ?? '', resourceVersion: '', podCIDRs: [] };
     const sink = new KubeEventSink({
       api: client,
       log: pino({ level: 'silent' }),

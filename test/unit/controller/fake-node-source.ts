@@ -11,7 +11,7 @@ import type {
 import type { NodeInfo } from '../../../src/controller/types.js';
 
 export function node(name: string, rv: string, extra: Partial<NodeInfo> = {}): NodeInfo {
-  return { name, uid: `uid-${name}`, resourceVersion: rv, podCIDRs: [], labels: {}, ...extra };
+  return { name, uid: `uid-${name}`, resourceVersion: rv, podCIDRs: [], ...extra };
 }
 
 export interface OpenWatch {

@@ -26,14 +26,13 @@ const watchJson = {
 } as unknown as V1Node;
 
 describe('toNodeInfo', () => {
-  it('keeps only name, uid, resourceVersion, podCIDRs, deletionTimestamp, labels and the podCIDR owner', () => {
+  it('keeps only name, uid, resourceVersion, podCIDRs, deletionTimestamp and the podCIDR owner: no labels, no status', () => {
     expect(toNodeInfo(watchJson)).toEqual({
       name: 'node-a',
       uid: 'uid-a',
       resourceVersion: '42',
       podCIDRs: ['10.0.1.0/24', 'fd00::/64'],
       deletionTimestamp: '2024-05-01T10:00:00Z',
-      labels: { 'kubernetes.io/os': 'linux', pool: 'gpu' },
       podCIDRManager: 'kube-controller-manager',
     });
   });
@@ -52,15 +51,14 @@ describe('toNodeInfo', () => {
     ]);
   });
 
-  it('gives an empty list, no labels and no owner for a bare Node', () => {
+  it('gives an empty list and no owner for a bare Node', () => {
     const info = toNodeInfo({ metadata: { name: 'n' } });
-    expect(info).toEqual({ name: 'n', uid: '', resourceVersion: '', podCIDRs: [], labels: {} });
+    expect(info).toEqual({ name: 'n', uid: '', resourceVersion: '', podCIDRs: [] });
     expect('deletionTimestamp' in info).toBe(false);
   });
 
   it('shares no objects with its input', () => {
     const info = toNodeInfo(watchJson);
-    expect(info.labels).not.toBe(watchJson.metadata?.labels);
     expect(info.podCIDRs).not.toBe(watchJson.spec?.podCIDRs);
   });
 });
@@ -110,7 +108,6 @@ describe('nodeInfoChanged', () => {
     uid: 'u',
     resourceVersion: '1',
     podCIDRs: ['10.0.0.0/24'],
-    labels: { a: '1' },
   };
 
   it('ignores a change of resourceVersion alone', () => {
@@ -121,9 +118,6 @@ describe('nodeInfoChanged', () => {
     ['podCIDRs', { podCIDRs: [] }],
     ['podCIDRs order', { podCIDRs: ['10.0.0.0/24', 'fd00::/64'] }],
     ['a deletionTimestamp', { deletionTimestamp: '2024-01-01T00:00:00Z' }],
-    ['a label value', { labels: { a: '2' } }],
-    ['a label key', { labels: { b: '1' } }],
-    ['an extra label', { labels: { a: '1', b: '2' } }],
     ['the podCIDR owner', { podCIDRManager: 'x' }],
     ['the uid', { uid: 'v' }],
   ])('notices a change of %s', (_what, change) => {

@@ -137,7 +137,7 @@ describe('NodeInformer', () => {
     await clock.advance(0);
     seen.events.length = 0;
     source.nodes.delete('a');
-    source.set(node('b', '200', { labels: { pool: 'x' } }), node('d', '201'));
+    source.set(node('b', '200', { podCIDRs: ['10.0.1.0/24'] }), node('d', '201'));
     source.resourceVersion = '201';
     source.current.handlers.onClose(new ResourceExpiredError());
     await clock.advance(0);

@@ -93,7 +93,7 @@ describe('RangeFillWatch', () => {
 });
 
 function node(name: string, podCIDRs: string[], podCIDRManager?: string, uid = `${name}-uid`): NodeInfo {
-  return { name, uid, resourceVersion: '1', podCIDRs, labels: {}, ...(podCIDRManager ? { podCIDRManager } : {}) };
+  return { name, uid, resourceVersion: '1', podCIDRs, ...(podCIDRManager ? { podCIDRManager } : {}) };
 }
 
 describe('ForeignWriteDetector', () => {

@@ -52,7 +52,7 @@ class RecordingObjectEvents implements ObjectEventSink {
 class Lister implements NodeLister {
   readonly nodes = new Map<string, NodeInfo>();
   put(name: string, podCIDRs: string[], podCIDRManager?: string): NodeInfo {
-    const node: NodeInfo = { name, uid: `${name}-uid`, resourceVersion: '1', podCIDRs, labels: {}, ...(podCIDRManager ? { podCIDRManager } : {}) };
+    const node: NodeInfo = { name, uid: `${name}-uid`, resourceVersion: '1', podCIDRs, ...(podCIDRManager ? { podCIDRManager } : {}) };
     this.nodes.set(name, node);
     return node;
   }

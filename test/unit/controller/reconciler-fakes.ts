@@ -41,7 +41,7 @@ export class FakeCluster implements NodeLister, NodeWriter {
       uid: `${name}-${++this.#uids}`,
       resourceVersion: '1',
       podCIDRs: spec.podCIDRs ?? [],
-      labels: {},
+      
       ...(spec.deletionTimestamp !== undefined ? { deletionTimestamp: spec.deletionTimestamp } : {}),
       ...(spec.podCIDRManager !== undefined ? { podCIDRManager: spec.podCIDRManager } : {}),
     };

@@ -427,7 +427,7 @@ describe('deletion', () => {
     expect(h.allocator.isAllocated('10.0.1.0/24')).toBe(true);
     expect(h.reconciler.ownerOf('10.0.1.0/24')).toBe('b');
     h.cluster.remove('b');
-    h.reconciler.nodeDeleted({ name: 'b', uid: '', resourceVersion: '', podCIDRs: [], labels: {} });
+    h.reconciler.nodeDeleted({ name: 'b', uid: '', resourceVersion: '', podCIDRs: [] });
     expect(used(h.allocator)).toBe(0);
   });
 

@@ -12,7 +12,7 @@ interface Created {
   readonly body: EventBody;
 }
 
-const nodeA: NodeInfo = { name: 'node-a', uid: 'uid-a', resourceVersion: '1', podCIDRs: [], labels: {} };
+const nodeA: NodeInfo = { name: 'node-a', uid: 'uid-a', resourceVersion: '1', podCIDRs: [] };
 const nodeB: NodeInfo = { ...nodeA, name: 'node-b', uid: 'uid-b' };
 
 function setup(options: Partial<KubeEventSinkOptions> = {}) {

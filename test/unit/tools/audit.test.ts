@@ -13,7 +13,7 @@ const DUAL: RangeSpec[] = [
 ];
 
 function node(name: string, podCIDRs: string[] = [], extra: Partial<NodeInfo> = {}): NodeInfo {
-  return { name, uid: `${name}-uid`, resourceVersion: '1', podCIDRs, labels: {}, ...extra };
+  return { name, uid: `${name}-uid`, resourceVersion: '1', podCIDRs, ...extra };
 }
 
 function kinds(problems: readonly Problem[]): [string, string, string | undefined][] {

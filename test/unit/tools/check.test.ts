@@ -6,7 +6,7 @@ import type { ToolConfig, ToolIO } from '../../../src/tools/flags.js';
 import type { CheckJson } from '../../../src/tools/report.js';
 
 function node(name: string, podCIDRs: string[] = []): NodeInfo {
-  return { name, uid: `${name}-uid`, resourceVersion: '1', podCIDRs, labels: {} };
+  return { name, uid: `${name}-uid`, resourceVersion: '1', podCIDRs };
 }
 
 function capture(): ToolIO & { stdout: string; stderr: string } {
