@@ -91,6 +91,6 @@ export function nodeInfoChanged(a: NodeInfo, b: NodeInfo): boolean {
   );
 }
 
-function sameList(a: readonly string[], b: readonly string[]): boolean {
+export function sameList(a: readonly string[], b: readonly string[]): boolean {
   return a.length === b.length && a.every((v, i) => v === b[i]);
 }

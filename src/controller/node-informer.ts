@@ -3,7 +3,7 @@
 // It knows when the list behind its cache was started, and relists on request for a caller that needs a newer one.
 
 import type { Logger } from 'pino';
-import { nodeInfoChanged } from './node-info.js';
+import { nodeInfoChanged, sameList } from './node-info.js';
 import { type Clock, sleep, systemClock } from './rate-limiter.js';
 import type { FreshNodeLister, NodeInfo } from './types.js';
 
@@ -344,6 +344,7 @@ export class NodeInformer implements FreshNodeLister {
 
   #replace(fresh: Map<string, NodeInfo>, resourceVersion: string): void {
     const old = this.#nodes;
+    for (const [name, node] of fresh) fresh.set(name, sharingWith(old.get(name), node));
     this.#nodes = fresh;
     this.#resourceVersion = resourceVersion;
     for (const [name, before] of old) {
@@ -425,8 +426,9 @@ export class NodeInformer implements FreshNodeLister {
       this.#emitDelete(node);
       return;
     }
-    this.#nodes.set(node.name, node);
-    this.#emitChange(before, node);
+    const kept = sharingWith(before, node);
+    this.#nodes.set(node.name, kept);
+    this.#emitChange(before, kept);
   }
 
   /** A changed uid under the same name is a different Node: the old one is reported deleted first. */
@@ -454,6 +456,20 @@ export class NodeInformer implements FreshNodeLister {
       }
     }
   }
+}
+
+/**
+ * `after`, holding `before`'s strings and arrays where they are equal: the reconciler keeps the
+ * ones it first saw, so without this every update would leave two copies of a node's name, uid
+ * and podCIDRs in memory.
+ */
+function sharingWith(before: NodeInfo | undefined, after: NodeInfo): NodeInfo {
+  if (before === undefined || before.uid !== after.uid) return after;
+  if (!nodeInfoChanged(before, after)) {
+    return before.resourceVersion === after.resourceVersion ? before : { ...before, resourceVersion: after.resourceVersion };
+  }
+  const podCIDRs = sameList(before.podCIDRs, after.podCIDRs) ? before.podCIDRs : after.podCIDRs;
+  return { ...after, name: before.name, uid: before.uid, podCIDRs };
 }
 
 function describe(err: unknown): string | undefined {

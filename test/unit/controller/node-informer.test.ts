@@ -96,6 +96,27 @@ describe('NodeInformer', () => {
     expect(informer.lastSyncResourceVersion()).toBe('103');
   });
 
+  it('keeps the cached uid and podCIDRs objects across updates and relists that leave them equal', async () => {
+    const { informer, source, clock } = setup();
+    source.set(node('a', '1', { podCIDRs: ['10.0.0.0/24'] }));
+    informer.start();
+    await clock.advance(0);
+    const first = informer.get('a');
+    source.current.handlers.onEvent('MODIFIED', node('a', '2', { podCIDRs: ['10.0.0.0/24'] }));
+    source.current.handlers.onEvent('MODIFIED', node('a', '3', { podCIDRs: ['10.0.0.0/24'], deletionTimestamp: '2026-01-01T00:00:00Z' }));
+    const updated = informer.get('a');
+    expect(updated?.resourceVersion).toBe('3');
+    expect(updated?.deletionTimestamp).toBe('2026-01-01T00:00:00Z');
+    expect(updated?.podCIDRs).toBe(first?.podCIDRs);
+    source.set(node('a', '4', { podCIDRs: ['10.0.0.0/24'], deletionTimestamp: '2026-01-01T00:00:00Z' }));
+    source.current.handlers.onClose(new ResourceExpiredError());
+    await clock.advance(0);
+    expect(informer.get('a')?.resourceVersion).toBe('4');
+    expect(informer.get('a')?.podCIDRs).toBe(first?.podCIDRs);
+    source.current.handlers.onEvent('MODIFIED', node('a', '5', { uid: 'other', podCIDRs: ['10.0.0.0/24'] }));
+    expect(informer.get('a')?.podCIDRs).not.toBe(first?.podCIDRs);
+  });
+
   it('stores a change of resourceVersion alone without reporting an update', async () => {
     const { informer, source, clock, seen } = setup();
     source.set(node('a', '1'));
