@@ -90,8 +90,8 @@ interface NodeRecord {
   /** Owned and shadowed claims, all in the index. */
   readonly claims: Claim[];
   attempt?: Attempt;
-  /** CIDRs already reported, so resyncs do not repeat the Event. */
-  readonly reported: Set<string>;
+  /** CIDRs already reported, so resyncs do not repeat the Event; created on the first report (rare). */
+  reported?: Set<string>;
 }
 
 /** Above this many node subnets in one claim, release it whole and re-occupy what others hold. */
@@ -202,7 +202,7 @@ export class Reconciler {
       // Some listed node now holds part of it: the attempt is void (its patch would be a duplicate).
       if (attempt.claims.some((c) => this.#index.overlapping(c.cidr).length > 0)) continue;
       for (const claim of attempt.claims) this.#index.add(claim);
-      const record = this.#records.get(name) ?? { uid, claims: [], reported: new Set<string>() };
+      const record = this.#records.get(name) ?? { uid, claims: [] };
       record.attempt = attempt;
       this.#records.set(name, record);
     }
@@ -242,7 +242,7 @@ export class Reconciler {
       this.#log.info({ node: node.name, uid: node.uid, oldUid: known.uid }, 'node was re-created; releasing what the old one held');
       this.#forget(node.name);
     }
-    const record: NodeRecord = { uid: node.uid, claims: [], reported: new Set() };
+    const record: NodeRecord = { uid: node.uid, claims: [] };
     this.#records.set(node.name, record);
     return record;
   }
@@ -271,7 +271,7 @@ export class Reconciler {
       const known = record.claims.find((c) => c.text === text);
       // Level-triggered like upstream: occupying again is free (only flipped bits count, #96416).
       if (known) this.#allocator.occupy(text);
-      if (known || record.reported.has(text)) continue;
+      if (known || record.reported?.has(text)) continue;
       const kind = this.#claimOne(node, record, text);
       if (kind) found.push(kind);
     }
@@ -289,7 +289,8 @@ export class Reconciler {
   }
 
   #report(node: NodeInfo, cidr: string, problem: ConflictKind, detail: string): ConflictKind {
-    this.#recordFor(node).reported.add(cidr);
+    const record = this.#recordFor(node);
+    (record.reported ??= new Set()).add(cidr);
     this.#log.warn({ node: node.name, cidr, problem }, `podCIDR ${detail}; leaving the node as it is`);
     this.#events.emit(node, 'Warning', REASONS[problem], `podCIDR ${cidr} ${detail}`);
     this.#observer.conflict?.(problem);
