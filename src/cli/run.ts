@@ -135,9 +135,9 @@ class App {
       observer: this.#metrics.informer,
     });
     this.#informer.addHandlers({
-      add: (node) => this.#nodeChanged(node),
-      update: (_old, node) => this.#nodeChanged(node),
-      delete: (node) => this.#nodeDeleted(node),
+      add: (node) => this.#nodeChanged(undefined, node),
+      update: (before, node) => this.#nodeChanged(before, node),
+      delete: (node) => this.#term?.nodeDeleted(node),
     });
     this.#nodeEvents = new KubeEventSink({
       api: this.#kube,
@@ -250,14 +250,9 @@ class App {
     }
   }
 
-  #nodeChanged(node: NodeInfo): void {
+  #nodeChanged(before: NodeInfo | undefined, node: NodeInfo): void {
     this.#term?.nodeChanged(node);
-    this.#features.nodeChanged(node);
-  }
-
-  #nodeDeleted(node: NodeInfo): void {
-    this.#features.nodeDeleted(node);
-    this.#term?.nodeDeleted(node);
+    this.#features.nodeChanged(before, node);
   }
 
   #newTerm(signal: AbortSignal, quarantined: readonly QuarantineEntry[], termStart: number): AllocationController {

@@ -131,7 +131,7 @@ export class OperatorFeatures {
     this.#term = term;
     this.#fill = new RangeFillWatch();
     this.#audit.reset();
-    this.#foreign.startTerm(this.#o.lister.list());
+    this.#foreign.startTerm();
     const timers = [
       setInterval(() => this.checkUsage(), this.#o.usageCheckMs ?? 1000),
       ...(this.#o.quarantineMs > 0 ? [setInterval(() => void this.#persister.flush(), this.#o.quarantineFlushMs ?? 5000)] : []),
@@ -162,8 +162,9 @@ export class OperatorFeatures {
     await persister.flush();
   }
 
-  nodeChanged(node: NodeInfo): void {
-    const write = this.#foreign.observe(node);
+  /** An informer add (before undefined) or update. */
+  nodeChanged(before: NodeInfo | undefined, node: NodeInfo): void {
+    const write = this.#foreign.observe(before, node);
     if (write === undefined) return;
     const { manager } = write;
     const podCIDRs = node.podCIDRs.join(',');
@@ -175,10 +176,6 @@ export class OperatorFeatures {
       'PodCIDRSetByOtherAllocator',
       `podCIDRs ${podCIDRs} were set by field manager ${manager}, not by ${this.#o.fieldManager}; two allocators may hand out the same ranges`,
     );
-  }
-
-  nodeDeleted(node: NodeInfo): void {
-    this.#foreign.forget(node);
   }
 
   /** One audit run over the cache (the timer calls it; tests may too). */

@@ -8,55 +8,36 @@ export interface ForeignWrite {
   readonly manager: string;
 }
 
-/** What we last saw of a node: which incarnation, and whether it had podCIDRs then. */
-interface Seen {
-  readonly uid: string;
-  readonly hadPodCIDRs: boolean;
-}
-
+/**
+ * Judges each informer add or update by the state the informer held before it, so nothing per
+ * node is kept here: at the start of a term that state is what the node carried, which is adopted.
+ */
 export class ForeignWriteDetector {
   readonly #ours: string;
-  readonly #seen = new Map<string, Seen>();
   #active = false;
 
   constructor(fieldManager: string) {
     this.#ours = fieldManager;
   }
 
-  /** A term starts: every node listed now is adopted as it is, whoever wrote it. */
-  startTerm(nodes: readonly NodeInfo[]): void {
-    this.#seen.clear();
-    for (const node of nodes) this.#remember(node);
+  startTerm(): void {
     this.#active = true;
   }
 
   endTerm(): void {
     this.#active = false;
-    this.#seen.clear();
   }
 
   /**
-   * An informer add or update. Reports podCIDRs that appeared on a node we knew without them (or on
-   * a node new to us) when managedFields name another manager. An unknown manager is not reported:
-   * without managedFields nothing says who wrote.
+   * Reports podCIDRs that appeared on a node (new to the informer, re-created, or known without
+   * podCIDRs) when managedFields name another manager. An unknown manager is not reported: without
+   * managedFields nothing says who wrote.
    */
-  observe(node: NodeInfo): ForeignWrite | undefined {
-    if (!this.#active) return undefined;
-    const before = this.#seen.get(node.name);
-    this.#remember(node);
-    if (node.podCIDRs.length === 0) return undefined;
-    const appeared = before === undefined || before.uid !== node.uid || !before.hadPodCIDRs;
+  observe(before: NodeInfo | undefined, node: NodeInfo): ForeignWrite | undefined {
+    if (!this.#active || node.podCIDRs.length === 0) return undefined;
+    const appeared = before === undefined || before.uid !== node.uid || before.podCIDRs.length === 0;
     const manager = node.podCIDRManager;
     if (!appeared || manager === undefined || manager === this.#ours) return undefined;
     return { node, manager };
-  }
-
-  forget(node: NodeInfo): void {
-    const seen = this.#seen.get(node.name);
-    if (seen !== undefined && (node.uid === '' || seen.uid === node.uid)) this.#seen.delete(node.name);
-  }
-
-  #remember(node: NodeInfo): void {
-    this.#seen.set(node.name, { uid: node.uid, hadPodCIDRs: node.podCIDRs.length > 0 });
   }
 }

@@ -100,39 +100,39 @@ describe('ForeignWriteDetector', () => {
   it('adopts what nodes carry at the start of a term, whoever wrote it', () => {
     const detector = new ForeignWriteDetector('podcidr-allocator');
     const old = node('a', ['10.0.0.0/24'], 'kube-controller-manager');
-    detector.startTerm([old]);
-    expect(detector.observe({ ...old, resourceVersion: '2' })).toBeUndefined();
+    detector.startTerm();
+    expect(detector.observe(old, { ...old, resourceVersion: '2' })).toBeUndefined();
   });
 
-  it('reports podCIDRs another manager set on a node we saw without them', () => {
+  it('reports podCIDRs another manager set on a node known without them', () => {
     const detector = new ForeignWriteDetector('podcidr-allocator');
-    detector.startTerm([node('a', [])]);
-    const write = detector.observe(node('a', ['10.0.0.0/24'], 'kube-controller-manager'));
-    expect(write?.manager).toBe('kube-controller-manager');
-    expect(detector.observe(node('a', ['10.0.0.0/24'], 'kube-controller-manager'))).toBeUndefined();
+    detector.startTerm();
+    const set = node('a', ['10.0.0.0/24'], 'kube-controller-manager');
+    expect(detector.observe(node('a', []), set)?.manager).toBe('kube-controller-manager');
+    expect(detector.observe(set, { ...set, resourceVersion: '3' })).toBeUndefined();
   });
 
   it('reports a new node created with foreign podCIDRs, but not one we patched', () => {
     const detector = new ForeignWriteDetector('podcidr-allocator');
-    detector.startTerm([]);
-    expect(detector.observe(node('a', ['10.0.0.0/24'], 'kubectl-create'))?.manager).toBe('kubectl-create');
-    detector.observe(node('b', []));
-    expect(detector.observe(node('b', ['10.0.1.0/24'], 'podcidr-allocator'))).toBeUndefined();
+    detector.startTerm();
+    expect(detector.observe(undefined, node('a', ['10.0.0.0/24'], 'kubectl-create'))?.manager).toBe('kubectl-create');
+    expect(detector.observe(node('b', []), node('b', ['10.0.1.0/24'], 'podcidr-allocator'))).toBeUndefined();
   });
 
   it('says nothing when the manager is unknown or no term runs', () => {
     const detector = new ForeignWriteDetector('podcidr-allocator');
-    expect(detector.observe(node('a', ['10.0.0.0/24'], 'kube-controller-manager'))).toBeUndefined();
-    detector.startTerm([node('b', [])]);
-    expect(detector.observe(node('b', ['10.0.1.0/24']))).toBeUndefined();
+    expect(detector.observe(undefined, node('a', ['10.0.0.0/24'], 'kube-controller-manager'))).toBeUndefined();
+    detector.startTerm();
+    expect(detector.observe(node('b', []), node('b', ['10.0.1.0/24']))).toBeUndefined();
     detector.endTerm();
-    expect(detector.observe(node('c', ['10.0.2.0/24'], 'other'))).toBeUndefined();
+    expect(detector.observe(undefined, node('c', ['10.0.2.0/24'], 'other'))).toBeUndefined();
   });
 
   it('treats a re-created node as new', () => {
     const detector = new ForeignWriteDetector('podcidr-allocator');
-    detector.startTerm([node('a', ['10.0.0.0/24'], 'other', 'uid-1')]);
-    expect(detector.observe(node('a', ['10.0.5.0/24'], 'other', 'uid-2'))?.manager).toBe('other');
+    detector.startTerm();
+    const before = node('a', ['10.0.0.0/24'], 'other', 'uid-1');
+    expect(detector.observe(before, node('a', ['10.0.5.0/24'], 'other', 'uid-2'))?.manager).toBe('other');
   });
 });
 

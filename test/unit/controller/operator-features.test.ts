@@ -194,13 +194,17 @@ describe('OperatorFeatures: second allocator', () => {
     s.lister.put('fresh', []);
     const stop = new AbortController();
     s.features.termStarted(term(new ClusterAllocator({ ranges: flagRanges })), stop.signal);
-    s.features.nodeChanged(s.lister.put('old', ['10.0.0.0/24'], 'kube-controller-manager'));
-    s.features.nodeChanged(s.lister.put('fresh', ['10.0.1.0/24'], 'kube-controller-manager'));
+    const change = (name: string, podCIDRs: string[]): void => {
+      const before = s.lister.get(name);
+      s.features.nodeChanged(before, s.lister.put(name, podCIDRs, 'kube-controller-manager'));
+    };
+    change('old', ['10.0.0.0/24']);
+    change('fresh', ['10.0.1.0/24']);
     expect(s.nodeEvents.events.map((e) => [e.node, e.reason])).toEqual([['fresh', 'PodCIDRSetByOtherAllocator']]);
     const metrics = await s.registry.getSingleMetricAsString('podcidr_allocator_foreign_podcidr_writes_total');
     expect(metrics).toContain('podcidr_allocator_foreign_podcidr_writes_total{manager="kube-controller-manager"} 1');
     stop.abort();
-    s.features.nodeChanged(s.lister.put('later', ['10.0.2.0/24'], 'kube-controller-manager'));
+    change('later', ['10.0.2.0/24']);
     expect(s.nodeEvents.events).toHaveLength(1);
   });
 });
