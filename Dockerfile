@@ -23,6 +23,9 @@ RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean -
 
 FROM ${NODE_IMAGE}
 ENV NODE_ENV=production
+# glibc malloc: one arena, and blocks of 32 KiB and more (socket reads) mapped and unmapped on free.
+# With the defaults, freed buffers kept about 20 MB more resident at 50,000 Nodes (see bench:e2e).
+ENV MALLOC_ARENA_MAX=1 MALLOC_MMAP_THRESHOLD_=32768 MALLOC_TRIM_THRESHOLD_=131072
 WORKDIR /app
 COPY --from=deps /app/package.json ./package.json
 COPY --from=deps /app/node_modules ./node_modules

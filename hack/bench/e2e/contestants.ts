@@ -20,6 +20,18 @@ export function imageNodeFlags(): string[] {
   return entry.slice(1).filter((arg) => arg.startsWith('--'));
 }
 
+/** The image's ENV settings (NODE_ENV, the malloc tuning), as KEY=value pairs. */
+export function imageEnv(): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [, pairs] of readFileSync(join(REPO, 'Dockerfile'), 'utf8').matchAll(/^ENV\s+(.+)$/gm)) {
+    for (const pair of pairs?.split(/\s+/) ?? []) {
+      const at = pair.indexOf('=');
+      if (at > 0) env[pair.slice(0, at)] = pair.slice(at + 1);
+    }
+  }
+  return env;
+}
+
 /** NODE_OPTIONS as the base Deployment sets it (the heap cap under the memory limit). */
 export function deploymentNodeOptions(): string[] {
   const yaml = readFileSync(join(REPO, 'manifests/base/deployment.yaml'), 'utf8');
@@ -66,7 +78,7 @@ export interface Running {
   stop(): Promise<void>;
 }
 
-function command(o: ContestantOptions): { bin: string; args: string[] } {
+function command(o: ContestantOptions): { bin: string; args: string[]; env?: Record<string, string> } {
   const { qps, burst } = o.limits;
   switch (o.name) {
     case 'raw':
@@ -97,6 +109,8 @@ function command(o: ContestantOptions): { bin: string; args: string[] } {
       const entry = o.oursEntry ? [o.oursEntry] : ['--import', TSX, join(REPO, 'src/cli/main.ts')];
       return {
         bin: NODE,
+        // The image's environment too: its malloc settings are part of what a replica runs with.
+        env: imageEnv(),
         args: [
           ...(o.oursNodeArgs ?? shippedNodeFlags()),
           ...entry,
@@ -118,11 +132,11 @@ function command(o: ContestantOptions): { bin: string; args: string[] } {
 }
 
 export function startContestant(o: ContestantOptions): Running {
-  const { bin, args } = command(o);
+  const { bin, args, env } = command(o);
   const fd = openSync(o.logPath, 'a');
   let child: ChildProcess;
   try {
-    child = spawn(bin, args, { stdio: ['ignore', fd, fd], cwd: REPO });
+    child = spawn(bin, args, { stdio: ['ignore', fd, fd], cwd: REPO, env: { ...process.env, ...env } });
   } finally {
     closeSync(fd);
   }

@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type * as k8s from '@kubernetes/client-node';
-import { imageNodeFlags, shippedNodeFlags } from '../../../hack/bench/e2e/contestants.js';
+import { imageEnv, imageNodeFlags, shippedNodeFlags } from '../../../hack/bench/e2e/contestants.js';
 import { describe, expect, it } from 'vitest';
 import { controllerContainer, findObject, loadResources, manifestsDir, repoRoot } from './manifests.js';
 
@@ -69,6 +69,12 @@ describe('the Dockerfile', () => {
 
   it('gives the benchmark the node flags a deployed replica runs with', () => {
     expect(shippedNodeFlags()).toEqual(['--max-semi-space-size=1', '--max-old-space-size=192']);
+  });
+
+  it('gives the benchmark the environment of the image, malloc settings included', () => {
+    const declared = runtime.filter((i) => i.keyword === 'ENV').flatMap((i) => i.args.split(/\s+/));
+    expect(Object.entries(imageEnv()).map(([k, v]) => `${k}=${v}`)).toEqual(declared);
+    expect(imageEnv()).toMatchObject({ MALLOC_ARENA_MAX: '1', MALLOC_MMAP_THRESHOLD_: '32768' });
   });
 
   it('runs by default the subcommand the Deployment passes first', () => {
