@@ -35,10 +35,22 @@ export function sameCidr(a: Cidr, b: Cidr): boolean {
 /**
  * The network number of the `prefix`-bit CIDR holding `cidr`: its address shifted right past the
  * host bits. Keys of one group differ in their low bits, which V8 hashes BigInts by; raw IPv6
- * /64 addresses all end in 64 zero bits and would land in one hash bucket.
+ * /64 addresses all end in 64 zero bits and would land in one hash bucket. IPv4 keys are plain
+ * numbers, which a Map holds without a BigInt object each.
  */
-function keyOf(cidr: Cidr, prefix: number): bigint {
-  return cidr.base >> BigInt(cidr.bits - prefix);
+function keyOf(cidr: Cidr, prefix: number): Key {
+  const key = cidr.base >> BigInt(cidr.bits - prefix);
+  return cidr.bits === 32 ? Number(key) : key;
+}
+
+type Key = number | bigint;
+
+/** Almost every range has one claim: that claim is stored as is, an array only for two or more. */
+type Bucket = Claim | Claim[];
+
+function claimsIn(bucket: Bucket | undefined): readonly Claim[] {
+  if (bucket === undefined) return [];
+  return Array.isArray(bucket) ? bucket : [bucket];
 }
 
 /**
@@ -47,7 +59,7 @@ function keyOf(cidr: Cidr, prefix: number): bigint {
  * smaller than the query are found by a scan.
  */
 export class ClaimIndex {
-  readonly #groups = new Map<Cidr['family'], Map<number, Map<bigint, Claim[]>>>();
+  readonly #groups = new Map<Cidr['family'], Map<number, Map<Key, Bucket>>>();
   #size = 0;
 
   get size(): number {
@@ -62,8 +74,9 @@ export class ClaimIndex {
     let byBase = byPrefix.get(prefix);
     if (!byBase) byPrefix.set(prefix, (byBase = new Map()));
     const bucket = byBase.get(key);
-    if (bucket) bucket.push(claim);
-    else byBase.set(key, [claim]);
+    if (bucket === undefined) byBase.set(key, claim);
+    else if (Array.isArray(bucket)) bucket.push(claim);
+    else byBase.set(key, [bucket, claim]);
     this.#size++;
   }
 
@@ -73,10 +86,16 @@ export class ClaimIndex {
     const key = keyOf(claim.cidr, prefix);
     const byBase = this.#groups.get(family)?.get(prefix);
     const bucket = byBase?.get(key);
-    const at = bucket?.indexOf(claim) ?? -1;
-    if (!byBase || !bucket || at < 0) return false;
-    bucket.splice(at, 1);
-    if (bucket.length === 0) byBase.delete(key);
+    if (!byBase || bucket === undefined) return false;
+    if (!Array.isArray(bucket)) {
+      if (bucket !== claim) return false;
+      byBase.delete(key);
+    } else {
+      const at = bucket.indexOf(claim);
+      if (at < 0) return false;
+      bucket.splice(at, 1);
+      if (bucket.length === 1 && bucket[0] !== undefined) byBase.set(key, bucket[0]);
+    }
     this.#size--;
     return true;
   }
@@ -86,11 +105,11 @@ export class ClaimIndex {
     const found: Claim[] = [];
     for (const [prefix, byBase] of this.#groups.get(cidr.family) ?? []) {
       if (prefix <= cidr.prefix) {
-        found.push(...(byBase.get(keyOf(cidr, prefix)) ?? []));
+        found.push(...claimsIn(byBase.get(keyOf(cidr, prefix))));
         continue;
       }
       for (const bucket of byBase.values()) {
-        for (const claim of bucket) if (contains(cidr, claim.cidr)) found.push(claim);
+        for (const claim of claimsIn(bucket)) if (contains(cidr, claim.cidr)) found.push(claim);
       }
     }
     return found;
@@ -99,7 +118,7 @@ export class ClaimIndex {
   *all(): IterableIterator<Claim> {
     for (const byPrefix of this.#groups.values()) {
       for (const byBase of byPrefix.values()) {
-        for (const bucket of byBase.values()) yield* bucket;
+        for (const bucket of byBase.values()) yield* claimsIn(bucket);
       }
     }
   }

@@ -54,12 +54,19 @@ describe('ClaimIndex', () => {
         return { ...parsed, base, prefix };
       });
     fc.assert(
-      fc.property(fc.array(cidr, { maxLength: 30 }), cidr, (held, query) => {
+      fc.property(fc.array(cidr, { maxLength: 30 }), fc.array(fc.nat()), cidr, (held, removals, query) => {
         const index = new ClaimIndex();
         const claims = held.map((c, i): Claim => ({ node: `n${i}`, uid: `u${i}`, text: '', cidr: c, state: 'owned' }));
         for (const c of claims) index.add(c);
+        // Removed in an arbitrary order, so ranges go from several claims to one and to none.
+        for (const r of removals) {
+          const [gone] = claims.splice(r % Math.max(1, claims.length), 1);
+          if (gone) expect(index.remove(gone)).toBe(true);
+        }
         const expected = claims.filter((c) => overlaps(c.cidr, query)).map((c) => c.node).sort();
         expect(names(index.overlapping(query))).toEqual(expected);
+        expect([...index.all()].map((c) => c.node).sort()).toEqual(claims.map((c) => c.node).sort());
+        expect(index.size).toBe(claims.length);
       }),
     );
   });
