@@ -12,19 +12,17 @@ const NO_CIDRS: readonly string[] = Object.freeze([]);
  */
 export function toNodeInfo(node: V1Node): NodeInfo {
   const meta = node.metadata ?? {};
-  const info: {
-    -readonly [K in keyof NodeInfo]: NodeInfo[K];
-  } = {
+  const manager = podCIDRManager(meta.managedFields);
+  // Every field in one literal, the optional ones possibly undefined: V8 then keeps them all inside
+  // the object instead of in a separate property array (about 40 bytes a node).
+  return {
     name: meta.name ?? '',
     uid: meta.uid ?? '',
     resourceVersion: meta.resourceVersion ?? '',
     podCIDRs: podCIDRsOf(node),
+    deletionTimestamp: timestampString(meta.deletionTimestamp),
+    podCIDRManager: manager === undefined ? undefined : shared(manager),
   };
-  const deletion = timestampString(meta.deletionTimestamp);
-  if (deletion !== undefined) info.deletionTimestamp = deletion;
-  const manager = podCIDRManager(meta.managedFields);
-  if (manager !== undefined) info.podCIDRManager = shared(manager);
-  return info;
 }
 
 function podCIDRsOf(node: V1Node): readonly string[] {

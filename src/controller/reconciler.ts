@@ -94,6 +94,11 @@ interface NodeRecord {
   reported?: Set<string>;
 }
 
+/** All fields in the literal, so that setting attempt later needs no separate property array. */
+function newRecord(uid: string): NodeRecord {
+  return { uid, claims: [], attempt: undefined, reported: undefined };
+}
+
 /** Above this many node subnets in one claim, release it whole and re-occupy what others hold. */
 const MAX_SUBNET_WALK = 4096;
 
@@ -202,7 +207,7 @@ export class Reconciler {
       // Some listed node now holds part of it: the attempt is void (its patch would be a duplicate).
       if (attempt.claims.some((c) => this.#index.overlapping(c.cidr).length > 0)) continue;
       for (const claim of attempt.claims) this.#index.add(claim);
-      const record = this.#records.get(name) ?? { uid, claims: [] };
+      const record = this.#records.get(name) ?? newRecord(uid);
       record.attempt = attempt;
       this.#records.set(name, record);
     }
@@ -242,7 +247,7 @@ export class Reconciler {
       this.#log.info({ node: node.name, uid: node.uid, oldUid: known.uid }, 'node was re-created; releasing what the old one held');
       this.#forget(node.name);
     }
-    const record: NodeRecord = { uid: node.uid, claims: [] };
+    const record = newRecord(node.uid);
     this.#records.set(node.name, record);
     return record;
   }

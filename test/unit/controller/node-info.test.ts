@@ -54,7 +54,7 @@ describe('toNodeInfo', () => {
   it('gives an empty list and no owner for a bare Node', () => {
     const info = toNodeInfo({ metadata: { name: 'n' } });
     expect(info).toEqual({ name: 'n', uid: '', resourceVersion: '', podCIDRs: [] });
-    expect('deletionTimestamp' in info).toBe(false);
+    expect(info.deletionTimestamp).toBeUndefined();
   });
 
   it('shares no objects with its input', () => {
