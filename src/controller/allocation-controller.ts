@@ -82,7 +82,9 @@ export class AllocationController {
     const nodes = this.#o.lister.list();
     const summary = this.reconciler.rebuild(nodes);
     this.#started = true;
-    for (const node of nodes) this.queue.add(node.name);
+    // The rebuild has already occupied what listed nodes carry; syncing them again would only
+    // queue a node that joins now behind all of them (50,000 at a large restart).
+    for (const node of nodes) if (node.podCIDRs.length === 0) this.queue.add(node.name);
     const stop = (): void => this.queue.shutDown();
     signal.addEventListener('abort', stop, { once: true });
     if (signal.aborted) stop();

@@ -1,5 +1,5 @@
 import { pino } from 'pino';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { AllocationController } from '../../../src/controller/allocation-controller.js';
 import { NodeInformer } from '../../../src/controller/node-informer.js';
 import type { NodeInfo, NodeWriter } from '../../../src/controller/types.js';
@@ -105,6 +105,20 @@ describe('AllocationController', () => {
 
     expect(h.writer.patches).toEqual([{ name: 'b', podCIDRs: ['10.0.1.0/24'] }]);
     expect(h.source.fullLists).toBe(2);
+  });
+
+  it('after its rebuild syncs only the nodes listed without podCIDRs', async () => {
+    const h = setup();
+    h.source.set(node('a', '1', { podCIDRs: ['10.0.0.0/24'] }), node('b', '2'));
+    const termStart = h.clock.now();
+    await h.clock.advance(1);
+    h.informer.start();
+    const { controller } = startTerm(h, termStart);
+    const sync = vi.spyOn(controller.reconciler, 'sync');
+    await h.clock.advance(0);
+    expect(sync.mock.calls).toEqual([['b']]);
+    expect(controller.reconciler.ownerOf('10.0.0.0/24')).toBe('a');
+    expect(h.writer.patches).toEqual([{ name: 'b', podCIDRs: ['10.0.1.0/24'] }]);
   });
 
   it('takes every informer event after its rebuild, a delete included, with no replay', async () => {
