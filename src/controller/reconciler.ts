@@ -87,16 +87,21 @@ interface Attempt {
 /** What we know about one node incarnation (name + uid). */
 interface NodeRecord {
   readonly uid: string;
-  /** Owned and shadowed claims, all in the index. */
-  readonly claims: Claim[];
+  /**
+   * Owned and shadowed claims, all in the index. Replaced, never pushed to: a pushed-to array keeps
+   * room for 17 elements, over 100 bytes a node for what is almost always one claim.
+   */
+  claims: readonly Claim[];
   attempt?: Attempt;
   /** CIDRs already reported, so resyncs do not repeat the Event; created on the first report (rare). */
   reported?: Set<string>;
 }
 
+const NO_CLAIMS: readonly Claim[] = Object.freeze([]);
+
 /** All fields in the literal, so that setting attempt later needs no separate property array. */
 function newRecord(uid: string): NodeRecord {
-  return { uid, claims: [], attempt: undefined, reported: undefined };
+  return { uid, claims: NO_CLAIMS, attempt: undefined, reported: undefined };
 }
 
 /** Above this many node subnets in one claim, release it whole and re-occupy what others hold. */
@@ -286,7 +291,7 @@ export class Reconciler {
   #claimOne(node: NodeInfo, record: NodeRecord, text: string): ConflictKind | undefined {
     const outcome = claimPodCIDR(this.#index, this.#allocator, node, text);
     if ('claim' in outcome && outcome.claim) {
-      record.claims.push(outcome.claim);
+      record.claims = [...record.claims, outcome.claim];
       this.#log.debug({ node: node.name, cidr: text, state: outcome.claim.state }, 'occupied existing podCIDR');
     }
     if (outcome.kind === 'owned') return undefined;
@@ -345,10 +350,8 @@ export class Reconciler {
     const record = this.#records.get(name);
     if (record?.attempt !== attempt) return;
     record.attempt = undefined;
-    for (const claim of attempt.claims) {
-      claim.state = 'owned';
-      record.claims.push(claim);
-    }
+    for (const claim of attempt.claims) claim.state = 'owned';
+    record.claims = [...record.claims, ...attempt.claims];
     this.#observer.allocated?.();
     this.#log.debug({ node: name, podCIDRs: attempt.cidrs }, 'assigned podCIDRs');
   }
