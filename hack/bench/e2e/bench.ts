@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
+import { bundleKubeconfigWorker } from '../../bundle-worker.js';
 import { startControlPlane } from '../../lib/control-plane.js';
 import { clusterFromKubeconfig } from './api.js';
 import { ALL_CONTESTANTS, CONTESTANTS, type ContestantName, type Limits, REPO } from './contestants.js';
@@ -102,7 +103,7 @@ for (const nodes of counts) {
 console.log(`\nall cases:\n${formatTable(results)}`);
 console.log(`results: ${outPath}\nlogs: ${logDir}`);
 
-/** Compiles src/ once into bench-results/, so ours runs as shipped (no tsx loader in its memory). */
+/** Builds src/ once into bench-results/ as `npm run build` does, so ours runs as shipped (no tsx loader in its memory). */
 async function buildOurs(): Promise<string> {
   const dir = join(outDir, 'e2e-build');
   const entry = join(dir, 'src/cli/main.js');
@@ -114,5 +115,6 @@ async function buildOurs(): Promise<string> {
     if (!existsSync(entry)) throw err;
     log('tsc reported errors; using the emitted JavaScript');
   }
+  await bundleKubeconfigWorker(join(dir, 'src/kube'));
   return entry;
 }

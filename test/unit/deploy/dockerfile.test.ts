@@ -43,6 +43,7 @@ const pkg = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as 
   bin: Record<string, string>;
   engines: { node: string };
   devDependencies: Record<string, string>;
+  scripts: Record<string, string>;
 };
 const lastStage = Math.max(...dockerfile.map((i) => i.stage));
 const runtime = dockerfile.filter((i) => i.stage === lastStage);
@@ -124,7 +125,11 @@ describe('the Dockerfile', () => {
   it('builds with npm run build and compiles only the sources', () => {
     const build = dockerfile.filter((i) => i.keyword === 'RUN' && i.args.includes('npm run build'));
     expect(build).toHaveLength(1);
-    expect(dockerfile.filter((i) => i.keyword === 'COPY' && /^(test|hack|\.)[\s/]/.test(i.args))).toEqual([]);
+    // Of hack/, only the script that npm run build calls to bundle the kubeconfig worker.
+    const copies = dockerfile.filter((i) => i.keyword === 'COPY' && /^(test|hack|\.)[\s/]/.test(i.args));
+    expect(copies.map((i) => i.args)).toEqual(['hack/bundle-worker.ts ./hack/']);
+    expect(pkg.scripts.build).toContain('node hack/bundle-worker.ts');
+    expect(dockerignore).toContain('!hack/bundle-worker.ts');
   });
 });
 
