@@ -2,9 +2,9 @@
 // Entry point of the podcidr-allocator command: the yargs command tree, usage errors and exit codes.
 // Exit 2 means a usage error, printed as one line per problem on stderr and never with a stack trace.
 
-import { readFileSync } from 'node:fs';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
+import { packageVersion } from '../kube/client.js';
 import { createLogger } from '../log.js';
 import { parseRunConfig, type Env } from './config.js';
 import { envPrefix, helpOptions } from './flags.js';
@@ -95,25 +95,6 @@ function withoutCommand(args: string[], command: string): string[] {
 
 function oneLine(text: string): string {
   return text.replace(/\s*\n\s*/g, ' ').trim();
-}
-
-// The file runs from src/cli (tsx) and from dist/src/cli (built), so look upwards for our package.json.
-function packageVersion(): string {
-  for (let dir = new URL('.', import.meta.url); dir.pathname !== '/'; dir = new URL('..', dir)) {
-    try {
-      const pkg: unknown = JSON.parse(readFileSync(new URL('package.json', dir), 'utf8'));
-      if (isOurPackage(pkg)) return pkg.version;
-    } catch {
-      // not here: keep looking one level up
-    }
-  }
-  return 'unknown';
-}
-
-function isOurPackage(pkg: unknown): pkg is { version: string } {
-  if (typeof pkg !== 'object' || pkg === null) return false;
-  const { name, version } = pkg as Record<string, unknown>;
-  return name === 'podcidr-allocator' && typeof version === 'string';
 }
 
 try {

@@ -189,7 +189,10 @@ function requestUrl(server: string, path: string, query: Query): string {
 
 let cachedVersion: string | undefined;
 
-/** This package's version; the file runs from src/kube (tsx) and dist/src/kube (built), so look upwards. */
+/**
+ * This package's version. The code runs from src/kube (tsx), dist/src/kube (compiled) or dist/bundle
+ * (bundled, in the image), so look upwards for our package.json.
+ */
 export function packageVersion(): string {
   if (cachedVersion !== undefined) return cachedVersion;
   cachedVersion = 'unknown';

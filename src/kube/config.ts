@@ -146,8 +146,8 @@ export function askKubeconfigWorker(file: string, job: KubeconfigJob): Promise<K
 }
 
 /**
- * The worker sits beside this file: .ts when run from source; when built, the bundle that
- * `npm run build` writes (one file loads in a third of the time), else the compiled module.
+ * The worker sits beside this file: .ts when run from source, .js when compiled. In the bundled
+ * program (`npm run build`, the image) it is kubeconfig-worker.bundle.js beside main.js.
  */
 function workerUrl(): URL {
   const extension = extname(fileURLToPath(import.meta.url));

@@ -137,6 +137,7 @@ function pem(name: string, value: unknown): Record<string, string> {
   return {};
 }
 
+// fsReason and firstLine repeat config.ts's: this file may import no module of ours (see the top).
 function fsReason(err: unknown): string {
   if (typeof err === 'object' && err !== null && 'code' in err) {
     switch (err.code) {

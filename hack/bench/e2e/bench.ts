@@ -1,15 +1,12 @@
 // npm run bench:e2e [-- --nodes 1000,5000] [--big]: raw client, upstream kube-controller-manager and
 // podcidr-allocator allocating the same fat Nodes on a local API server; prints a table, writes JSON.
 
-import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { bundleKubeconfigWorker } from '../../bundle-worker.js';
+import { bundleProgram } from '../../bundle.js';
 import { startControlPlane } from '../../lib/control-plane.js';
 import { clusterFromKubeconfig } from './api.js';
 import { ALL_CONTESTANTS, CONTESTANTS, type ContestantName, type Limits, REPO } from './contestants.js';
@@ -103,18 +100,8 @@ for (const nodes of counts) {
 console.log(`\nall cases:\n${formatTable(results)}`);
 console.log(`results: ${outPath}\nlogs: ${logDir}`);
 
-/** Builds src/ once into bench-results/ as `npm run build` does, so ours runs as shipped (no tsx loader in its memory). */
+/** Bundles src/ once into bench-results/ as `npm run build` does, so ours runs as shipped (no tsx loader in its memory). */
 async function buildOurs(): Promise<string> {
-  const dir = join(outDir, 'e2e-build');
-  const entry = join(dir, 'src/cli/main.js');
-  log('building podcidr-allocator for the benchmark');
-  try {
-    await promisify(execFile)(join(REPO, 'node_modules/.bin/tsc'), ['-p', 'tsconfig.build.json', '--outDir', dir], { cwd: REPO });
-  } catch (err) {
-    // Type errors elsewhere in the tree still emit JavaScript; only a missing entry is fatal.
-    if (!existsSync(entry)) throw err;
-    log('tsc reported errors; using the emitted JavaScript');
-  }
-  await bundleKubeconfigWorker(join(dir, 'src/kube'));
-  return entry;
+  log('bundling podcidr-allocator for the benchmark');
+  return bundleProgram(join(outDir, 'e2e-build'));
 }

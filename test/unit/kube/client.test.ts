@@ -33,18 +33,38 @@ function rotatingAccess(): ClusterAccess & { renewals: number } {
   return access;
 }
 
+/** A client with a bearer token and User-Agent test/1 whose every request is recorded and answered 200 with body. */
+function recordingClient(server: string, body: string) {
+  const sent: HttpRequest[] = [];
+  const client = createKubeClient(fixedAccess(server, { tls: {}, headers: { Authorization: 'Bearer t' } }), {
+    qps: 100,
+    burst: 100,
+    userAgent: 'test/1',
+    send: async (request) => {
+      sent.push(request);
+      return reply(200, body);
+    },
+  });
+  return { client, sent };
+}
+
+/** A client whose every request is answered 401; calls.sent counts them. */
+function unauthorizedClient(access: ClusterAccess) {
+  const calls = { sent: 0 };
+  const client = createKubeClient(access, {
+    qps: 100,
+    burst: 100,
+    send: async () => {
+      calls.sent += 1;
+      return reply(401);
+    },
+  });
+  return { client, calls };
+}
+
 describe('createKubeClient', () => {
   it('sends method, URL, query, JSON body and headers', async () => {
-    const sent: HttpRequest[] = [];
-    const client = createKubeClient(fixedAccess('https://api.example:6443', { tls: {}, headers: { Authorization: 'Bearer t' } }), {
-      qps: 100,
-      burst: 100,
-      userAgent: 'test/1',
-      send: async (request) => {
-        sent.push(request);
-        return reply(200, '{"ok":true}');
-      },
-    });
+    const { client, sent } = recordingClient('https://api.example:6443', '{"ok":true}');
     const response = await client.request('PATCH', '/api/v1/nodes/n1', {
       query: { fieldManager: 'fm', skipped: undefined },
       body: { spec: {} },
@@ -85,47 +105,22 @@ describe('createKubeClient', () => {
 
   it('returns a second 401 rather than renewing again', async () => {
     const access = rotatingAccess();
-    let sent = 0;
-    const client = createKubeClient(access, {
-      qps: 100,
-      burst: 100,
-      send: async () => {
-        sent += 1;
-        return reply(401);
-      },
-    });
+    const { client, calls } = unauthorizedClient(access);
     expect((await client.request('GET', '/api/v1/nodes')).status).toBe(401);
-    expect(sent).toBe(2);
+    expect(calls.sent).toBe(2);
     expect(access.renewals).toBe(1);
     await client.close();
   });
 
   it('returns a 401 at once when the credential cannot change', async () => {
-    let sent = 0;
-    const client = createKubeClient(fixedAccess('https://api.example', { tls: {}, headers: {} }), {
-      qps: 100,
-      burst: 100,
-      send: async () => {
-        sent += 1;
-        return reply(401);
-      },
-    });
+    const { client, calls } = unauthorizedClient(fixedAccess('https://api.example', { tls: {}, headers: {} }));
     expect((await client.request('GET', '/api/v1/nodes')).status).toBe(401);
-    expect(sent).toBe(1);
+    expect(calls.sent).toBe(1);
     await client.close();
   });
 
   it('streams a watch with the credential and User-Agent', async () => {
-    const sent: HttpRequest[] = [];
-    const client = createKubeClient(fixedAccess('https://api.example', { tls: {}, headers: { Authorization: 'Bearer t' } }), {
-      qps: 100,
-      burst: 100,
-      userAgent: 'test/1',
-      send: async (request) => {
-        sent.push(request);
-        return reply(200, '{"type":"BOOKMARK"}\n');
-      },
-    });
+    const { client, sent } = recordingClient('https://api.example', '{"type":"BOOKMARK"}\n');
     const response = await client.stream('/api/v1/nodes', { query: { watch: true }, accept: 'application/json', signal: new AbortController().signal });
     const chunks: Buffer[] = [];
     for await (const chunk of response.body) chunks.push(Buffer.from(chunk));

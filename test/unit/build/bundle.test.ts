@@ -1,21 +1,27 @@
-// The built image resolves kubeconfigs with a one-file bundle of the worker and the client library
-// (hack/bundle-worker.ts). It must answer every job exactly as the worker run from source does.
+// What the image ships is the bundle hack/bundle.ts writes: main.js and the kubeconfig worker, each one
+// file with its dependencies. Both must behave exactly as the sources do, with no node_modules around.
 
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bundleKubeconfigWorker } from '../../../hack/bundle-worker.js';
+import { bundleProgram, WORKER_BUNDLE } from '../../../hack/bundle.js';
 import { askKubeconfigWorker } from '../../../src/kube/config.js';
 import type { KubeconfigJob } from '../../../src/kube/kubeconfig-worker.js';
-import { repo } from '../../cli-process.js';
+import { type Outcome, repo, runCli } from '../../cli-process.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'kubeconfig-bundle-test-'));
+// Under the system's temporary directory, where no node_modules can stand in for a missing dependency.
+const dir = mkdtempSync(join(tmpdir(), 'bundle-test-'));
 const source = join(repo, 'src/kube/kubeconfig-worker.ts');
+let main = '';
 let bundle = '';
 
 beforeAll(async () => {
-  bundle = await bundleKubeconfigWorker(dir);
+  // As in the image: package.json (for --version) one level above dist/bundle/.
+  copyFileSync(join(repo, 'package.json'), join(dir, 'package.json'));
+  main = await bundleProgram(join(dir, 'dist/bundle'));
+  bundle = join(dir, 'dist/bundle', WORKER_BUNDLE);
 }, 60_000);
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -23,6 +29,23 @@ function file(name: string, lines: string[]): string {
   const path = join(dir, name);
   writeFileSync(path, [...lines, ''].join('\n'));
   return path;
+}
+
+/** Runs the bundled main.js from an empty working directory, with only PATH and HOME set. */
+function runBundle(args: readonly string[]): Promise<Outcome> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [main, ...args], {
+      cwd: dir,
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
 }
 
 const b64 = (text: string) => Buffer.from(text).toString('base64');
@@ -85,5 +108,31 @@ describe('the bundled kubeconfig worker', () => {
       tls: { ca: 'CA FROM FILE', servername: 'api' },
       headers: { Authorization: 'Bearer secret' },
     });
+  });
+});
+
+describe('the bundled main.js', () => {
+  it('leaves the Kubernetes client library to the kubeconfig worker', () => {
+    // esbuild heads each bundled module with a comment naming its path.
+    const library = 'node_modules/@kubernetes/client-node/';
+    expect(readFileSync(main, 'utf8')).not.toContain(library);
+    expect(readFileSync(bundle, 'utf8')).toContain(library);
+  });
+
+  it('prints the version of package.json', async () => {
+    const outcome = await runBundle(['--version']);
+    expect(outcome).toMatchObject({ code: 0, stderr: '' });
+    expect(outcome.stdout.trim()).toBe((await import('../../../package.json', { with: { type: 'json' } })).default.version);
+  });
+
+  it.each([
+    ['--help', ['--help'], 0],
+    ['run --help', ['run', '--help'], 0],
+    ['a bad flag', ['run', '--cluster-cidr', '10.0.0.0/8', '--node-cidr-mask-size', '99'], 2],
+    ['an unknown subcommand', ['allocate'], 2],
+  ])('answers %s as the sources do', { timeout: 30_000 }, async (_name, args, code) => {
+    const [bundled, fromSource] = await Promise.all([runBundle(args), runCli(args)]);
+    expect(bundled).toEqual(fromSource);
+    expect(bundled.code).toBe(code);
   });
 });
