@@ -190,8 +190,8 @@ function requestUrl(server: string, path: string, query: Query): string {
 let cachedVersion: string | undefined;
 
 /**
- * This package's version. The code runs from src/kube (tsx), dist/src/kube (compiled) or dist/bundle
- * (bundled, in the image), so look upwards for our package.json.
+ * This package's version. The code runs from src/kube (tsx) or bundled in dist/bundle (the image), so
+ * look upwards for our package.json.
  */
 export function packageVersion(): string {
   if (cachedVersion !== undefined) return cachedVersion;

@@ -2,7 +2,7 @@
 // Never falls back to localhost:8080 the way loadFromDefault does; every failure is a one-line KubeConfigError.
 
 import { fork } from 'node:child_process';
-import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
+import { accessSync, constants, readFileSync } from 'node:fs';
 import { isIPv6 } from 'node:net';
 import { delimiter, extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -146,14 +146,12 @@ export function askKubeconfigWorker(file: string, job: KubeconfigJob): Promise<K
 }
 
 /**
- * The worker sits beside this file: .ts when run from source, .js when compiled. In the bundled
- * program (`npm run build`, the image) it is kubeconfig-worker.bundle.js beside main.js.
+ * Run from source, the worker is the .ts beside this file. Built (`npm run build`, the image), this
+ * code is bundled into main.js and the worker is kubeconfig-worker.bundle.js beside it.
  */
 function workerUrl(): URL {
-  const extension = extname(fileURLToPath(import.meta.url));
-  const bundle = new URL('./kubeconfig-worker.bundle.js', import.meta.url);
-  if (extension === '.js' && existsSync(bundle)) return bundle;
-  return new URL(`./kubeconfig-worker${extension}`, import.meta.url);
+  const fromSource = extname(fileURLToPath(import.meta.url)) === '.ts';
+  return new URL(fromSource ? './kubeconfig-worker.ts' : './kubeconfig-worker.bundle.js', import.meta.url);
 }
 
 function checkUsable(access: ClusterAccess): void {
