@@ -40,9 +40,13 @@ export function spawnCli(args: readonly string[], env: Record<string, string> = 
 
 /** Runs `src/cli/main.ts args…` to its end and collects its output and exit code. */
 export function runCli(args: readonly string[], env: Record<string, string> = {}, options: RunOptions = {}): Promise<Outcome> {
+  return outcomeOf(spawnCli(args, env), options);
+}
+
+/** Waits for child to end, collecting its output and exit code. */
+export function outcomeOf(child: ChildProcessByStdio<null, Readable, Readable>, options: RunOptions = {}): Promise<Outcome> {
   const { stopWhen } = options;
   return new Promise((resolve, reject) => {
-    const child = spawnCli(args, env);
     let stdout = '';
     let stderr = '';
     let stopped = false;

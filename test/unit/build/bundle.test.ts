@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bundleProgram, WORKER_BUNDLE } from '../../../hack/bundle.js';
 import { askKubeconfigWorker } from '../../../src/kube/config.js';
 import type { KubeconfigJob } from '../../../src/kube/kubeconfig-worker.js';
-import { type Outcome, repo, runCli } from '../../cli-process.js';
+import { type Outcome, outcomeOf, repo, runCli } from '../../cli-process.js';
 
 // Under the system's temporary directory, where no node_modules can stand in for a missing dependency.
 const dir = mkdtempSync(join(tmpdir(), 'bundle-test-'));
@@ -33,19 +33,8 @@ function file(name: string, lines: string[]): string {
 
 /** Runs the bundled main.js from an empty working directory, with only PATH and HOME set. */
 function runBundle(args: readonly string[]): Promise<Outcome> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [main, ...args], {
-      cwd: dir,
-      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+  const env = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '' };
+  return outcomeOf(spawn(process.execPath, [main, ...args], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] }));
 }
 
 const b64 = (text: string) => Buffer.from(text).toString('base64');
