@@ -4,7 +4,7 @@ import * as k8s from '@kubernetes/client-node';
 import { afterAll, afterEach, beforeAll, expect } from 'vitest';
 import { ControllerProcess, type LogLine } from '../../hack/lib/controller-process.js';
 import { contains, overlaps, parseCidr } from '../../src/cidr/index.js';
-import { controlPlane, eventually, kubeClients, TestScope, type KubeClients } from './harness.js';
+import { apiError, controlPlane, eventually, kubeClients, TestScope, type KubeClients } from './harness.js';
 
 export type { LogLine } from '../../hack/lib/controller-process.js';
 export { ControllerProcess } from '../../hack/lib/controller-process.js';
@@ -172,9 +172,19 @@ export async function readNode(clients: KubeClients, name: string): Promise<k8s.
   return clients.core.readNode({ name });
 }
 
-/** Deletes every node of the scope and waits until none is left (finalizers must be gone). */
+/**
+ * Deletes every node of the scope and waits until none is left. Finalizers a failed test left on its
+ * nodes are removed too: a node that outlived its file would be seen by every later file's controller.
+ */
 export async function deleteScopeNodes(clients: KubeClients, scope: TestScope): Promise<void> {
   await clients.core.deleteCollectionNode({ labelSelector: scope.selector });
+  for (const node of (await clients.core.listNode({ labelSelector: scope.selector })).items) {
+    if (!node.metadata?.finalizers?.length) continue;
+    const body = [{ op: 'remove', path: '/metadata/finalizers' }];
+    await clients.core.patchNode({ name: node.metadata.name ?? '', body }).catch((err: unknown) => {
+      if (apiError(err).code !== 404) throw err;
+    });
+  }
   await eventually(async () => ((await clients.core.listNode({ labelSelector: scope.selector })).items.length === 0 ? true : undefined));
 }
 

@@ -174,11 +174,12 @@ describeWithControlPlane('operator features of the running controller', () => {
   });
 
   it('reports podCIDRs another field manager patches onto a node it saw without them', async () => {
-    const proc = await run(['--cluster-cidr', '10.245.0.0/20', '--release-quarantine', '0']);
-    // A node being deleted gets no podCIDR from us, so the other writer is the only one.
+    // A node being deleted gets no podCIDR from us, so the other writer is the only one. It is deleted
+    // before the controller starts: started first, the controller may allocate between create and delete.
     const finalizer = 'test.podcidr-allocator.io/hold';
     const held = nodeName(await createNode(clients, scope, 'held', { finalizers: [finalizer] }));
     await clients.core.deleteNode({ name: held });
+    const proc = await run(['--cluster-cidr', '10.245.0.0/20', '--release-quarantine', '0']);
     await proc.waitForLog((l) => l.node === held && l.msg === 'node is being deleted; not allocating');
     await clients.core.patchNode(
       { name: held, body: [{ op: 'add', path: '/spec/podCIDRs', value: ['10.245.7.0/24'] }], fieldManager: 'cilium-operator' },
