@@ -1,4 +1,5 @@
-// The informer's NodeSource in the API server's protobuf encoding: paginated lists and a length-framed watch.
+// The informer's NodeSource in the API server's protobuf encoding: paginated lists and a length-framed watch,
+// both decoded as their bytes stream in.
 // Like kube-controller-manager, it asks for protobuf: the server encodes it several times faster than JSON,
 // and a Node's status is skipped by its length instead of being parsed.
 
@@ -15,11 +16,10 @@ import {
   type DecodedStatus,
   NodeListDecoder,
   PROTOBUF_CONTENT_TYPE,
+  WatchEventDecoder,
   decodeStatus,
-  decodeWatchEvent,
 } from './node-protobuf.js';
 import { parseStatus } from './errors.js';
-import { ByteQueue } from './protobuf.js';
 
 /** The raw calls used; KubeClient has them. */
 export interface RawNodeClient {
@@ -72,11 +72,10 @@ export class ProtobufNodeSource implements NodeSource {
   }
 
   async #pump(body: AsyncIterable<Uint8Array>, handlers: NodeWatchHandlers): Promise<void> {
-    const frames = new FrameReader();
+    const decoder = new WatchEventDecoder();
     try {
       for await (const chunk of body) {
-        for (const frame of frames.push(chunk)) {
-          const event = decodeWatchEvent(frame);
+        for (const event of decoder.push(chunk)) {
           if (event.type === 'BOOKMARK') handlers.onBookmark(event.resourceVersion);
           else if (event.type === 'ERROR') return handlers.onClose(failure('watch nodes', event.status.code, event.status));
           else handlers.onEvent(event.type, event.node);
@@ -86,21 +85,6 @@ export class ProtobufNodeSource implements NodeSource {
     } catch (err) {
       handlers.onClose(err);
     }
-  }
-}
-
-/** Splits a byte stream into the watch's frames: a 4-byte big-endian length, then that many bytes. */
-export class FrameReader {
-  readonly #queue = new ByteQueue();
-
-  push(chunk: Uint8Array): Buffer[] {
-    this.#queue.push(chunk);
-    const frames: Buffer[] = [];
-    for (let length = this.#queue.peekUInt32BE(); length !== undefined; length = this.#queue.peekUInt32BE()) {
-      if (this.#queue.length < 4 + length) break;
-      frames.push(this.#queue.take(4 + length).subarray(4));
-    }
-    return frames;
   }
 }
 

@@ -156,6 +156,8 @@ export class ByteQueue {
 
   /** The varint starting `offset` bytes in, with its size; undefined while it is incomplete. */
   peekVarint(offset = 0): { value: number; size: number } | undefined {
+    const head = this.#chunks[0];
+    if (head !== undefined && offset + 10 <= head.length) return varintAt(head, offset);
     let value = 0;
     let scale = 1;
     for (let i = 0; i < 10; i++) {
@@ -176,17 +178,41 @@ export class ByteQueue {
     return value;
   }
 
-  /** Removes and returns the first n bytes (n <= length). */
+  /** Removes and returns the first n bytes (n <= length), joining only the chunks they span. */
   take(n: number): Buffer {
+    if (n === 0) return Buffer.alloc(0);
     const first = this.#chunks[0];
     if (first === undefined || n > this.#length) throw new ProtobufError(`take ${n} of ${this.#length} bytes`);
-    if (first.length < n) this.#chunks = [Buffer.concat(this.#chunks, this.#length)];
+    if (first.length < n) this.#join(n);
     const head = this.#chunks[0] ?? first;
     const taken = head.subarray(0, n);
     if (head.length === n) this.#chunks.shift();
     else this.#chunks[0] = head.subarray(n);
     this.#length -= n;
     return taken;
+  }
+
+  /** Removes up to n bytes from the front without copying them; returns how many. */
+  drop(n: number): number {
+    let dropped = 0;
+    while (dropped < n) {
+      const head = this.#chunks[0];
+      if (head === undefined) break;
+      const k = Math.min(head.length, n - dropped);
+      if (k === head.length) this.#chunks.shift();
+      else this.#chunks[0] = head.subarray(k);
+      dropped += k;
+    }
+    this.#length -= dropped;
+    return dropped;
+  }
+
+  /** Makes the first chunk at least n bytes long by joining it with the chunks after it. */
+  #join(n: number): void {
+    let count = 0;
+    for (let size = 0; size < n; count++) size += this.#chunks[count]?.length ?? n;
+    const joined = Buffer.concat(this.#chunks.slice(0, count));
+    this.#chunks.splice(0, count, joined);
   }
 
   #byteAt(index: number): number | undefined {
@@ -197,4 +223,17 @@ export class ByteQueue {
     }
     return undefined;
   }
+}
+
+/** The varint at buf[at], which has at least 10 bytes from there. */
+function varintAt(buf: Buffer, at: number): { value: number; size: number } {
+  let value = 0;
+  let scale = 1;
+  for (let i = 0; i < 10; i++) {
+    const byte = buf[at + i] ?? 0;
+    value += (byte & 0x7f) * scale;
+    if (byte < 0x80) return { value, size: i + 1 };
+    scale *= 128;
+  }
+  throw new ProtobufError('varint longer than 10 bytes');
 }

@@ -2,9 +2,9 @@ import type { V1Node } from '@kubernetes/client-node';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { toNodeInfo } from '../../../src/controller/node-info.js';
-import { NodeListDecoder, decodeNodeList, decodeStatus, decodeWatchEvent } from '../../../src/kube/node-protobuf.js';
+import { NodeListDecoder, WatchEventDecoder, decodeNodeList, decodeStatus, decodeWatchEvent } from '../../../src/kube/node-protobuf.js';
 import { ResourceExpiredError } from '../../../src/controller/node-informer.js';
-import { FrameReader, ProtobufNodeSource } from '../../../src/kube/protobuf-node-source.js';
+import { ProtobufNodeSource } from '../../../src/kube/protobuf-node-source.js';
 import { MessageReader, ProtobufError } from '../../../src/kube/protobuf.js';
 
 // A small protobuf writer for fixtures, following the field numbers of k8s.io/api generated.proto.
@@ -119,6 +119,29 @@ describe('decodeNodeList', () => {
     );
   });
 
+  it('drops a Node status as it streams in instead of holding it', () => {
+    const node = nodes[0] as V1Node;
+    const bigStatus = msg(3, ...Array.from({ length: 2000 }, (_, i) => msg(6, str(1, `registry.example/image-${i}:v1`), num(2, i))));
+    const item = Buffer.concat([encodeNode(node), bigStatus]);
+    const body = envelope('NodeList', Buffer.concat([msg(1, str(2, '9')), bytes(2, item), bytes(2, encodeNode(nodes[2] as V1Node))]));
+    const decoder = new NodeListDecoder();
+    let held = 0;
+    for (let at = 0; at < body.length; at += 1000) {
+      decoder.push(body.subarray(at, at + 1000));
+      held = Math.max(held, decoder.buffered);
+    }
+    expect(bigStatus.length).toBeGreaterThan(50_000);
+    expect(held).toBeLessThan(3000);
+    expect(decoder.finish().nodes).toEqual([toNodeInfo(node), toNodeInfo(nodes[2] as V1Node)]);
+  });
+
+  it('refuses a Node whose field runs past the end of the Node', () => {
+    // The item says 10 bytes; its status field says 500.
+    const item = Buffer.concat([tag(2, 2), varint(10), msg(3, Buffer.alloc(500))]);
+    const body = envelope('NodeList', Buffer.concat([msg(1, str(2, '9')), item]));
+    expect(() => decodeNodeList(body)).toThrow(/runs past the end of the Node/);
+  });
+
   it('refuses a list whose body stops in the middle of a Node', () => {
     const decoder = new NodeListDecoder();
     decoder.push(nodeList(nodes, '1').subarray(0, 200));
@@ -195,32 +218,65 @@ describe('MessageReader', () => {
   });
 });
 
-describe('FrameReader', () => {
+describe('WatchEventDecoder', () => {
   const framed = (frame: Buffer): Buffer => {
     const head = Buffer.alloc(4);
     head.writeUInt32BE(frame.length);
     return Buffer.concat([head, frame]);
   };
+  const bigStatus = msg(3, ...Array.from({ length: 2000 }, (_, i) => msg(6, str(1, `registry.example/image-${i}:v1`), num(2, i))));
+  const frames = [
+    watchFrame('ADDED', envelope('Node', Buffer.concat([encodeNode(nodes[0] as V1Node), bigStatus]))),
+    watchFrame('MODIFIED', envelope('Node', encodeNode(nodes[1] as V1Node))),
+    watchFrame('BOOKMARK', envelope('Node', msg(1, str(6, '4242')))),
+    watchFrame('DELETED', envelope('Node', encodeNode(nodes[2] as V1Node))),
+    watchFrame('ERROR', statusObject(410, 'Expired', 'too old resource version: 1 (5)')),
+  ];
+  const want = [
+    { type: 'ADDED', node: toNodeInfo(nodes[0] as V1Node) },
+    { type: 'MODIFIED', node: toNodeInfo(nodes[1] as V1Node) },
+    { type: 'BOOKMARK', resourceVersion: '4242' },
+    { type: 'DELETED', node: toNodeInfo(nodes[2] as V1Node) },
+    { type: 'ERROR', status: { code: 410, reason: 'Expired', message: 'too old resource version: 1 (5)' } },
+  ];
 
-  it('returns the frames of a stream however it is cut into chunks', () => {
+  it('returns the events of a stream however it is cut into chunks', () => {
+    const stream = Buffer.concat(frames.map(framed));
     fc.assert(
-      fc.property(
-        fc.array(fc.uint8Array({ maxLength: 300 }), { maxLength: 8 }),
-        fc.array(fc.integer({ min: 1, max: 97 }), { minLength: 1, maxLength: 20 }),
-        (frames, cuts) => {
-          const stream = Buffer.concat(frames.map((f) => framed(Buffer.from(f))));
-          const reader = new FrameReader();
-          const out: Buffer[] = [];
-          let at = 0;
-          for (let i = 0; at < stream.length; i++) {
-            const size = cuts[i % cuts.length] ?? 1;
-            out.push(...reader.push(stream.subarray(at, at + size)).map((f) => Buffer.from(f)));
-            at += size;
-          }
-          expect(out.map((b) => [...b])).toEqual(frames.map((f) => [...f]));
-        },
-      ),
+      fc.property(fc.array(fc.integer({ min: 1, max: 5000 }), { minLength: 1, maxLength: 20 }), (cuts) => {
+        const decoder = new WatchEventDecoder();
+        const out: unknown[] = [];
+        for (let at = 0, i = 0; at < stream.length; i++) {
+          const size = cuts[i % cuts.length] ?? 1;
+          out.push(...decoder.push(stream.subarray(at, at + size)));
+          at += size;
+        }
+        expect(out).toEqual(want);
+        expect(decoder.buffered).toBe(0);
+      }),
+      { numRuns: 50 },
     );
+  });
+
+  it('drops a Node status as it streams in instead of holding it', () => {
+    const stream = framed(frames[0] as Buffer);
+    const decoder = new WatchEventDecoder();
+    let held = 0;
+    const out: unknown[] = [];
+    for (let at = 0; at < stream.length; at += 1000) {
+      out.push(...decoder.push(stream.subarray(at, at + 1000)));
+      held = Math.max(held, decoder.buffered);
+    }
+    expect(stream.length).toBeGreaterThan(50_000);
+    expect(held).toBeLessThan(3000);
+    expect(out).toEqual([want[0]]);
+  });
+
+  it.each([
+    ['an object without the k8s prefix', watchFrame('ADDED', Buffer.from('{"kind":"Node"}'))],
+    ['a Node field running past its frame', Buffer.concat([str(1, 'ADDED'), tag(2, 2), varint(500), Buffer.alloc(10)])],
+  ])('refuses %s with a ProtobufError', (_what, frame) => {
+    expect(() => new WatchEventDecoder().push(framed(frame))).toThrow(ProtobufError);
   });
 });
 
