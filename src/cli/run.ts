@@ -25,7 +25,7 @@ import type { Logger } from '../log.js';
 import { startHttpServer, type HttpServer } from '../metrics/http.js';
 import { createMetrics, type Metrics } from '../metrics/metrics.js';
 import { isConflictKind, type ConflictKind } from '../controller/claim.js';
-import { auditNodes } from '../tools/audit.js';
+import { auditProblems } from '../tools/audit.js';
 import type { Config } from './config.js';
 
 export const FIELD_MANAGER = 'podcidr-allocator';
@@ -156,7 +156,7 @@ class App {
     if (this.#config.auditIntervalMs > 0) return this.#features.conflicts();
     const now = Date.now();
     if (this.#audit === undefined || now - this.#audit.at > AUDIT_MAX_AGE_MS) {
-      const findings = auditNodes(this.#informer.list(), term.allocator.ranges(), this.#config.reserved, {
+      const findings = auditProblems(this.#informer.list(), term.allocator.ranges(), this.#config.reserved, {
         fieldManager: FIELD_MANAGER,
       });
       const conflicts: Partial<Record<ConflictKind, number>> = {};

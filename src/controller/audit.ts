@@ -3,7 +3,7 @@
 
 import type { Logger } from 'pino';
 import type { RangeSpec } from '../allocator/types.js';
-import { auditNodes, problemKinds, type Problem, type ProblemKind } from '../tools/audit.js';
+import { auditProblems, problemKinds, type Problem, type ProblemKind } from '../tools/audit.js';
 import { conflictKinds, type ConflictKind } from './claim.js';
 import type { EventSink, NodeInfo } from './types.js';
 
@@ -62,8 +62,8 @@ export class ContinuousAudit {
     inProgress: (name: string) => boolean = () => false,
   ): AuditRun {
     if (ranges.length === 0) return { findings: [], fresh: [] };
-    const report = auditNodes(nodes, ranges, reserved, { fieldManager: this.#o.fieldManager });
-    const byName = new Map(nodes.map((n) => [n.name, n]));
+    const report = auditProblems(nodes, ranges, reserved, { fieldManager: this.#o.fieldManager });
+    const byName = nodesNamed(nodes, new Set(report.problems.map((p) => p.node)));
     const without = new Set(nodes.filter((n) => n.podCIDRs.length === 0).map(incarnation));
     const findings = report.problems.filter((p) => {
       if (p.kind !== 'missing') return true;
@@ -113,6 +113,13 @@ export class ContinuousAudit {
     this.#withoutPodCIDRs = new Set();
     this.#counts = new Map();
   }
+}
+
+/** The nodes with these names, by name: only those findings name, not a map of every node. */
+function nodesNamed(nodes: readonly NodeInfo[], names: ReadonlySet<string>): Map<string, NodeInfo> {
+  const byName = new Map<string, NodeInfo>();
+  for (const node of nodes) if (names.has(node.name)) byName.set(node.name, node);
+  return byName;
 }
 
 function incarnation(node: NodeInfo): string {

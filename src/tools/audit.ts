@@ -99,6 +99,35 @@ export function auditNodes(
   reserved: readonly string[],
   options: AuditOptions = {},
 ): Findings {
+  const { problems, foreignManagers, allocator } = auditProblems(nodes, ranges, reserved, options);
+  return {
+    nodes: nodeStatuses(nodes, problems),
+    problems,
+    foreignManagers,
+    ranges: allocator.usage().map((u) => ({
+      clusterCIDR: u.clusterCIDR,
+      family: u.family,
+      nodeMask: u.nodeMask,
+      capacity: u.capacity,
+      reserved: u.reserved,
+      byNodes: u.used - u.reserved,
+      used: u.used,
+      free: u.free,
+      percentUsed: (u.used / u.capacity) * 100,
+    })),
+  };
+}
+
+/**
+ * The problems and foreign managers of auditNodes, without a status per node: what the running
+ * controller's audit needs, at a fraction of the memory (50,000 node statuses are about 6 MB).
+ */
+export function auditProblems(
+  nodes: readonly NodeInfo[],
+  ranges: readonly RangeSpec[],
+  reserved: readonly string[],
+  options: AuditOptions = {},
+): Pick<Findings, 'problems' | 'foreignManagers'> & { readonly allocator: ClusterAllocator } {
   const fieldManager = options.fieldManager ?? OUR_FIELD_MANAGER;
   const allocator = new ClusterAllocator({ ranges, reserved });
   const index = new ClaimIndex();
@@ -141,22 +170,7 @@ export function auditNodes(
       foreignManagers.push({ node: node.name, manager: node.podCIDRManager, podCIDRs: node.podCIDRs });
     }
   }
-  return {
-    nodes: nodeStatuses(nodes, problems),
-    problems,
-    foreignManagers,
-    ranges: allocator.usage().map((u) => ({
-      clusterCIDR: u.clusterCIDR,
-      family: u.family,
-      nodeMask: u.nodeMask,
-      capacity: u.capacity,
-      reserved: u.reserved,
-      byNodes: u.used - u.reserved,
-      used: u.used,
-      free: u.free,
-      percentUsed: (u.used / u.capacity) * 100,
-    })),
-  };
+  return { problems, foreignManagers, allocator };
 }
 
 /** Missing podCIDRs, and one CIDR per family (malformed entries are reported already and skipped here). */

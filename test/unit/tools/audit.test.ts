@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { RangeSpec } from '../../../src/allocator/types.js';
 import type { NodeInfo } from '../../../src/controller/types.js';
-import { auditNodes, type Problem } from '../../../src/tools/audit.js';
+import { auditNodes, auditProblems, type Problem } from '../../../src/tools/audit.js';
 import { checkJson, checkText } from '../../../src/tools/report.js';
 import { harness } from '../controller/reconciler-fakes.js';
 
@@ -294,5 +294,27 @@ describe('check reports', () => {
         { clusterCIDR: '10.0.0.0/20', family: 'IPv4', nodeMask: 24, capacity: 16, reserved: 0, byNodes: 1, used: 1, free: 15, percentUsed: 6.3 },
       ],
     });
+  });
+});
+
+describe('auditProblems', () => {
+  it('finds what auditNodes finds, without a status per node', () => {
+    const nodes = [
+      node('a', ['10.0.1.0/24']),
+      node('b', ['10.0.1.0/24']),
+      node('c', ['10.0.1.0/25']),
+      node('d', ['172.16.0.0/24']),
+      node('e', ['10.0.2.1/24']),
+      node('f'),
+      node('g', ['10.0.3.0/24'], { podCIDRManager: 'cilium-operator' }),
+    ];
+    const full = auditNodes(nodes, DUAL, ['10.0.3.0/24']);
+    const slim = auditProblems(nodes, DUAL, ['10.0.3.0/24']);
+    expect(slim.problems).toEqual(full.problems);
+    expect(slim.foreignManagers).toEqual(full.foreignManagers);
+    expect(new Set(slim.problems.map((p) => p.kind))).toEqual(
+      new Set(['duplicate', 'overlap', 'out-of-range', 'malformed', 'missing', 'missing-family', 'reserved']),
+    );
+    expect(slim).not.toHaveProperty('nodes');
   });
 });
