@@ -167,6 +167,8 @@ function readUsage(pid: number): { peakRssMb: number; cpuSeconds: number } | und
   try {
     const status = readFileSync(`/proc/${pid}/status`, 'utf8');
     const hwmKb = Number(/^VmHWM:\s+(\d+) kB/m.exec(status)?.[1] ?? NaN);
+    // An exited child not yet reaped has no memory lines: keep the last reading.
+    if (Number.isNaN(hwmKb)) return undefined;
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     // Fields after the ")" of the command name: state is field 3, utime 14, stime 15.
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
