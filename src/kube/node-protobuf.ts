@@ -463,16 +463,9 @@ function readStatus(status: MessageReader): DecodedStatus {
 }
 
 /**
- * A Node's metadata and spec, in the shape toNodeInfo reads, so both encodings go through the
- * same conversion. Field 3 (status) is skipped by length.
+ * One Node field whose tag the reader has just read: metadata (1) and spec (2) are kept, in the shape
+ * toNodeInfo reads, so both encodings go through the same conversion.
  */
-function readNode(node: MessageReader): NodeInfo {
-  const partial: V1Node = {};
-  for (let tag = node.next(); tag !== undefined; tag = node.next()) readNodeField(partial, tag.field, node);
-  return toNodeInfo(partial);
-}
-
-/** One Node field whose tag the reader has just read: metadata (1) and spec (2) are kept. */
 function readNodeField(into: V1Node, field: number, node: MessageReader): void {
   if (field === 1) into.metadata = readObjectMeta(node.message());
   else if (field === 2) into.spec = readNodeSpec(node.message());
