@@ -263,20 +263,6 @@ export function decodeStatus(body: Buffer): DecodedStatus {
   return readStatus(new MessageReader(raw));
 }
 
-/**
- * One frame of a protobuf watch stream: a metav1.WatchEvent without the envelope, whose object
- * is an enveloped Node (or Status for ERROR; a Node with only a resourceVersion for BOOKMARK).
- */
-export function decodeWatchEvent(frame: Buffer): DecodedWatchEvent {
-  const head = Buffer.alloc(4);
-  head.writeUInt32BE(frame.length);
-  const decoder = new WatchEventDecoder();
-  const events = decoder.push(Buffer.concat([head, frame]));
-  const event = events[0];
-  if (event === undefined || events.length > 1 || decoder.buffered > 0) throw new ProtobufError('not one whole watch event');
-  return event;
-}
-
 /** Depths of the messages a watch frame nests, outermost first. */
 const FRAME = 1;
 const OBJECT = 2;
@@ -285,8 +271,10 @@ const NODE = 4;
 
 /**
  * A protobuf watch stream decoded as its bytes arrive: frames of a 4-byte big-endian length and
- * a WatchEvent. As in a list, a Node's metadata and spec are read once their bytes are there and
- * its status is dropped as it streams in, so an event of tens of KB is never held whole.
+ * a metav1.WatchEvent without the envelope, whose object is an enveloped Node (or Status for
+ * ERROR; a Node with only a resourceVersion for BOOKMARK). As in a list, a Node's metadata and
+ * spec are read once their bytes are there and its status is dropped as it streams in, so an
+ * event of tens of KB is never held whole.
  */
 export class WatchEventDecoder {
   readonly #queue = new ByteQueue();

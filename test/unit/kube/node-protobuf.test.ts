@@ -2,7 +2,7 @@ import type { V1Node } from '@kubernetes/client-node';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { toNodeInfo } from '../../../src/controller/node-info.js';
-import { NodeListDecoder, WatchEventDecoder, decodeNodeList, decodeStatus, decodeWatchEvent } from '../../../src/kube/node-protobuf.js';
+import { NodeListDecoder, WatchEventDecoder, decodeNodeList, decodeStatus } from '../../../src/kube/node-protobuf.js';
 import { ResourceExpiredError } from '../../../src/controller/node-informer.js';
 import { ProtobufNodeSource } from '../../../src/kube/protobuf-node-source.js';
 import { MessageReader, ProtobufError } from '../../../src/kube/protobuf.js';
@@ -61,6 +61,22 @@ function nodeList(nodes: V1Node[], resourceVersion: string, continueToken = ''):
 
 function watchFrame(type: string, object: Buffer): Buffer {
   return Buffer.concat([str(1, type), msg(2, bytes(1, object))]);
+}
+
+/** A watch frame as the stream carries it: a 4-byte big-endian length, then the frame. */
+function framed(frame: Buffer): Buffer {
+  const head = Buffer.alloc(4);
+  head.writeUInt32BE(frame.length);
+  return Buffer.concat([head, frame]);
+}
+
+/** The one event a single frame holds; nothing may be left over. */
+function decodeWatchEvent(frame: Buffer): unknown {
+  const decoder = new WatchEventDecoder();
+  const events = decoder.push(framed(frame));
+  expect(events).toHaveLength(1);
+  expect(decoder.buffered).toBe(0);
+  return events[0];
 }
 
 const statusObject = (code: number, reason: string, message: string): Buffer =>
@@ -161,7 +177,7 @@ describe('decodeNodeList', () => {
   });
 });
 
-describe('decodeWatchEvent', () => {
+describe('WatchEventDecoder, one frame at a time', () => {
   it.each(['ADDED', 'MODIFIED', 'DELETED'] as const)('reads a %s event', (type) => {
     const node = nodes[0] as V1Node;
     expect(decodeWatchEvent(watchFrame(type, envelope('Node', encodeNode(node))))).toEqual({ type, node: toNodeInfo(node) });
@@ -219,11 +235,6 @@ describe('MessageReader', () => {
 });
 
 describe('WatchEventDecoder', () => {
-  const framed = (frame: Buffer): Buffer => {
-    const head = Buffer.alloc(4);
-    head.writeUInt32BE(frame.length);
-    return Buffer.concat([head, frame]);
-  };
   const bigStatus = msg(3, ...Array.from({ length: 2000 }, (_, i) => msg(6, str(1, `registry.example/image-${i}:v1`), num(2, i))));
   const frames = [
     watchFrame('ADDED', envelope('Node', Buffer.concat([encodeNode(nodes[0] as V1Node), bigStatus]))),
@@ -281,11 +292,6 @@ describe('WatchEventDecoder', () => {
 });
 
 describe('ProtobufNodeSource', () => {
-  const framed = (frame: Buffer): Buffer => {
-    const head = Buffer.alloc(4);
-    head.writeUInt32BE(frame.length);
-    return Buffer.concat([head, frame]);
-  };
 
   function source(reply: { status: number; contentType: string; body: Buffer }, stream?: Buffer[]): ProtobufNodeSource {
     return new ProtobufNodeSource({
