@@ -146,6 +146,22 @@ export class ClusterAllocator implements PodCidrAllocator {
     });
   }
 
+  /**
+   * Occupies `cidr` when it is one of the ranges' node subnets and not in use yet, and says so.
+   * False (and nothing changes) when it is in use or reserved, or is no node subnet: another size,
+   * malformed or outside every range.
+   */
+  occupyFree(cidr: string): boolean {
+    this.#expire();
+    const range = this.#nodeSubnet(cidr);
+    if (range === undefined) return false;
+    const index = this.#found;
+    if (range.held.size > 0 && range.held.delete(index)) return true;
+    if (!range.set.occupyIndex(index)) return false;
+    this.#occupied(range.set.clusterCIDR, 1);
+    return true;
+  }
+
   release(cidr: string): void {
     this.#expire();
     const range = this.#nodeSubnet(cidr);

@@ -22,6 +22,9 @@ export function isConflictKind(kind: string): kind is ConflictKind {
   return (conflictKinds as readonly string[]).includes(kind);
 }
 
+/** What claiming needs of an index: the audit passes one that holds nothing when no two claims can overlap. */
+export type ClaimLookup = Pick<ClaimIndex, 'overlapping' | 'add'>;
+
 /** What claiming one podCIDR text found; `claim` is present once the CIDR is occupied and indexed. */
 export type ClaimOutcome =
   | { readonly kind: 'owned'; readonly claim: Claim }
@@ -56,7 +59,7 @@ export function firstHolderOrder<T extends { readonly name: string; readonly pod
  * may be handed out. Throws only what the allocator throws besides its range and parse errors.
  */
 export function claimPodCIDR(
-  index: ClaimIndex,
+  index: ClaimLookup,
   allocator: Pick<PodCidrAllocator, 'occupy'>,
   node: { readonly name: string; readonly uid: string },
   text: string,
@@ -86,7 +89,7 @@ export function claimPodCIDR(
  * put two nodes' pods in one range.
  */
 function claimMalformed(
-  index: ClaimIndex,
+  index: ClaimLookup,
   allocator: Pick<PodCidrAllocator, 'occupy'>,
   node: { readonly name: string; readonly uid: string },
   text: string,

@@ -4,7 +4,7 @@
 import { ClusterAllocator } from '../allocator/cluster-allocator.js';
 import type { Family, RangeSpec } from '../allocator/types.js';
 import { overlaps, parseCidr, tryParseCidr } from '../cidr/index.js';
-import { claimPodCIDR, firstHolderOrder, type ConflictKind } from '../controller/claim.js';
+import { claimPodCIDR, firstHolderOrder, type ClaimLookup, type ConflictKind } from '../controller/claim.js';
 import { ClaimIndex } from '../controller/ownership.js';
 import type { NodeInfo } from '../controller/types.js';
 
@@ -130,7 +130,7 @@ export function auditProblems(
 ): Pick<Findings, 'problems' | 'foreignManagers'> & { readonly allocator: ClusterAllocator } {
   const fieldManager = options.fieldManager ?? OUR_FIELD_MANAGER;
   const allocator = new ClusterAllocator({ ranges, reserved });
-  const index = new ClaimIndex();
+  const index = occupyDistinctSubnets(nodes, allocator) ? NO_OVERLAPS : new ClaimIndex();
   const reservedCidrs = reserved.map((text) => ({ text, cidr: parseCidr(text) }));
   const families = new Set(allocator.families);
   const problems: Problem[] = [];
@@ -172,6 +172,22 @@ export function auditProblems(
   }
   return { problems, foreignManagers, allocator };
 }
+
+/**
+ * Occupies the nodes' podCIDRs while each is a node subnet no other podCIDR has taken; false at the
+ * first that is not (taken, reserved, another size, malformed, out of range). When all are, no two
+ * claims share an address and the audit needs no claim index: at 50,000 nodes that index is about
+ * 9 MB, held for the whole run, promoted by the young-generation GC and freed only by a full one.
+ */
+function occupyDistinctSubnets(nodes: readonly NodeInfo[], allocator: ClusterAllocator): boolean {
+  for (const node of nodes) {
+    for (const text of node.podCIDRs) if (!allocator.occupyFree(text)) return false;
+  }
+  return true;
+}
+
+/** The index of a cluster whose podCIDRs are distinct node subnets: nothing overlaps, nothing to keep. */
+const NO_OVERLAPS: ClaimLookup = { overlapping: () => [], add: () => undefined };
 
 /** Missing podCIDRs, and one CIDR per family (malformed entries are reported already and skipped here). */
 function familyProblems(node: NodeInfo, families: ReadonlySet<Family>): Problem[] {

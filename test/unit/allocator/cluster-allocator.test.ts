@@ -291,6 +291,31 @@ describe('ClusterAllocator release quarantine', () => {
 });
 
 describe('ClusterAllocator occupy, release and the observer', () => {
+  it('occupies a free node subnet with occupyFree, and refuses anything else without a change', () => {
+    const clock = new Clock();
+    const { events, observer } = recorder();
+    const a = allocator({
+      ranges: [{ clusterCIDR: '10.0.0.0/28', nodeMask: 30 }],
+      reserved: ['10.0.0.4/30'],
+      quarantineMs: 10,
+      now: clock.now,
+      observer,
+    });
+    a.occupy('10.0.0.8/30');
+    a.release('10.0.0.8/30');
+    events.length = 0;
+    const refused = ['10.0.0.4/30', '10.0.0.0/29', '10.0.0.1/30', '010.0.0.0/30', 'fd00::/64', '10.0.1.0/30', 'junk'];
+    expect(refused.map((cidr) => a.occupyFree(cidr))).toEqual(refused.map(() => false));
+    expect(a.usage()[0]).toMatchObject({ used: 2, quarantined: 1 });
+    expect(a.occupyFree('10.0.0.0/30')).toBe(true);
+    expect(a.occupyFree('10.0.0.0/30')).toBe(false);
+    // A node turning up with a quarantined CIDR takes it, as with occupy.
+    expect(a.occupyFree('10.0.0.8/30')).toBe(true);
+    expect(a.quarantined()).toEqual([]);
+    expect(events).toEqual(['occupied 10.0.0.0/28 1']);
+    expect(a.usage()[0]).toMatchObject({ used: 3, free: 1, quarantined: 0 });
+  });
+
   it('tells the observer about every bit that flips, and only those', () => {
     const clock = new Clock();
     const { events, observer } = recorder();

@@ -317,4 +317,17 @@ describe('auditProblems', () => {
     );
     expect(slim).not.toHaveProperty('nodes');
   });
+
+  it('finds a duplicate behind thousands of distinct podCIDRs, and no conflict when all are distinct', () => {
+    const wide: RangeSpec[] = [{ clusterCIDR: '10.0.0.0/8', nodeMask: 24 }];
+    const distinct = Array.from({ length: 3000 }, (_, i) => node(`n${i}`, [`10.${i >> 8}.${i & 255}.0/24`]));
+    const clean = auditProblems([...distinct, node('z-empty')], wide, []);
+    expect(kinds(clean.problems)).toEqual([['missing', 'z-empty', undefined]]);
+    expect(clean.allocator.usage()[0]?.used).toBe(3000);
+    const late = [...distinct, node('z-dup', ['10.11.183.0/24']), node('z-small', ['10.0.7.128/25'])];
+    expect(kinds(auditProblems(late, wide, []).problems)).toEqual([
+      ['duplicate', 'z-dup', '10.11.183.0/24'],
+      ['overlap', 'z-small', '10.0.7.128/25'],
+    ]);
+  });
 });
