@@ -12,8 +12,8 @@ const unitMs: Readonly<Record<string, number>> = {
   h: 3_600_000,
 };
 
-const whole = /^(?:(?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|µs|μs|ms|s|m|h))+$/;
-const part = /(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)/g;
+const whole = /^(?:(?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|\u00b5s|\u03bcs|ms|s|m|h))+$/;
+const part = /(\d+(?:\.\d*)?|\.\d+)(ns|us|\u00b5s|\u03bcs|ms|s|m|h)/g;
 
 /** Milliseconds, or undefined when the text is not a duration. Negative durations are refused. */
 export function parseDuration(text: string): number | undefined {

@@ -102,10 +102,17 @@ describe('the bundled kubeconfig worker', () => {
 
 describe('the bundled main.js', () => {
   it('leaves the Kubernetes client library to the kubeconfig worker', () => {
-    // esbuild heads each bundled module with a comment naming its path.
-    const library = 'node_modules/@kubernetes/client-node/';
-    expect(readFileSync(main, 'utf8')).not.toContain(library);
-    expect(readFileSync(bundle, 'utf8')).toContain(library);
+    // The source maps name every bundled module.
+    const sources = (path: string): string[] => (JSON.parse(readFileSync(`${path}.map`, 'utf8')) as { sources: string[] }).sources;
+    const library = (source: string): boolean => source.includes('node_modules/@kubernetes/client-node/');
+    expect(sources(main).filter(library)).toEqual([]);
+    expect(sources(bundle).some(library)).toBe(true);
+    expect(readFileSync(main, 'utf8')).toMatch(/\/\/# sourceMappingURL=main\.js\.map\n$/);
+  });
+
+  it('holds only ASCII, which V8 keeps as one byte a character', () => {
+    // One other character and the whole script's source takes two bytes a character in the heap.
+    for (const path of [main, bundle]) expect(readFileSync(path).every((byte) => byte < 0x80)).toBe(true);
   });
 
   it('prints the version of package.json', async () => {
