@@ -52,14 +52,15 @@ export class ContinuousAudit {
    * Audits the nodes against the ranges in force. A node without podCIDRs is reported only when it
    * had none at the previous run too, i.e. for at least one audit interval: a node that has just
    * joined is the allocator's work, not a finding. Neither is one still queued behind a burst of
-   * others (inProgress): at --kube-api-qps 20, 5,000 new nodes take four minutes to allocate, and an
-   * Event for each would spend the API budget the patches need.
+   * others, or already patched while the watch lags (inProgress): at --kube-api-qps 20, 5,000 new
+   * nodes take four minutes to allocate, and an Event for each would spend the API budget the
+   * patches need.
    */
   run(
     nodes: readonly NodeInfo[],
     ranges: readonly RangeSpec[],
     reserved: readonly string[],
-    inProgress: (name: string) => boolean = () => false,
+    inProgress: (node: NodeInfo) => boolean = () => false,
   ): AuditRun {
     if (ranges.length === 0) return { findings: [], fresh: [] };
     const report = auditProblems(nodes, ranges, reserved, { fieldManager: this.#o.fieldManager });
@@ -68,7 +69,7 @@ export class ContinuousAudit {
     const findings = report.problems.filter((p) => {
       if (p.kind !== 'missing') return true;
       const node = byName.get(p.node);
-      return node !== undefined && this.#withoutPodCIDRs.has(incarnation(node)) && !inProgress(node.name);
+      return node !== undefined && this.#withoutPodCIDRs.has(incarnation(node)) && !inProgress(node);
     });
     this.#withoutPodCIDRs = without;
     const keys = new Set<string>();

@@ -19,8 +19,11 @@ export interface TermHandle {
   readonly allocator: { usage(): RangeUsage[]; quarantined(): QuarantineEntry[] };
   /** Adds ranges to the running allocator and lets waiting nodes try them. */
   appendRanges(ranges: readonly RangeSpec[]): void;
-  /** The node waits its turn in the work queue or is being synced: its missing podCIDR is work, not a finding. */
-  inProgress(name: string): boolean;
+  /**
+   * The node waits its turn in the work queue, is being synced, or was patched and the watch has
+   * not shown it yet: its missing podCIDR is work, not a finding.
+   */
+  inProgress(node: { readonly name: string; readonly uid: string }): boolean;
 }
 
 /**
@@ -38,7 +41,7 @@ export function termHandle(controller: AllocationController, lister: NodeLister)
       controller.reconciler.rebuild(nodes);
       for (const node of nodes) controller.queue.add(node.name);
     },
-    inProgress: (name) => controller.queue.pending(name),
+    inProgress: (node) => controller.queue.pending(node.name) || controller.reconciler.assigned(node),
   };
 }
 
@@ -183,7 +186,7 @@ export class OperatorFeatures {
     const term = this.#term;
     if (term === undefined) return;
     try {
-      this.#audit.run(this.#o.lister.list(), this.#ranges, this.#o.reserved, (name) => term.inProgress(name));
+      this.#audit.run(this.#o.lister.list(), this.#ranges, this.#o.reserved, (node) => term.inProgress(node));
     } catch (err) {
       this.#log.error({ err }, 'audit failed');
     }

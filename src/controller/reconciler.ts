@@ -573,6 +573,15 @@ export class Reconciler {
     return [...this.#waiting];
   }
 
+  /**
+   * True when this node (this uid) holds podCIDRs here, patched or with a patch out. While the
+   * watch lags behind the patches, the cache still shows such a node without them.
+   */
+  assigned(node: { readonly name: string; readonly uid: string }): boolean {
+    const record = this.#records.get(node.name);
+    return record?.uid === node.uid && (record.claims.length > 0 || record.attempt !== undefined);
+  }
+
   /** The node owning exactly this range, if any (for `check` and tests). */
   ownerOf(cidrText: string): string | undefined {
     const cidr = tryParseCidr(cidrText);

@@ -2,6 +2,7 @@ import { pino } from 'pino';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { AllocationController } from '../../../src/controller/allocation-controller.js';
 import { NodeInformer } from '../../../src/controller/node-informer.js';
+import { termHandle } from '../../../src/controller/operator-features.js';
 import type { NodeInfo, NodeWriter } from '../../../src/controller/types.js';
 import { FakeSource, node } from './fake-node-source.js';
 import { ManualClock } from './manual-clock.js';
@@ -135,6 +136,25 @@ describe('AllocationController', () => {
     h.source.current.handlers.onEvent('ADDED', node('c', '5'));
     await h.clock.advance(0);
     expect(h.writer.patches).toEqual([{ name: 'c', podCIDRs: ['10.0.0.0/24'] }]);
+  });
+
+  it('counts a node it patched as in progress until the watch shows the podCIDRs', async () => {
+    const h = setup();
+    h.source.set(node('a', '1'), node('b', '2'));
+    const termStart = h.clock.now();
+    await h.clock.advance(1);
+    h.informer.start();
+    const { controller } = startTerm(h, termStart);
+    await h.clock.advance(0);
+    expect(h.writer.patches.map((p) => p.name)).toEqual(['a', 'b']);
+    const handle = termHandle(controller, h.informer);
+    const cached = h.informer.get('a');
+    expect(cached?.podCIDRs).toEqual([]);
+    expect(controller.queue.pending('a')).toBe(false);
+    expect(cached && handle.inProgress(cached)).toBe(true);
+    // Another node of that name (deleted and re-created meanwhile) is not the one patched.
+    expect(handle.inProgress({ name: 'a', uid: 'a-again' })).toBe(false);
+    expect(handle.inProgress({ name: 'never-seen', uid: 'x' })).toBe(false);
   });
 
   it('ends without a rebuild or a write when the term ends while the list keeps failing', async () => {

@@ -293,7 +293,7 @@ describe('ContinuousAudit', () => {
     const lister = new Lister();
     lister.put('queued', []);
     lister.put('stuck', []);
-    const queued = (name: string): boolean => name === 'queued';
+    const queued = (node: NodeInfo): boolean => node.name === 'queued';
     audit.run(lister.list(), flagRanges, [], queued);
     const second = audit.run(lister.list(), flagRanges, [], queued);
     expect(second.findings.map((p) => `${p.kind}:${p.node}`)).toEqual(['missing:stuck']);

@@ -165,6 +165,25 @@ describe('allocation', () => {
     expect(h.observer.allocations).toBe(1);
   });
 
+  it('says a node is assigned from the patch going out until the node is gone', async () => {
+    const h = harness();
+    const a = h.cluster.add('a');
+    const b = h.cluster.add('b');
+    h.reconciler.rebuild(h.cluster.list());
+    expect(h.reconciler.assigned(a)).toBe(false);
+    const seen: boolean[] = [];
+    h.cluster.scripts.push({ during: () => void seen.push(h.reconciler.assigned(a)) });
+
+    await h.reconciler.sync('a');
+
+    expect(seen).toEqual([true]);
+    expect(h.reconciler.assigned(a)).toBe(true);
+    expect(h.reconciler.assigned({ name: 'a', uid: 'a-recreated' })).toBe(false);
+    expect(h.reconciler.assigned(b)).toBe(false);
+    h.reconciler.nodeDeleted(h.cluster.remove('a') ?? a);
+    expect(h.reconciler.assigned(a)).toBe(false);
+  });
+
   it('keeps going when a metrics hook throws', async () => {
     const h = harness();
     h.cluster.add('a');
