@@ -17,8 +17,11 @@ export type ClaimState = 'owned' | 'shadowed' | 'pending';
 export interface Claim {
   readonly node: string;
   readonly uid: string;
-  /** The text as the node (or the allocator) spelled it: what occupy/release get back. */
-  readonly text: string;
+  /**
+   * The text as the node (or the allocator) spelled it: what occupy/release get back. Swapped for
+   * the node's equal string once the node shows it, so that a node's podCIDR is one string, not two.
+   */
+  text: string;
   readonly cidr: Cidr;
   state: ClaimState;
 }

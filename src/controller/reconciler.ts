@@ -87,17 +87,43 @@ interface Attempt {
 /** What we know about one node incarnation (name + uid). */
 interface NodeRecord {
   readonly uid: string;
-  /**
-   * Owned and shadowed claims, all in the index. Replaced with concat, never pushed to or spread
-   * into: both leave room for 17 elements, over 100 bytes a node for what is almost always one claim.
-   */
-  claims: readonly Claim[];
+  /** Owned and shadowed claims, all in the index. */
+  claims: Held;
   attempt?: Attempt;
   /** CIDRs already reported, so resyncs do not repeat the Event; created on the first report (rare). */
   reported?: Set<string>;
 }
 
+/**
+ * A node's claims: almost always one, held as is, as the index holds its buckets; an array only for
+ * none or two or more. An array of one costs some 60 bytes a node more, 3 MB at 50,000 nodes.
+ * Arrays are replaced with concat, never pushed to or spread into: both leave room for 17 elements.
+ */
+type Held = Claim | readonly Claim[];
+
 const NO_CLAIMS: readonly Claim[] = Object.freeze([]);
+
+function isList(held: Held): held is readonly Claim[] {
+  return Array.isArray(held);
+}
+
+function claimList(held: Held): readonly Claim[] {
+  return isList(held) ? held : [held];
+}
+
+function hasClaims(held: Held): boolean {
+  return !isList(held) || held.length > 0;
+}
+
+function findClaim(held: Held, text: string): Claim | undefined {
+  if (!isList(held)) return held.text === text ? held : undefined;
+  return held.find((c) => c.text === text);
+}
+
+function withClaims(held: Held, added: readonly Claim[]): Held {
+  if (isList(held) && held.length === 0 && added.length === 1 && added[0] !== undefined) return added[0];
+  return added.length === 0 ? held : claimList(held).concat(added);
+}
 
 /** All fields in the literal, so that setting attempt later needs no separate property array. */
 function newRecord(uid: string): NodeRecord {
@@ -278,9 +304,12 @@ export class Reconciler {
     const record = this.#recordFor(node);
     const found: ConflictKind[] = [];
     for (const text of node.podCIDRs) {
-      const known = record.claims.find((c) => c.text === text);
+      const known = findClaim(record.claims, text);
       // Level-triggered like upstream: occupying again is free (only flipped bits count, #96416).
-      if (known) this.#allocator.occupy(text);
+      if (known) {
+        this.#allocator.occupy(text);
+        known.text = text;
+      }
       if (known || record.reported?.has(text)) continue;
       const kind = this.#claimOne(node, record, text);
       if (kind) found.push(kind);
@@ -291,7 +320,7 @@ export class Reconciler {
   #claimOne(node: NodeInfo, record: NodeRecord, text: string): ConflictKind | undefined {
     const outcome = claimPodCIDR(this.#index, this.#allocator, node, text);
     if ('claim' in outcome && outcome.claim) {
-      record.claims = record.claims.concat(outcome.claim);
+      record.claims = withClaims(record.claims, [outcome.claim]);
       this.#log.debug({ node: node.name, cidr: text, state: outcome.claim.state }, 'occupied existing podCIDR');
     }
     if (outcome.kind === 'owned') return undefined;
@@ -351,7 +380,7 @@ export class Reconciler {
     if (record?.attempt !== attempt) return;
     record.attempt = undefined;
     for (const claim of attempt.claims) claim.state = 'owned';
-    record.claims = record.claims.concat(attempt.claims);
+    record.claims = withClaims(record.claims, attempt.claims);
     this.#observer.allocated?.();
     this.#log.debug({ node: name, podCIDRs: attempt.cidrs }, 'assigned podCIDRs');
   }
@@ -496,7 +525,7 @@ export class Reconciler {
     if (!record) return;
     this.#records.delete(name);
     this.#stopWaiting(name);
-    const claims = [...record.claims, ...(record.attempt?.claims ?? [])];
+    const claims = [...claimList(record.claims), ...(record.attempt?.claims ?? [])];
     for (const claim of claims) this.#index.remove(claim);
     this.#promoteAround(claims);
     const released = this.#freeAll(claims);
@@ -579,7 +608,7 @@ export class Reconciler {
    */
   assigned(node: { readonly name: string; readonly uid: string }): boolean {
     const record = this.#records.get(node.name);
-    return record?.uid === node.uid && (record.claims.length > 0 || record.attempt !== undefined);
+    return record?.uid === node.uid && (hasClaims(record.claims) || record.attempt !== undefined);
   }
 
   /** The node owning exactly this range, if any (for `check` and tests). */
