@@ -290,17 +290,23 @@ describe('ClusterAllocator release quarantine', () => {
   });
 });
 
+/** 16 addresses in /30s, one reserved, a 10 ms quarantine, every observer call recorded. */
+function observedSixteen() {
+  const clock = new Clock();
+  const { events, observer } = recorder();
+  const a = allocator({
+    ranges: [{ clusterCIDR: '10.0.0.0/28', nodeMask: 30 }],
+    reserved: ['10.0.0.4/30'],
+    quarantineMs: 10,
+    now: clock.now,
+    observer,
+  });
+  return { clock, events, a };
+}
+
 describe('ClusterAllocator occupy, release and the observer', () => {
   it('occupies a free node subnet with occupyFree, and refuses anything else without a change', () => {
-    const clock = new Clock();
-    const { events, observer } = recorder();
-    const a = allocator({
-      ranges: [{ clusterCIDR: '10.0.0.0/28', nodeMask: 30 }],
-      reserved: ['10.0.0.4/30'],
-      quarantineMs: 10,
-      now: clock.now,
-      observer,
-    });
+    const { events, a } = observedSixteen();
     a.occupy('10.0.0.8/30');
     a.release('10.0.0.8/30');
     events.length = 0;
@@ -317,15 +323,7 @@ describe('ClusterAllocator occupy, release and the observer', () => {
   });
 
   it('tells the observer about every bit that flips, and only those', () => {
-    const clock = new Clock();
-    const { events, observer } = recorder();
-    const a = allocator({
-      ranges: [{ clusterCIDR: '10.0.0.0/28', nodeMask: 30 }],
-      reserved: ['10.0.0.4/30'],
-      quarantineMs: 10,
-      now: clock.now,
-      observer,
-    });
+    const { clock, events, a } = observedSixteen();
     a.allocate();
     a.allocate();
     a.occupy('10.0.0.8/29');
