@@ -131,10 +131,7 @@ export class ClusterAllocator implements PodCidrAllocator {
     this.#expire();
     const range = this.#nodeSubnet(cidr);
     if (range !== undefined) {
-      const index = this.#found;
-      // A node holding a quarantined CIDR: it simply stays marked, now as in use.
-      if (range.held.size > 0 && range.held.delete(index)) return;
-      if (range.set.occupyIndex(index)) this.#occupied(range.set.clusterCIDR, 1);
+      this.#occupyIndex(range, this.#found);
       return;
     }
     this.#forEachSpan(cidr, (range, span) => {
@@ -154,8 +151,12 @@ export class ClusterAllocator implements PodCidrAllocator {
   occupyFree(cidr: string): boolean {
     this.#expire();
     const range = this.#nodeSubnet(cidr);
-    if (range === undefined) return false;
-    const index = this.#found;
+    return range !== undefined && this.#occupyIndex(range, this.#found);
+  }
+
+  /** Marks one subnet in use; false when it already was. */
+  #occupyIndex(range: Range, index: number): boolean {
+    // A node holding a quarantined CIDR: it simply stays marked, now as in use.
     if (range.held.size > 0 && range.held.delete(index)) return true;
     if (!range.set.occupyIndex(index)) return false;
     this.#occupied(range.set.clusterCIDR, 1);
