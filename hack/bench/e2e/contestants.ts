@@ -163,7 +163,8 @@ export function startContestant(o: ContestantOptions): Running {
 
 const TICKS_PER_SECOND = 100;
 
-function readUsage(pid: number): { peakRssMb: number; cpuSeconds: number } | undefined {
+/** VmHWM and CPU seconds of a process from /proc; undefined once it is gone. */
+export function readUsage(pid: number): { peakRssMb: number; cpuSeconds: number } | undefined {
   try {
     const status = readFileSync(`/proc/${pid}/status`, 'utf8');
     const hwmKb = Number(/^VmHWM:\s+(\d+) kB/m.exec(status)?.[1] ?? NaN);

@@ -1,5 +1,6 @@
-// Ours started on a cluster that already holds Nodes, timed from spawn to a new node allocated, with
-// the phases its log shows on the way (configured, node cache synced, allocations rebuilt).
+// A controller (ours or upstream) started on a cluster that already holds Nodes, timed from spawn to a
+// new node allocated, with the phases ours' log shows on the way (configured, node cache synced,
+// allocations rebuilt).
 
 import { readFile } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
@@ -11,7 +12,9 @@ export interface StartupOptions {
   readonly api: BenchApi;
   readonly kubeconfigPath: string;
   readonly binDir: string;
-  readonly oursEntry: string;
+  /** Default ours. */
+  readonly contestant?: 'ours' | 'upstream';
+  readonly oursEntry?: string;
   readonly logPath: string;
   /** Name of the new node created at spawn; it must not exist yet. */
   readonly probe: string;
@@ -21,7 +24,7 @@ export interface StartupOptions {
 export interface StartupResult {
   /** Spawn to the probe holding a podCIDR; undefined when it did not within the timeout. */
   readonly allocatedSeconds: number | undefined;
-  /** Spawn to each log line, in seconds. */
+  /** Spawn to each of ours' log lines, in seconds; none for upstream, whose log is not JSON. */
   readonly phases: { configured?: number; synced?: number; rebuilt?: number };
   readonly peakRssMb: number;
   readonly cpuSeconds: number;
@@ -43,7 +46,7 @@ export async function timeStartup(o: StartupOptions): Promise<StartupResult> {
   });
   await watch.ready;
   const proc = startContestant({
-    name: 'ours',
+    name: o.contestant ?? 'ours',
     kubeconfigPath: o.kubeconfigPath,
     limits: { name: 'lifted', qps: 10_000, burst: 10_000 },
     clusterCidr: '10.0.0.0/8',
