@@ -98,13 +98,14 @@ export const runFlags = {
     kind: 'number',
     group: 'API server',
     default: '20',
-    describe: 'Requests per second to the API server, on average.',
+    describe:
+      "Requests per second to the API server, on average, for each client, as in kube-controller-manager: the caches' lists and watches (Nodes, the range ConfigMap), the allocations (patches, Events, ConfigMap writes) and the leader lease each have a budget of their own.",
   },
   'kube-api-burst': {
     kind: 'integer',
     group: 'API server',
     default: '30',
-    describe: 'Requests to the API server allowed in a burst above the QPS.',
+    describe: 'Requests to the API server allowed in a burst above the QPS, for each client as above.',
   },
   'kube-api-content-type': {
     kind: 'string',

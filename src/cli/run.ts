@@ -95,6 +95,8 @@ class App {
   readonly #deps: RunDeps;
   readonly #log: Logger;
   readonly #kube: KubeClient;
+  /** The caches' list and watch requests (Nodes, the range ConfigMap). */
+  readonly #cacheKube: KubeClient;
   readonly #registry = new Registry();
   readonly #metrics: Metrics;
   /** The informer's clock; a term's start is read from it, so it compares with the informer's list times. */
@@ -128,6 +130,9 @@ class App {
       // Fencing by our own monotonic clock: no write leaves once our lease may have passed to another.
       mayWrite: () => this.#elector?.holdsLease() ?? true,
     });
+    // A token bucket of its own, as kube-controller-manager's shared informers have: a relist never
+    // waits behind a burst of patches, and never spends the tokens the patches are waiting for.
+    this.#cacheKube = createKubeClient(access, { qps: config.kube.qps, burst: config.kube.burst, onRequest: this.#metrics.requests });
     this.#informer = new NodeInformer({
       ...this.#nodeSource(),
       log: deps.logger.child({ component: 'informer' }),
@@ -286,6 +291,7 @@ class App {
     return new OperatorFeatures({
       configMaps: new KubeConfigMapStore({
         client: this.#kube,
+        watchClient: this.#cacheKube,
         namespace,
         log: log.child({ component: 'configmaps' }),
       }),
@@ -310,10 +316,10 @@ class App {
   /** Where the informer reads Nodes, in the --kube-api-content-type encoding, and its page size. */
   #nodeSource(): { source: NodeSource; pageSize: number } {
     if (this.#config.kube.contentType === 'application/json') {
-      const source = new KubeNodeSource({ client: this.#kube });
+      const source = new KubeNodeSource({ client: this.#cacheKube });
       return { source, pageSize: JSON_LIST_PAGE_SIZE };
     }
-    return { source: new ProtobufNodeSource({ client: this.#kube }), pageSize: PROTOBUF_LIST_PAGE_SIZE };
+    return { source: new ProtobufNodeSource({ client: this.#cacheKube }), pageSize: PROTOBUF_LIST_PAGE_SIZE };
   }
 
   #makeElector(): LeaderElector {
