@@ -1,7 +1,8 @@
 // npm run bench:list [-- --nodes 50000]: how long one full Node list takes, the floor under a restart,
 // and the controllers' startup on the same Nodes in the same rounds. Fat Nodes holding podCIDRs, then
-// protobuf lists in pages of several sizes, with and without decoding, and once read by curl; then ours
-// and upstream started, each timed to a new node. The API server's CPU is shown for each list.
+// protobuf lists in pages of several sizes, with and without decoding, once read by curl and once as
+// metadata alone; then ours and upstream started, each timed to a new node. The API server's CPU is
+// shown for each list.
 
 import { execFile } from 'node:child_process';
 import { mkdir } from 'node:fs/promises';
@@ -26,6 +27,7 @@ const argv = await yargs(hideBin(process.argv))
   .option('startup', { type: 'boolean', default: true, describe: 'each round, also time the controllers\' startup to a new node' })
   .option('contestants', { type: 'string', default: 'ours,upstream', describe: 'whose startup is timed: ours, upstream' })
   .option('curl', { type: 'boolean', default: true, describe: 'each round, also the one-page list read by curl into /dev/null' })
+  .option('metadata', { type: 'boolean', default: true, describe: 'each round, also the one-page list of metadata alone (no spec, no status)' })
   .strict()
   .parse();
 
@@ -61,6 +63,7 @@ try {
       }
     }
     if (useCurl) printList(round, 'all', 'curl', await measured(() => curlList(cp)));
+    if (argv.metadata) printList(round, 'all', 'metadata only', await measured(() => listMetadata(client)));
     if (!argv.startup) continue;
     for (const contestant of contestants) {
       const logPath = join(OUT_DIR, `list-${STAMP}-startup-${contestant}-${round}.log`);
@@ -136,6 +139,24 @@ async function listAll(client: KubeClient, pageSize: number, decode: boolean): P
   } while (continueToken !== undefined);
   const cpu = process.cpuUsage(cpuBefore);
   return { pages, nodes: decode ? nodes : undefined, bytes, readerCpuSeconds: (cpu.user + cpu.system) / 1e6 };
+}
+
+/**
+ * The Nodes' metadata alone, as PartialObjectMetadataList: what a list costs without the status, and
+ * without the spec that holds the podCIDRs. Bytes only; it shows how much of the list the status is.
+ */
+async function listMetadata(client: KubeClient): Promise<ListResult> {
+  const cpuBefore = process.cpuUsage();
+  let bytes = 0;
+  const accept = `${PROTOBUF_CONTENT_TYPE};as=PartialObjectMetadataList;g=meta.k8s.io;v=v1`;
+  const response = await client.getStreamed('/api/v1/nodes', { query: {}, accept }, (chunk) => {
+    bytes += chunk.byteLength;
+  });
+  if (response.status !== 200) throw new Error(`list node metadata: HTTP ${response.status}`);
+  // The server falls back to whole Nodes for a client that accepts them too; this one must not get them.
+  if (!response.contentType.includes('PartialObjectMetadataList')) throw new Error(`list node metadata: got ${response.contentType}`);
+  const cpu = process.cpuUsage(cpuBefore);
+  return { pages: 1, nodes: undefined, bytes, readerCpuSeconds: (cpu.user + cpu.system) / 1e6 };
 }
 
 /** The same one-page list read by curl (OpenSSL, C) into /dev/null: the floor without Node.js. */
