@@ -32,6 +32,34 @@ export class Bitmap {
     this.#words = this.#levels[0] ?? new Uint32Array(1);
   }
 
+  /**
+   * Runs of set bits as [begin, end, begin, end, …], ends inclusive, lowest first. Empty and full
+   * words are passed whole, so a bitmap of long runs is read at a word a step.
+   */
+  runs(): number[] {
+    const out: number[] = [];
+    let begin = -1;
+    const mark = (i: number, set: boolean): void => {
+      if (set && begin < 0) begin = i;
+      else if (!set && begin >= 0) {
+        out.push(begin, i - 1);
+        begin = -1;
+      }
+    };
+    for (let i = 0; i < this.size; ) {
+      const word = this.#words[i >>> 5] ?? 0;
+      if ((i & 31) === 0 && i + 32 <= this.size && (word === 0 || word === FULL)) {
+        mark(i, word === FULL);
+        i += 32;
+        continue;
+      }
+      mark(i, ((word >>> (i & 31)) & 1) === 1);
+      i++;
+    }
+    if (begin >= 0) out.push(begin, this.size - 1);
+    return out;
+  }
+
   /** Number of set bits. */
   get count(): number {
     return this.#count;

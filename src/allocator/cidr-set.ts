@@ -185,6 +185,11 @@ export class CidrSet {
     return this.#used.clearRange(span.begin, span.end, this.#reserved);
   }
 
+  /** Taken subnets (allocated, occupied, reserved, quarantined) as runs [begin, end, …], ends inclusive. */
+  takenRuns(): number[] {
+    return this.#used.runs();
+  }
+
   format(index: number): string {
     return this.codec.format(index);
   }

@@ -18,6 +18,7 @@ import type {
   QuarantineEntry,
   RangeSpec,
   RangeUsage,
+  TakenSubnets,
 } from './types.js';
 
 export interface ClusterAllocatorOptions {
@@ -212,6 +213,31 @@ export class ClusterAllocator implements PodCidrAllocator {
     }));
   }
 
+  /** Every range's taken subnets: in use, reserved or quarantined. */
+  taken(): TakenSubnets[] {
+    this.#expire();
+    return this.#ranges.map((r) => ({ clusterCIDR: r.set.clusterCIDR, nodeMask: r.set.nodeMask, runs: r.set.takenRuns() }));
+  }
+
+  /**
+   * Marks what taken() of another allocator gave as taken here, without a quarantine: the subnets
+   * are simply in use. False, and nothing changes, when no range has that CIDR and mask or a run
+   * is not ascending within the range.
+   */
+  markTaken(taken: TakenSubnets): boolean {
+    const range = this.#ranges.find((r) => r.set.clusterCIDR === taken.clusterCIDR && r.set.nodeMask === taken.nodeMask);
+    if (range === undefined || !validRuns(taken.runs, range.set.capacity)) return false;
+    let flipped = 0;
+    for (let k = 0; k < taken.runs.length; k += 2) {
+      const begin = taken.runs[k] ?? 0;
+      const end = taken.runs[k + 1] ?? 0;
+      flipped += range.set.occupySpan({ begin, end });
+      for (const index of range.held.keys()) if (index >= begin && index <= end) range.held.delete(index);
+    }
+    if (flipped > 0) this.#occupied(range.set.clusterCIDR, flipped);
+    return true;
+  }
+
   /** Released CIDRs still waiting, oldest release first (for durable quarantine). */
   quarantined(): QuarantineEntry[] {
     this.#expire();
@@ -404,4 +430,18 @@ export class ClusterAllocator implements PodCidrAllocator {
       /* see above */
     }
   }
+}
+
+/** Pairs of integers, each run inside [0, capacity) and after the one before it. */
+function validRuns(runs: readonly number[], capacity: number): boolean {
+  if (runs.length % 2 !== 0) return false;
+  let next = 0;
+  for (let k = 0; k < runs.length; k += 2) {
+    const begin = runs[k];
+    const end = runs[k + 1];
+    if (!Number.isInteger(begin) || !Number.isInteger(end) || begin === undefined || end === undefined) return false;
+    if (begin < next || end < begin || end >= capacity) return false;
+    next = end + 1;
+  }
+  return true;
 }

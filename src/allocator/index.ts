@@ -8,6 +8,7 @@ export type {
   QuarantineEntry,
   RangeSpec,
   RangeUsage,
+  TakenSubnets,
 } from './types.js';
 export { ClusterAllocator, type ClusterAllocatorOptions } from './cluster-allocator.js';
 export { CidrSet, MAX_SUBNETS_PER_RANGE, rangeProblem, type RangeProblem } from './cidr-set.js';

@@ -33,6 +33,13 @@ export interface AllocatorObserver {
   released?(clusterCIDR: string, subnets: number): void;
 }
 
+/** The subnets of one range that are taken, as runs of subnet indices [begin, end, …], ends inclusive. */
+export interface TakenSubnets {
+  readonly clusterCIDR: string;
+  readonly nodeMask: number;
+  readonly runs: readonly number[];
+}
+
 /** A CIDR released at a given time, waiting out the quarantine (durable quarantine persists these). */
 export interface QuarantineEntry {
   readonly cidr: string;

@@ -5,6 +5,9 @@ import { Registry } from 'prom-client';
 import { AllocationController } from '../controller/allocation-controller.js';
 import { NodeInformer, type NodeSource } from '../controller/node-informer.js';
 import { KubeConfigMapStore, KubeObjectEvents } from '../controller/config-maps.js';
+import { FastStart } from '../controller/fast-start.js';
+import { handoffRanges, readHandoff, takeHandoff, writeHandoff } from '../controller/handoff.js';
+import type { CarriedAllocation } from '../controller/reconciler.js';
 import { OperatorFeatures, termHandle } from '../controller/operator-features.js';
 import { type Clock, systemClock } from '../controller/rate-limiter.js';
 import type { QuarantineEntry } from '../allocator/types.js';
@@ -107,6 +110,10 @@ class App {
   #term: AllocationController | undefined;
   /** Appended ranges, audit, early warning, second-allocator detection, durable quarantine. */
   readonly #features: OperatorFeatures;
+  /** The controller's ConfigMaps in its namespace: ranges, quarantine, handoff. */
+  readonly #configMaps: KubeConfigMapStore;
+  /** Allocating from the last term's handoff while this term's list comes in. */
+  #fast: FastStart | undefined;
   /** One sink for the whole process, so de-duplication spans leadership terms. */
   readonly #nodeEvents: KubeEventSink;
   /** Set at the first stop signal: a term ending then may still write its last state. */
@@ -121,7 +128,7 @@ class App {
       usage: () => this.#term?.allocator.usage() ?? [],
       nodesWithoutPodCIDR: () => this.#informer.list().filter((n) => n.podCIDRs.length === 0 && !n.deletionTimestamp).length,
       conflicts: () => this.#conflicts(),
-      isLeader: () => this.#term !== undefined,
+      isLeader: () => this.#term !== undefined || this.#fast !== undefined,
     });
     this.#kube = createKubeClient(access, {
       qps: config.kube.qps,
@@ -148,6 +155,12 @@ class App {
       api: this.#kube,
       log: deps.logger.child({ component: 'events' }),
       identity: config.leaderElection.identity,
+    });
+    this.#configMaps = new KubeConfigMapStore({
+      client: this.#kube,
+      watchClient: this.#cacheKube,
+      namespace: config.leaderElection.resourceNamespace,
+      log: deps.logger.child({ component: 'configmaps' }),
     });
     this.#features = this.#makeFeatures();
     this.#elector = config.leaderElection.enabled ? this.#makeElector() : undefined;
@@ -228,16 +241,20 @@ class App {
    * One leadership term: wait until the cache rests on a list started after the Lease was acquired,
    * rebuild from it, converge until signal aborts. On a cold start (and without leader election) the
    * informer starts here, after termStart, so its first list serves the term as well: one list, not two.
+   * Meanwhile, with a handoff from the last term, nodes that join are served from it.
    */
   async #lead(signal: AbortSignal): Promise<void> {
     this.#log.info('started leading');
     const termStart = this.#clock.now();
     this.#informer.start();
-    if (!(await this.#informer.listedAfter(termStart, signal))) return;
+    this.#fast = await this.#startFast(signal);
+    const listed = await this.#informer.listedAfter(termStart, signal);
+    const carried = await this.#finishFast();
+    if (!listed) return;
     const quarantined = await this.#features.prepareTerm(signal);
     if (signal.aborted) return;
     // No await from here to termStarted: a range appended meanwhile reaches the term either way.
-    const term = this.#newTerm(signal, quarantined, termStart);
+    const term = this.#newTerm(signal, quarantined, termStart, carried);
     const handle = termHandle(term, this.#informer);
     this.#features.termStarted(handle, signal);
     this.#term = term;
@@ -251,8 +268,69 @@ class App {
     } finally {
       if (this.#term === term) this.#term = undefined;
       // Still holding the Lease until it is released; after a loss the process exits instead.
-      if (this.#stopping) await this.#features.flushQuarantine(handle);
+      if (this.#stopping) {
+        await this.#features.flushQuarantine(handle);
+        await this.#handOff(term);
+      }
     }
+  }
+
+  /** Starts allocating from the stored handoff, when there is one that fits the ranges. */
+  async #startFast(signal: AbortSignal): Promise<FastStart | undefined> {
+    const log = this.#deps.logger.child({ component: 'fast-start' });
+    const handoff = await readHandoff(this.#configMaps, log, signal);
+    if (handoff === undefined || signal.aborted) return undefined;
+    const ranges = handoffRanges(handoff, this.#config.ranges);
+    if (ranges === undefined) {
+      log.info('the handoff describes other cluster ranges; allocating once the node list is in');
+      return undefined;
+    }
+    try {
+      const fast = new FastStart(
+        {
+          handoff,
+          ranges,
+          reserved: this.#config.reserved,
+          quarantineMs: this.#config.releaseQuarantineMs,
+          source: this.#nodeSource().source,
+          writer: new KubeNodeWriter(this.#kube, { fieldManager: FIELD_MANAGER }),
+          events: this.#nodeEvents,
+          logger: this.#deps.logger,
+          workers: this.#config.concurrentNodeSyncs,
+          fieldManager: FIELD_MANAGER,
+          reconcilerObserver: this.#metrics.reconciler,
+          onSynced: (seconds) => this.#metrics.observeReconcile(seconds),
+        },
+        signal,
+      );
+      fast.start();
+      log.info({ resourceVersion: handoff.resourceVersion }, 'allocating from the handoff while the node list comes in');
+      return fast;
+    } catch (err) {
+      log.warn({ err }, 'cannot allocate from the handoff; allocating once the node list is in');
+      return undefined;
+    }
+  }
+
+  async #finishFast(): Promise<CarriedAllocation[]> {
+    const fast = this.#fast;
+    if (fast === undefined) return [];
+    try {
+      return await fast.finish();
+    } finally {
+      this.#fast = undefined;
+    }
+  }
+
+  /**
+   * At the end of a graceful term, its workers done: what it held taken and what the cache shows,
+   * read together with the cache's resourceVersion, for the next leader to start from.
+   */
+  async #handOff(term: AllocationController): Promise<void> {
+    const resourceVersion = this.#informer.lastSyncResourceVersion();
+    if (resourceVersion === '') return;
+    const handoff = takeHandoff(term.allocator, this.#informer.list(), resourceVersion);
+    await writeHandoff(this.#configMaps, handoff, this.#deps.logger.child({ component: 'handoff' }));
   }
 
   #nodeChanged(before: NodeInfo | undefined, node: NodeInfo): void {
@@ -260,12 +338,18 @@ class App {
     this.#features.nodeChanged(before, node);
   }
 
-  #newTerm(signal: AbortSignal, quarantined: readonly QuarantineEntry[], termStart: number): AllocationController {
+  #newTerm(
+    signal: AbortSignal,
+    quarantined: readonly QuarantineEntry[],
+    termStart: number,
+    carried: readonly CarriedAllocation[],
+  ): AllocationController {
     const config = this.#config;
     return new AllocationController(
       {
         ranges: this.#features.ranges(),
         quarantined,
+        carried,
         reserved: config.reserved,
         quarantineMs: config.releaseQuarantineMs,
         lister: this.#informer,
@@ -289,12 +373,7 @@ class App {
     const namespace = config.leaderElection.resourceNamespace;
     const log = this.#deps.logger;
     return new OperatorFeatures({
-      configMaps: new KubeConfigMapStore({
-        client: this.#kube,
-        watchClient: this.#cacheKube,
-        namespace,
-        log: log.child({ component: 'configmaps' }),
-      }),
+      configMaps: this.#configMaps,
       objectEvents: new KubeObjectEvents({
         api: this.#kube,
         namespace,

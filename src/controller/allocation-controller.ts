@@ -4,8 +4,8 @@
 
 import type { Logger } from 'pino';
 import { ClusterAllocator } from '../allocator/cluster-allocator.js';
-import type { AllocatorObserver, QuarantineEntry, RangeSpec } from '../allocator/types.js';
-import { Reconciler, type RebuildSummary, type ReconcilerObserver } from './reconciler.js';
+import type { AllocatorObserver, QuarantineEntry, RangeSpec, TakenSubnets } from '../allocator/types.js';
+import { Reconciler, type CarriedAllocation, type RebuildSummary, type ReconcilerObserver } from './reconciler.js';
 import type { EventSink, FreshNodeLister, NodeInfo, NodeWriter } from './types.js';
 import { WorkQueue, type WorkQueueObserver, runWorkers } from './workqueue.js';
 
@@ -15,6 +15,10 @@ export interface AllocationControllerOptions {
   readonly quarantineMs: number;
   /** Quarantine entries from before this term (durable quarantine), on the same clock as now(). */
   readonly quarantined?: readonly QuarantineEntry[];
+  /** Subnets taken before anything is listed (a handoff's): in use for the whole term. */
+  readonly taken?: readonly TakenSubnets[];
+  /** Allocations made before this term's list (a fast start's), held for their nodes at the rebuild. */
+  readonly carried?: readonly CarriedAllocation[];
   /** The informer's cache: the term is rebuilt from it and the reconciler converges each node from it. */
   readonly lister: FreshNodeLister;
   /**
@@ -54,6 +58,7 @@ export class AllocationController {
       now,
       observer: options.allocatorObserver,
     });
+    for (const taken of options.taken ?? []) this.allocator.markTaken(taken);
     if (options.quarantined) this.allocator.seedQuarantine(options.quarantined);
     this.queue = new WorkQueue({ observer: options.queueObserver });
     this.reconciler = new Reconciler({
@@ -80,7 +85,7 @@ export class AllocationController {
     // No await from the snapshot to #started: every informer event is either in the snapshot or
     // reaches this term through nodeChanged/nodeDeleted, including deletes.
     const nodes = this.#o.lister.list();
-    const summary = this.reconciler.rebuild(nodes);
+    const summary = this.reconciler.rebuild(nodes, this.#o.carried);
     this.#started = true;
     // The rebuild has already occupied what listed nodes carry; syncing them again would only
     // queue a node that joins now behind all of them (50,000 at a large restart).

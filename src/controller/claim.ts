@@ -25,6 +25,9 @@ export function isConflictKind(kind: string): kind is ConflictKind {
 /** What claiming needs of an index: the audit passes one that holds nothing when no two claims can overlap. */
 export type ClaimLookup = Pick<ClaimIndex, 'overlapping' | 'add'>;
 
+/** An index that holds nothing: claiming through it only occupies, and judges no overlap. */
+export const NO_OVERLAPS: ClaimLookup = { overlapping: () => [], add: () => undefined };
+
 /** What claiming one podCIDR text found; `claim` is present once the CIDR is occupied and indexed. */
 export type ClaimOutcome =
   | { readonly kind: 'owned'; readonly claim: Claim }

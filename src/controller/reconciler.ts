@@ -57,6 +57,16 @@ export interface ReconcilerOptions {
   readonly fieldManager?: string;
 }
 
+/**
+ * An allocation another reconciler made (a fast start's, before the list was in): its patch went out,
+ * so until the cache shows the node holding it the range is the node's, pending.
+ */
+export interface CarriedAllocation {
+  readonly name: string;
+  readonly uid: string;
+  readonly cidrs: readonly string[];
+}
+
 export interface RebuildSummary {
   readonly nodes: number;
   /** CIDRs now owned by a node. */
@@ -185,7 +195,7 @@ export class Reconciler {
    * first, then name order (the API server's list order). NodeInfo has no creation time; name order
    * makes every leader pick the same holder whatever order its cache lists nodes in.
    */
-  rebuild(nodes: readonly NodeInfo[]): RebuildSummary {
+  rebuild(nodes: readonly NodeInfo[], carried: readonly CarriedAllocation[] = []): RebuildSummary {
     const previous = [...this.#index.all()];
     const attempts = this.#attemptsToKeep(nodes);
     this.#index.clear();
@@ -197,6 +207,7 @@ export class Reconciler {
       for (const kind of this.#claimSafely(node)) conflicts[kind]++;
     }
     this.#restoreAttempts(attempts);
+    this.#restoreCarried(carried);
     // The allocator may be the one of an earlier term: hand back what no listed node holds now.
     this.#freeAll(previous);
     let occupied = 0;
@@ -242,6 +253,45 @@ export class Reconciler {
       record.attempt = attempt;
       this.#records.set(name, record);
     }
+  }
+
+  /**
+   * Carried allocations become attempts whose outcome is taken as unknown: the next sync of the node
+   * sends the same patch again (a no-op where it landed), and a failure never frees the range. Not
+   * for a node listed with podCIDRs (the list holds them) or listed under another uid (it is gone).
+   */
+  #restoreCarried(carried: readonly CarriedAllocation[]): void {
+    for (const allocation of carried) {
+      const listed = this.#lister.get(allocation.name);
+      if (listed && (listed.uid !== allocation.uid || listed.podCIDRs.length > 0)) continue;
+      if (this.#records.get(allocation.name)?.attempt) continue;
+      const claims = allocation.cidrs.map((text): Claim | undefined => {
+        const cidr = tryParseCidr(text);
+        return cidr && { node: allocation.name, uid: allocation.uid, text, cidr, state: 'pending' };
+      });
+      const parsed = claims.filter((c): c is Claim => c !== undefined);
+      const usable = (c: Claim): boolean => this.#index.overlapping(c.cidr).length === 0 && this.#ranges.some((r) => overlaps(r.cidr, c.cidr));
+      if (parsed.length !== claims.length || !parsed.every(usable)) {
+        this.#log.warn({ node: allocation.name, podCIDRs: allocation.cidrs }, 'not carrying an allocation made before the list: its range is held or unknown here');
+        continue;
+      }
+      for (const claim of parsed) {
+        this.#allocator.occupy(claim.text);
+        this.#index.add(claim);
+      }
+      const record = this.#records.get(allocation.name) ?? newRecord(allocation.uid);
+      record.attempt = { cidrs: allocation.cidrs, claims: parsed, uncertain: true };
+      this.#records.set(allocation.name, record);
+    }
+  }
+
+  /** Allocations with a patch out or of unknown outcome, to carry into another reconciler. */
+  attempts(): CarriedAllocation[] {
+    const out: CarriedAllocation[] = [];
+    for (const [name, record] of this.#records) {
+      if (record.attempt) out.push({ name, uid: record.uid, cidrs: record.attempt.cidrs });
+    }
+    return out;
   }
 
   // ---- sync ----------------------------------------------------------------------------------
@@ -620,9 +670,7 @@ export class Reconciler {
 
   /** Reserved CIDRs whose patch is still out or of unknown outcome, by node. */
   pendingReservations(): Map<string, readonly string[]> {
-    const pending = new Map<string, readonly string[]>();
-    for (const [name, record] of this.#records) if (record.attempt) pending.set(name, record.attempt.cidrs);
-    return pending;
+    return new Map(this.attempts().map((a) => [a.name, a.cidrs]));
   }
 }
 

@@ -4,7 +4,7 @@
 import { ClusterAllocator } from '../allocator/cluster-allocator.js';
 import type { Family, RangeSpec } from '../allocator/types.js';
 import { overlaps, parseCidr, tryParseCidr } from '../cidr/index.js';
-import { claimPodCIDR, firstHolderOrder, type ClaimLookup, type ConflictKind } from '../controller/claim.js';
+import { NO_OVERLAPS, claimPodCIDR, firstHolderOrder, type ConflictKind } from '../controller/claim.js';
 import { ClaimIndex } from '../controller/ownership.js';
 import type { NodeInfo } from '../controller/types.js';
 
@@ -185,9 +185,6 @@ function occupyDistinctSubnets(nodes: readonly NodeInfo[], allocator: ClusterAll
   }
   return true;
 }
-
-/** The index of a cluster whose podCIDRs are distinct node subnets: nothing overlaps, nothing to keep. */
-const NO_OVERLAPS: ClaimLookup = { overlapping: () => [], add: () => undefined };
 
 /** Missing podCIDRs, and one CIDR per family (malformed entries are reported already and skipped here). */
 function familyProblems(node: NodeInfo, families: ReadonlySet<Family>): Problem[] {

@@ -155,6 +155,7 @@ describeWithControlPlane('the kustomize manifests on a real API server', () => {
       ['update lease podcidr-allocator', { verb: 'update', group: 'coordination.k8s.io', resource: 'leases', namespace: 'kube-system', name: 'podcidr-allocator' }],
       ['watch configmap podcidr-allocator-config', { verb: 'watch', resource: 'configmaps', namespace: 'kube-system', name: 'podcidr-allocator-config' }],
       ['patch configmap podcidr-allocator-state', { verb: 'patch', resource: 'configmaps', namespace: 'kube-system', name: 'podcidr-allocator-state' }],
+      ['update configmap podcidr-allocator-handoff', { verb: 'update', resource: 'configmaps', namespace: 'kube-system', name: 'podcidr-allocator-handoff' }],
     ];
     const mayNot: [string, k8s.V1ResourceAttributes][] = [
       ['get secrets', { verb: 'get', resource: 'secrets', namespace: 'kube-system', name: 'any' }],

@@ -68,6 +68,40 @@ describe('Bitmap', () => {
     );
   });
 
+  it.each(sizes)('lists runs of set bits that rebuild the same map (size %i)', (size) => {
+    const index = fc.nat({ max: size - 1 });
+    const span = fc.tuple(index, index).map(([a, b]) => [Math.min(a, b), Math.max(a, b)] as const);
+    fc.assert(
+      fc.property(fc.array(span, { maxLength: 12 }), fc.array(index, { maxLength: 12 }), (spans, cleared) => {
+        const bitmap = new Bitmap(size);
+        for (const [begin, end] of spans) bitmap.setRange(begin, end);
+        for (const i of cleared) bitmap.clear(i);
+        const runs = bitmap.runs();
+        const rebuilt = new Bitmap(size);
+        for (let k = 0; k < runs.length; k += 2) {
+          const begin = runs[k] ?? -1;
+          const end = runs[k + 1] ?? -1;
+          // Maximal runs: a gap before each, and nothing taken right after.
+          expect(begin === 0 || !bitmap.has(begin - 1)).toBe(true);
+          expect(end === size - 1 || !bitmap.has(end + 1)).toBe(true);
+          rebuilt.setRange(begin, end);
+        }
+        expect(rebuilt.count).toBe(bitmap.count);
+        for (let i = 0; i < size; i++) if (bitmap.has(i) !== rebuilt.has(i)) expect.fail(`bit ${i} differs`);
+      }),
+      { numRuns: 40 },
+    );
+  });
+
+  it('lists no runs for an empty map and one run for a full one, padding left out', () => {
+    const bitmap = new Bitmap(33);
+    expect(bitmap.runs()).toEqual([]);
+    bitmap.setRange(0, 32);
+    expect(bitmap.runs()).toEqual([0, 32]);
+    bitmap.clear(31);
+    expect(bitmap.runs()).toEqual([0, 30, 32, 32]);
+  });
+
   it('finds the single clear bit of a full 2^24-bit map, on either side of the cursor', () => {
     const size = 2 ** 24;
     const bitmap = new Bitmap(size);

@@ -389,3 +389,56 @@ describe('ClusterAllocator occupy, release and the observer', () => {
     expect(a.usage().map((u) => u.used)).toEqual([0, 0]);
   });
 });
+
+describe('ClusterAllocator taken subnets', () => {
+  const ranges = [
+    { clusterCIDR: '10.0.0.0/16', nodeMask: 24 },
+    { clusterCIDR: 'fd00::/112', nodeMask: 120 },
+  ];
+
+  it('hands what one allocator holds taken to another: in use, reserved and quarantined alike', () => {
+    const clock = new Clock();
+    const first = allocator({ ranges, reserved: ['10.0.255.0/24'], quarantineMs: 60_000, now: clock.now });
+    first.allocate();
+    first.allocate();
+    first.occupy('10.0.8.0/23');
+    first.release('10.0.0.0/24');
+    const taken = first.taken();
+    expect(taken).toEqual([
+      { clusterCIDR: '10.0.0.0/16', nodeMask: 24, runs: [0, 1, 8, 9, 255, 255] },
+      { clusterCIDR: 'fd00::/112', nodeMask: 120, runs: [0, 1] },
+    ]);
+    const { events, observer } = recorder();
+    const second = allocator({ ranges, observer });
+    expect(taken.map((t) => second.markTaken(t))).toEqual([true, true]);
+    expect(second.taken()).toEqual(taken);
+    expect(second.quarantined()).toEqual([]);
+    expect(events).toEqual(['occupied 10.0.0.0/16 5', 'occupied fd00::/112 2']);
+    expect(second.allocate()).toEqual(['10.0.2.0/24', 'fd00::200/120']);
+  });
+
+  it.each([
+    ['another mask', { clusterCIDR: '10.0.0.0/16', nodeMask: 25, runs: [0, 0] }],
+    ['an unknown range', { clusterCIDR: '10.1.0.0/16', nodeMask: 24, runs: [0, 0] }],
+    ['an odd run list', { clusterCIDR: '10.0.0.0/16', nodeMask: 24, runs: [0] }],
+    ['a run past the range', { clusterCIDR: '10.0.0.0/16', nodeMask: 24, runs: [250, 256] }],
+    ['runs out of order', { clusterCIDR: '10.0.0.0/16', nodeMask: 24, runs: [5, 6, 2, 3] }],
+    ['a reversed run', { clusterCIDR: '10.0.0.0/16', nodeMask: 24, runs: [6, 5] }],
+    ['a fraction', { clusterCIDR: '10.0.0.0/16', nodeMask: 24, runs: [0.5, 2] }],
+  ])('refuses %s and changes nothing', (_, taken) => {
+    const a = allocator({ ranges });
+    expect(a.markTaken(taken)).toBe(false);
+    expect(a.taken().map((t) => t.runs)).toEqual([[], []]);
+  });
+
+  it('ends a quarantine on the subnets it marks taken', () => {
+    const clock = new Clock();
+    const a = allocator({ ranges, quarantineMs: 60_000, now: clock.now });
+    a.occupy('10.0.3.0/24');
+    a.release('10.0.3.0/24');
+    expect(a.markTaken({ clusterCIDR: '10.0.0.0/16', nodeMask: 24, runs: [2, 4] })).toBe(true);
+    expect(a.quarantined()).toEqual([]);
+    clock.ms += 120_000;
+    expect(a.isAllocated('10.0.3.0/24')).toBe(true);
+  });
+});

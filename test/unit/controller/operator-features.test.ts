@@ -6,41 +6,12 @@ import { describe, expect, it } from 'vitest';
 import { ClusterAllocator } from '../../../src/allocator/cluster-allocator.js';
 import type { RangeSpec } from '../../../src/allocator/types.js';
 import { ContinuousAudit } from '../../../src/controller/audit.js';
-import {
-  ConfigMapConflictError,
-  type ConfigMapData,
-  type ConfigMapStore,
-  type ObjectEventSink,
-} from '../../../src/controller/config-maps.js';
+import type { ObjectEventSink } from '../../../src/controller/config-maps.js';
 import { OperatorFeatures, type TermHandle } from '../../../src/controller/operator-features.js';
 import { QUARANTINE_STATE_NAME, QuarantinePersister } from '../../../src/controller/quarantine-store.js';
 import type { EventType, NodeInfo, NodeLister } from '../../../src/controller/types.js';
+import { MemoryConfigMaps } from './memory-config-maps.js';
 import { RecordingEvents, memoryLogger } from './reconciler-fakes.js';
-
-class MemoryConfigMaps implements ConfigMapStore {
-  readonly maps = new Map<string, ConfigMapData>();
-  #version = 0;
-  writes = 0;
-
-  set(name: string, data: Record<string, string>): ConfigMapData {
-    const cm = { name, uid: `${name}-uid`, resourceVersion: String(++this.#version), data };
-    this.maps.set(name, cm);
-    return cm;
-  }
-  read(name: string): Promise<ConfigMapData | undefined> {
-    return Promise.resolve(this.maps.get(name));
-  }
-  write(name: string, data: Record<string, string>, resourceVersion: string | undefined): Promise<string> {
-    if (this.maps.get(name)?.resourceVersion !== resourceVersion) return Promise.reject(new ConfigMapConflictError(name));
-    this.writes++;
-    return Promise.resolve(this.set(name, data).resourceVersion);
-  }
-  /** Delivers the current object once, as a list would. */
-  watch(name: string, onChange: (cm: ConfigMapData | undefined) => void): Promise<void> {
-    onChange(this.maps.get(name));
-    return Promise.resolve();
-  }
-}
 
 class RecordingObjectEvents implements ObjectEventSink {
   readonly events: { name: string; type: EventType; reason: string; note: string }[] = [];

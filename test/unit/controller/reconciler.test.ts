@@ -516,3 +516,66 @@ describe('deletion', () => {
     expect(used(h.allocator)).toBe(0);
   });
 });
+
+describe('rebuild with allocations carried from a fast start', () => {
+  it('holds one whose node is listed without podCIDRs, and patches the same ones again', async () => {
+    const h = harness();
+    const fast = h.cluster.add('fast');
+    h.cluster.add('other');
+    h.reconciler.rebuild(h.cluster.list(), [{ name: 'fast', uid: fast.uid, cidrs: ['10.0.0.0/24'] }]);
+
+    await h.reconciler.sync('other');
+    await h.reconciler.sync('fast');
+
+    expect(h.cluster.patches).toEqual([
+      { name: 'other', podCIDRs: ['10.0.1.0/24'] },
+      { name: 'fast', podCIDRs: ['10.0.0.0/24'] },
+    ]);
+    expect(h.reconciler.ownerOf('10.0.0.0/24')).toBe('fast');
+  });
+
+  it('holds one whose node is not listed yet, and adopts it when the node shows up', async () => {
+    const h = harness();
+    h.cluster.add('other');
+    h.reconciler.rebuild(h.cluster.list(), [{ name: 'ghost', uid: 'ghost-uid', cidrs: ['10.0.0.0/24'] }]);
+    expect(h.reconciler.assigned({ name: 'ghost', uid: 'ghost-uid' })).toBe(true);
+
+    await h.reconciler.sync('other');
+    h.cluster.nodes.set('ghost', { name: 'ghost', uid: 'ghost-uid', resourceVersion: '9', podCIDRs: ['10.0.0.0/24'] });
+    await h.reconciler.sync('ghost');
+
+    expect(h.cluster.patches).toEqual([{ name: 'other', podCIDRs: ['10.0.1.0/24'] }]);
+    expect(h.reconciler.ownerOf('10.0.0.0/24')).toBe('ghost');
+    expect(h.events.events).toEqual([]);
+  });
+
+  it('carries nothing for a node listed with its podCIDRs or under another uid', async () => {
+    const h = harness();
+    const landed = h.cluster.add('landed', { podCIDRs: ['10.0.0.0/24'] });
+    h.cluster.add('recreated');
+    h.reconciler.rebuild(h.cluster.list(), [
+      { name: 'landed', uid: landed.uid, cidrs: ['10.0.0.0/24'] },
+      { name: 'recreated', uid: 'recreated-old-uid', cidrs: ['10.0.1.0/24'] },
+    ]);
+
+    expect(h.reconciler.pendingReservations().size).toBe(0);
+    expect(used(h.allocator)).toBe(1);
+    await h.reconciler.sync('recreated');
+    expect(h.cluster.patches).toEqual([{ name: 'recreated', podCIDRs: ['10.0.1.0/24'] }]);
+  });
+
+  it('refuses one whose range a listed node holds or that lies outside the ranges, and says so', () => {
+    const h = harness();
+    h.cluster.add('holder', { podCIDRs: ['10.0.0.0/24'] });
+    const fast = h.cluster.add('fast');
+    h.reconciler.rebuild(h.cluster.list(), [
+      { name: 'fast', uid: fast.uid, cidrs: ['10.0.0.0/24'] },
+      { name: 'far', uid: 'far-uid', cidrs: ['10.9.0.0/24'] },
+    ]);
+
+    expect(h.reconciler.pendingReservations().size).toBe(0);
+    expect(h.reconciler.ownerOf('10.0.0.0/24')).toBe('holder');
+    expect(used(h.allocator)).toBe(1);
+    expect(h.lines.filter((l) => l.msg.startsWith('not carrying'))).toHaveLength(2);
+  });
+});

@@ -245,6 +245,8 @@ export function roleProblems(role: k8s.V1Role): string[] {
     ['', 'configmaps', 'get', 'podcidr-allocator-state'],
     ['', 'configmaps', 'update', 'podcidr-allocator-state'],
     ['', 'configmaps', 'patch', 'podcidr-allocator-state'],
+    ['', 'configmaps', 'get', 'podcidr-allocator-handoff'],
+    ['', 'configmaps', 'update', 'podcidr-allocator-handoff'],
   ];
   for (const [group, resource, verb, name] of wanted) {
     if (!ruleGrants(rules, group, resource, verb, name)) problems.push(`does not grant ${verb} ${resource} ${name ?? ''}`);

@@ -1,0 +1,120 @@
+// The fast start over a fake Node source and the fake API server: it allocates only what the handoff
+// left free, only to nodes the watch from the handoff showed, never releases, and hands over all it did.
+
+import { describe, expect, it } from 'vitest';
+import { FastStart } from '../../../src/controller/fast-start.js';
+import type { Handoff } from '../../../src/controller/handoff.js';
+import { ResourceExpiredError } from '../../../src/controller/node-informer.js';
+import type { NodeInfo } from '../../../src/controller/types.js';
+import { FakeSource } from './fake-node-source.js';
+import { FakeCluster, RecordingEvents, memoryLogger } from './reconciler-fakes.js';
+
+const RANGES = [{ clusterCIDR: '10.0.0.0/28', nodeMask: 30 }];
+
+/** Four /30 subnets; the first was taken when the last term ended. */
+const HANDOFF: Handoff = { resourceVersion: '500', ranges: [{ clusterCIDR: '10.0.0.0/28', nodeMask: 30, runs: [0, 0] }] };
+
+function setup(handoff: Handoff = HANDOFF) {
+  const source = new FakeSource();
+  const cluster = new FakeCluster();
+  const events = new RecordingEvents();
+  const { logger, lines } = memoryLogger();
+  const term = new AbortController();
+  const fast = new FastStart(
+    { handoff, ranges: RANGES, reserved: [], quarantineMs: 0, source, writer: cluster, events, logger, workers: 2, fieldManager: 'podcidr-allocator' },
+    term.signal,
+  );
+  /** A node the cluster has and the watch shows now. */
+  const show = (info: NodeInfo, type: 'ADDED' | 'MODIFIED' | 'DELETED' = 'ADDED'): void => {
+    if (type !== 'DELETED') cluster.nodes.set(info.name, info);
+    source.current.handlers.onEvent(type, info);
+  };
+  return { source, cluster, events, lines, term, fast, show };
+}
+
+/** Lets queued syncs and their patches run. */
+async function settle(): Promise<void> {
+  for (let i = 0; i < 20; i++) await new Promise((resolve) => setImmediate(resolve));
+}
+
+function joined(name: string, podCIDRs: string[] = []): NodeInfo {
+  return { name, uid: `${name}-uid`, resourceVersion: '600', podCIDRs };
+}
+
+describe('FastStart', () => {
+  it('watches from the handoff and allocates what it left free to the nodes that join', async () => {
+    const { source, cluster, fast, show } = setup();
+    fast.start();
+    await settle();
+    expect(source.current.options.resourceVersion).toBe('500');
+    show(joined('new-1'));
+    show(joined('new-2'));
+    await settle();
+    expect(cluster.patches).toEqual([
+      { name: 'new-1', podCIDRs: ['10.0.0.4/30'] },
+      { name: 'new-2', podCIDRs: ['10.0.0.8/30'] },
+    ]);
+    const carried = await fast.finish();
+    expect(carried).toEqual([
+      { name: 'new-1', uid: 'new-1-uid', cidrs: ['10.0.0.4/30'] },
+      { name: 'new-2', uid: 'new-2-uid', cidrs: ['10.0.0.8/30'] },
+    ]);
+  });
+
+  it('holds what replayed nodes carry, and keeps a deleted node\'s range', async () => {
+    const { cluster, events, fast, show } = setup();
+    fast.start();
+    await settle();
+    // Patched by the last leader after its handoff was read, then deleted: its range stays taken.
+    show(joined('old', ['10.0.0.4/30']), 'MODIFIED');
+    show(joined('old', ['10.0.0.4/30']), 'DELETED');
+    show(joined('late', ['10.0.0.8/30']), 'MODIFIED');
+    show(joined('new'));
+    await settle();
+    expect(cluster.patches).toEqual([{ name: 'new', podCIDRs: ['10.0.0.12/30'] }]);
+    expect(events.events).toEqual([]);
+    show(joined('one-more'));
+    await settle();
+    // Nothing is left: the range is exhausted until the list's term frees what is no one's.
+    expect(cluster.patches).toHaveLength(1);
+    expect(events.reasons('one-more')).toEqual(['CIDRNotAvailable']);
+    await fast.finish();
+  });
+
+  it('sends nothing once finished, and hands over a patch of unknown outcome', async () => {
+    const { cluster, fast, show } = setup();
+    fast.start();
+    await settle();
+    cluster.scripts.push({ fail: 'timeout', late: true });
+    cluster.getNodeFails = true;
+    show(joined('slow'));
+    await settle();
+    const carried = await fast.finish();
+    expect(carried).toEqual([{ name: 'slow', uid: 'slow-uid', cidrs: ['10.0.0.4/30'] }]);
+    show(joined('after'));
+    await settle();
+    expect(cluster.patches.map((p) => p.name)).toEqual(['slow']);
+  });
+
+  it('stops taking nodes when the handoff is too old to watch from', async () => {
+    const { source, cluster, lines, fast } = setup();
+    source.watchErrors.push(new ResourceExpiredError());
+    fast.start();
+    await settle();
+    expect(source.watches).toHaveLength(0);
+    expect(lines.some((l) => l.msg.includes('too old to watch from'))).toBe(true);
+    expect(await fast.finish()).toEqual([]);
+    expect(cluster.patches).toEqual([]);
+  });
+
+  it('stops when the term ends', async () => {
+    const { cluster, term, fast, show } = setup();
+    fast.start();
+    await settle();
+    term.abort();
+    show(joined('too-late'));
+    await settle();
+    expect(cluster.patches).toEqual([]);
+    expect(await fast.finish()).toEqual([]);
+  });
+});
