@@ -52,6 +52,9 @@ const JSON_LIST_PAGE_SIZE = 500;
 /** A graceful stop waits this long at most for in-flight patches without leader election. */
 const STOP_GRACE_MS = 10_000;
 
+/** A graceful stop waits this long at most for the handoff to be written. */
+const HANDOFF_WRITE_MS = 3_000;
+
 /** The conflicts gauge re-audits the cache at most this often; scrapes come every 15-60 s. */
 const AUDIT_MAX_AGE_MS = 15_000;
 
@@ -110,8 +113,13 @@ class App {
   #term: AllocationController | undefined;
   /** Appended ranges, audit, early warning, second-allocator detection, durable quarantine. */
   readonly #features: OperatorFeatures;
-  /** The controller's ConfigMaps in its namespace: ranges, quarantine, handoff. */
+  /** The controller's ConfigMaps in its namespace: ranges and quarantine. */
   readonly #configMaps: KubeConfigMapStore;
+  /**
+   * The handoff, read and written on the caches' budget: the patches' tokens are for the nodes a new
+   * term is about to serve. Any handoff is safe to store, even a deposed leader's: it describes its moment.
+   */
+  readonly #handoffs: KubeConfigMapStore;
   /** Allocating from the last term's handoff while this term's list comes in. */
   #fast: FastStart | undefined;
   /** One sink for the whole process, so de-duplication spans leadership terms. */
@@ -159,6 +167,11 @@ class App {
     this.#configMaps = new KubeConfigMapStore({
       client: this.#kube,
       watchClient: this.#cacheKube,
+      namespace: config.leaderElection.resourceNamespace,
+      log: deps.logger.child({ component: 'configmaps' }),
+    });
+    this.#handoffs = new KubeConfigMapStore({
+      client: this.#cacheKube,
       namespace: config.leaderElection.resourceNamespace,
       log: deps.logger.child({ component: 'configmaps' }),
     });
@@ -278,7 +291,7 @@ class App {
   /** Starts allocating from the stored handoff, when there is one that fits the ranges. */
   async #startFast(signal: AbortSignal): Promise<FastStart | undefined> {
     const log = this.#deps.logger.child({ component: 'fast-start' });
-    const handoff = await readHandoff(this.#configMaps, log, signal);
+    const handoff = await readHandoff(this.#handoffs, log, signal);
     if (handoff === undefined || signal.aborted) return undefined;
     const ranges = handoffRanges(handoff, this.#config.ranges);
     if (ranges === undefined) {
@@ -330,7 +343,9 @@ class App {
     const resourceVersion = this.#informer.lastSyncResourceVersion();
     if (resourceVersion === '') return;
     const handoff = takeHandoff(term.allocator, this.#informer.list(), resourceVersion);
-    await writeHandoff(this.#configMaps, handoff, this.#deps.logger.child({ component: 'handoff' }));
+    const log = this.#deps.logger.child({ component: 'handoff' });
+    // Bounded: a spent token bucket must not hold the stop up; the next leader then lists first.
+    await writeHandoff(this.#handoffs, handoff, log, AbortSignal.timeout(HANDOFF_WRITE_MS));
   }
 
   #nodeChanged(before: NodeInfo | undefined, node: NodeInfo): void {

@@ -37,6 +37,7 @@ export interface AllocationControllerOptions {
   readonly queueObserver?: WorkQueueObserver;
   /** One sync of one node took this long, failed or not. */
   readonly onSynced?: (seconds: number) => void;
+  readonly announceRebuild?: boolean;
 }
 
 export class AllocationController {
@@ -71,6 +72,7 @@ export class AllocationController {
       observer: options.reconcilerObserver,
       requeue: (name, afterMs) => (afterMs ? this.queue.addAfter(name, afterMs) : this.queue.add(name)),
       fieldManager: options.fieldManager,
+      announceRebuild: options.announceRebuild,
     });
   }
 
@@ -88,8 +90,10 @@ export class AllocationController {
     const summary = this.reconciler.rebuild(nodes, this.#o.carried);
     this.#started = true;
     // The rebuild has already occupied what listed nodes carry; syncing them again would only
-    // queue a node that joins now behind all of them (50,000 at a large restart).
-    for (const node of nodes) if (node.podCIDRs.length === 0) this.queue.add(node.name);
+    // queue a node that joins now behind all of them (50,000 at a large restart). A node whose carried
+    // patch landed waits for the watch event that shows it, rather than being patched again.
+    const landed = new Set(this.#o.carried?.filter((c) => c.landed).map((c) => c.name));
+    for (const node of nodes) if (node.podCIDRs.length === 0 && !landed.has(node.name)) this.queue.add(node.name);
     const stop = (): void => this.queue.shutDown();
     signal.addEventListener('abort', stop, { once: true });
     if (signal.aborted) stop();

@@ -32,7 +32,7 @@ export interface ConfigMapStore {
    * Creates it when resourceVersion is undefined, else replaces that version; resolves to the new
    * resourceVersion. Throws ConfigMapConflictError when someone else wrote first.
    */
-  write(name: string, data: Record<string, string>, resourceVersion: string | undefined): Promise<string>;
+  write(name: string, data: Record<string, string>, resourceVersion: string | undefined, signal?: AbortSignal): Promise<string>;
   /** Calls onChange with the current object (undefined when absent) until signal aborts. */
   watch(name: string, onChange: (cm: ConfigMapData | undefined) => void, signal: AbortSignal): Promise<void>;
 }
@@ -65,7 +65,7 @@ export class KubeConfigMapStore implements ConfigMapStore {
     }
   }
 
-  async write(name: string, data: Record<string, string>, resourceVersion: string | undefined): Promise<string> {
+  async write(name: string, data: Record<string, string>, resourceVersion: string | undefined, signal?: AbortSignal): Promise<string> {
     const namespace = this.#o.namespace;
     const body: V1ConfigMap = {
       apiVersion: 'v1',
@@ -76,8 +76,8 @@ export class KubeConfigMapStore implements ConfigMapStore {
     try {
       const response =
         resourceVersion === undefined
-          ? await this.#o.client.request('POST', this.#path(), { body })
-          : await this.#o.client.request('PUT', `${this.#path()}/${encodeURIComponent(name)}`, { body });
+          ? await this.#o.client.request('POST', this.#path(), { body, signal })
+          : await this.#o.client.request('PUT', `${this.#path()}/${encodeURIComponent(name)}`, { body, signal });
       return jsonBody<V1ConfigMap>(response).metadata?.resourceVersion ?? '';
     } catch (err) {
       const code = apiFailure(err)?.code;

@@ -67,6 +67,7 @@ export class FastStart {
         fieldManager: options.fieldManager,
         reconcilerObserver: options.reconcilerObserver,
         onSynced: options.onSynced,
+        announceRebuild: false,
       },
       this.#signal,
     );
@@ -106,7 +107,7 @@ export class FastStart {
       patchPodCIDRs: async (name, podCIDRs) => {
         const uid = this.#nodes.get(name)?.uid ?? '';
         await writer.patchPodCIDRs(name, podCIDRs);
-        this.#patched.push({ name, uid, cidrs: podCIDRs });
+        this.#patched.push({ name, uid, cidrs: podCIDRs, landed: true });
       },
       getNode: (name) => writer.getNode(name),
     };

@@ -113,8 +113,11 @@ export async function readHandoff(store: ConfigMapStore, log: Logger, signal?: A
   return handoff;
 }
 
-/** Replaces the stored handoff; a failure is logged, never thrown: the next leader then lists first. */
-export async function writeHandoff(store: ConfigMapStore, handoff: Handoff, log: Logger): Promise<boolean> {
+/**
+ * Replaces the stored handoff; a failure is logged, never thrown: the next leader then lists first.
+ * signal bounds it, waits for rate-limit tokens included.
+ */
+export async function writeHandoff(store: ConfigMapStore, handoff: Handoff, log: Logger, signal?: AbortSignal): Promise<boolean> {
   const text = encodeHandoff(handoff);
   if (text.length > MAX_HANDOFF_BYTES) {
     log.warn({ bytes: text.length }, `the handoff is too large for ${HANDOFF_NAME}; the next leader allocates once its node list is in`);
@@ -123,8 +126,8 @@ export async function writeHandoff(store: ConfigMapStore, handoff: Handoff, log:
   // A second try only for a write that raced another replica's between our read and our write.
   for (let attempt = 1; attempt <= 2; attempt++) {
     try {
-      const current = await store.read(HANDOFF_NAME);
-      await store.write(HANDOFF_NAME, { [HANDOFF_KEY]: text }, current?.resourceVersion);
+      const current = await store.read(HANDOFF_NAME, signal);
+      await store.write(HANDOFF_NAME, { [HANDOFF_KEY]: text }, current?.resourceVersion, signal);
       log.info({ resourceVersion: handoff.resourceVersion, bytes: text.length }, `wrote the handoff to ${HANDOFF_NAME}`);
       return true;
     } catch (err) {

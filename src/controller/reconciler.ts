@@ -55,6 +55,8 @@ export interface ReconcilerOptions {
   readonly requeue?: (name: string, afterMs?: number) => void;
   /** Our field manager: of duplicate podCIDRs found at rebuild, the node we patched wins. */
   readonly fieldManager?: string;
+  /** Whether the rebuild logs its summary; default true. A fast start's rebuild from no list does not. */
+  readonly announceRebuild?: boolean;
 }
 
 /**
@@ -65,6 +67,8 @@ export interface CarriedAllocation {
   readonly name: string;
   readonly uid: string;
   readonly cidrs: readonly string[];
+  /** The patch succeeded: the node's next watch event shows it, so nothing needs to be sent again. */
+  readonly landed?: boolean;
 }
 
 export interface RebuildSummary {
@@ -160,6 +164,7 @@ export class Reconciler {
   readonly #observer: ReconcilerObserver;
   readonly #requeue: (name: string, afterMs?: number) => void;
   readonly #fieldManager: string | undefined;
+  readonly #announceRebuild: boolean;
   /** Cluster CIDRs with their node masks, to release claims node subnet by node subnet. */
   readonly #ranges: { cidr: Cidr; nodeMask: number }[];
   /** Every claim of every known node: owned, shadowed and pending. */
@@ -180,6 +185,7 @@ export class Reconciler {
     this.#observer = guarded(options.observer);
     this.#requeue = options.requeue ?? (() => {});
     this.#fieldManager = options.fieldManager;
+    this.#announceRebuild = options.announceRebuild ?? true;
     this.#ranges = options.allocator.usage().flatMap((u) => {
       const cidr = tryParseCidr(u.clusterCIDR);
       return cidr ? [{ cidr, nodeMask: u.nodeMask }] : [];
@@ -214,7 +220,7 @@ export class Reconciler {
     for (const claim of this.#index.all()) if (claim.state === 'owned') occupied++;
     const summary: RebuildSummary = { nodes: nodes.length, occupied, conflicts };
     this.#rebuilt = true;
-    this.#log.info(summary, 'rebuilt podCIDR allocations from nodes');
+    if (this.#announceRebuild) this.#log.info(summary, 'rebuilt podCIDR allocations from nodes');
     return summary;
   }
 

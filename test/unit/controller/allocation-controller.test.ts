@@ -1,6 +1,6 @@
 import { pino } from 'pino';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { AllocationController } from '../../../src/controller/allocation-controller.js';
+import { AllocationController, type AllocationControllerOptions } from '../../../src/controller/allocation-controller.js';
 import { NodeInformer } from '../../../src/controller/node-informer.js';
 import { termHandle } from '../../../src/controller/operator-features.js';
 import type { NodeInfo, NodeWriter } from '../../../src/controller/types.js';
@@ -46,6 +46,7 @@ function setup(): { source: FakeSource; clock: ManualClock; informer: NodeInform
 function startTerm(
   { informer, writer }: { informer: NodeInformer; writer: SourceWriter },
   termStart: number,
+  extra: Partial<AllocationControllerOptions> = {},
 ): { controller: AllocationController; stop: AbortController; done: Promise<unknown> } {
   const stop = new AbortController();
   const controller = new AllocationController(
@@ -60,6 +61,7 @@ function startTerm(
       logger: pino({ level: 'silent' }),
       workers: 1,
       fieldManager: 'podcidr-allocator',
+      ...extra,
     },
     stop.signal,
   );
@@ -155,6 +157,27 @@ describe('AllocationController', () => {
     // Another node of that name (deleted and re-created meanwhile) is not the one patched.
     expect(handle.inProgress({ name: 'a', uid: 'a-again' })).toBe(false);
     expect(handle.inProgress({ name: 'never-seen', uid: 'x' })).toBe(false);
+  });
+
+  it('waits for the watch to show a carried patch that landed, and sends again one of unknown outcome', async () => {
+    const h = setup();
+    h.source.set(node('landed', '1'), node('unsure', '2'));
+    const termStart = h.clock.now();
+    await h.clock.advance(1);
+    h.informer.start();
+    const carried = [
+      { name: 'landed', uid: 'uid-landed', cidrs: ['10.0.0.0/24'], landed: true },
+      { name: 'unsure', uid: 'uid-unsure', cidrs: ['10.0.1.0/24'] },
+    ];
+    const { controller } = startTerm(h, termStart, { carried });
+    await h.clock.advance(0);
+    expect(h.writer.patches).toEqual([{ name: 'unsure', podCIDRs: ['10.0.1.0/24'] }]);
+    expect(controller.reconciler.assigned({ name: 'landed', uid: 'uid-landed' })).toBe(true);
+
+    h.source.current.handlers.onEvent('MODIFIED', node('landed', '3', { podCIDRs: ['10.0.0.0/24'] }));
+    await h.clock.advance(0);
+    expect(h.writer.patches).toHaveLength(1);
+    expect(controller.reconciler.ownerOf('10.0.0.0/24')).toBe('landed');
   });
 
   it('ends without a rebuild or a write when the term ends while the list keeps failing', async () => {

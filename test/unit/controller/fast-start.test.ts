@@ -56,8 +56,8 @@ describe('FastStart', () => {
     ]);
     const carried = await fast.finish();
     expect(carried).toEqual([
-      { name: 'new-1', uid: 'new-1-uid', cidrs: ['10.0.0.4/30'] },
-      { name: 'new-2', uid: 'new-2-uid', cidrs: ['10.0.0.8/30'] },
+      { name: 'new-1', uid: 'new-1-uid', cidrs: ['10.0.0.4/30'], landed: true },
+      { name: 'new-2', uid: 'new-2-uid', cidrs: ['10.0.0.8/30'], landed: true },
     ]);
   });
 

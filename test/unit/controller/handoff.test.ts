@@ -144,6 +144,14 @@ describe('the handoff ConfigMap', () => {
     expect(await readHandoff(store, logger)).toBeUndefined();
   });
 
+  it('gives up when its signal ends a write still waiting', async () => {
+    const store = new MemoryConfigMaps();
+    const { logger } = memoryLogger();
+    store.write = (_name, _data, _rv, signal) =>
+      new Promise((_, reject) => signal?.addEventListener('abort', () => reject(signal.reason as Error), { once: true }));
+    expect(await writeHandoff(store, handoff, logger, AbortSignal.timeout(20))).toBe(false);
+  });
+
   it('gives up without throwing when the write keeps failing', async () => {
     const store = new MemoryConfigMaps();
     const { logger, lines } = memoryLogger();
