@@ -148,7 +148,7 @@ describe('the handoff ConfigMap', () => {
     const store = new MemoryConfigMaps();
     const { logger } = memoryLogger();
     store.write = (_name, _data, _rv, signal) =>
-      new Promise((_, reject) => signal?.addEventListener('abort', () => reject(signal.reason as Error), { once: true }));
+      new Promise<string>((_, reject) => signal?.addEventListener('abort', () => reject(signal.reason as Error), { once: true }));
     expect(await writeHandoff(store, handoff, logger, AbortSignal.timeout(20))).toBe(false);
   });
 

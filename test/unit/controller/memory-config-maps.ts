@@ -20,7 +20,7 @@ export class MemoryConfigMaps implements ConfigMapStore {
   read(name: string): Promise<ConfigMapData | undefined> {
     return Promise.resolve(this.maps.get(name));
   }
-  write(name: string, data: Record<string, string>, resourceVersion: string | undefined): Promise<string> {
+  write(name: string, data: Record<string, string>, resourceVersion: string | undefined, _signal?: AbortSignal): Promise<string> {
     if (this.maps.get(name)?.resourceVersion !== resourceVersion) return Promise.reject(new ConfigMapConflictError(name));
     this.writes++;
     return Promise.resolve(this.set(name, data).resourceVersion);
