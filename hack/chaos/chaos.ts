@@ -1,5 +1,6 @@
-// Chaos run: one control plane, three controller replicas, node churn, the leader SIGKILLed every few
-// seconds, one stalled leader and one kube-apiserver restart; exits non-zero on any broken invariant.
+// Chaos run: one control plane, three controller replicas, node churn, the leader SIGKILLed or stopped
+// with SIGTERM every few seconds, one stalled leader and one kube-apiserver restart; exits non-zero on
+// any broken invariant.
 //
 //   npm run test:chaos                                   # CI size: 1,000 operations over ~60 s
 //   npm run test:chaos -- --ops 10000 --duration 600 --stack dual --seed 42
@@ -109,7 +110,7 @@ class ChaosRun {
   readonly #violations = new Set<string>();
   readonly #rebuilds: Rebuild[] = [];
   readonly #errors = new Map<string, number>();
-  readonly #counts = { kills: 0, killSkips: 0, stalls: 0, started: 0, checks: 0, checkSkips: 0, nodesChecked: 0, leaderships: 0 };
+  readonly #counts = { kills: 0, terms: 0, killSkips: 0, stalls: 0, started: 0, checks: 0, checkSkips: 0, nodesChecked: 0, leaderships: 0 };
   #replicaSeq = 0;
   #shuttingDown = false;
   #churnDone = false;
@@ -246,8 +247,14 @@ class ChaosRun {
         await leader.stall(LEASE_MS + 2000);
         continue;
       }
-      leader.kill();
-      this.#counts.kills++;
+      // Half the time a graceful stop, so the next leader starts from its handoff in the middle of the churn.
+      if (this.#random() < 0.5) {
+        void leader.stop();
+        this.#counts.terms++;
+      } else {
+        leader.kill();
+        this.#counts.kills++;
+      }
     }
   }
 
@@ -441,7 +448,7 @@ class ChaosRun {
     const lines = [
       `seed ${this.#s.seed}, ${this.#s.stack === 'dual' ? 'dual-stack' : 'IPv4'} ${this.#cluster.cidrs.join(',')}, release quarantine ${this.#s.quarantine}, capacity ${this.#cluster.capacity} nodes`,
       `operations: ${r.churn.counts.creates} creates (${r.churn.counts.recreates} re-using a deleted name), ${r.churn.counts.deletes} deletes, ${r.churn.counts.failed} failed requests, in ${(r.churnMs / 1000).toFixed(1)}s`,
-      `chaos: ${this.#counts.kills} leader SIGKILLs (${this.#counts.killSkips} polls found no live leader), ${this.#counts.stalls} leader stall (SIGSTOP ${(LEASE_MS + 2000) / 1000}s), 1 kube-apiserver restart (${r.restartMs}ms), ${this.#counts.started} replicas started, ${this.#counts.leaderships} leaderships`,
+      `chaos: ${this.#counts.kills} leader SIGKILLs and ${this.#counts.terms} SIGTERMs (a SIGTERM leaves a handoff; ${this.#counts.killSkips} polls found no live leader), ${this.#counts.stalls} leader stall (SIGSTOP ${(LEASE_MS + 2000) / 1000}s), 1 kube-apiserver restart (${r.restartMs}ms), ${this.#counts.started} replicas started, ${this.#counts.leaderships} leaderships`,
       `exits: ${killed} killed by the runner, ${stoppedThemselves.length} tolerated (exit 1 after losing the lease: ${stoppedThemselves.map((e) => e.name).join(', ') || 'none'}), ${unexpected.length} unexpected; clean SIGTERM stops at the end: ${this.#exits.filter((e) => e.expected && e.signal === null && e.code === 0).length}; by outcome: ${exitTally(this.#exits)}`,
       `rebuilds: ${this.#rebuilds.length}, conflicts found in them: ${this.#rebuilds.filter((r) => Object.values(r.conflicts).some((n) => n > 0)).length}`,
       `invariant checks: ${this.#counts.checks} snapshots (${this.#counts.nodesChecked} node records; ${this.#counts.checkSkips} skipped while the API server was down): overlaps, outside the cluster CIDRs, podCIDR shape`,
