@@ -301,18 +301,10 @@ class App {
     try {
       const fast = new FastStart(
         {
+          ...this.#allocating(),
           handoff,
           ranges,
-          reserved: this.#config.reserved,
-          quarantineMs: this.#config.releaseQuarantineMs,
           source: this.#nodeSource().source,
-          writer: new KubeNodeWriter(this.#kube, { fieldManager: FIELD_MANAGER }),
-          events: this.#nodeEvents,
-          logger: this.#deps.logger,
-          workers: this.#config.concurrentNodeSyncs,
-          fieldManager: FIELD_MANAGER,
-          reconcilerObserver: this.#metrics.reconciler,
-          onSynced: (seconds) => this.#metrics.observeReconcile(seconds),
         },
         signal,
       );
@@ -359,28 +351,35 @@ class App {
     termStart: number,
     carried: readonly CarriedAllocation[],
   ): AllocationController {
-    const config = this.#config;
     return new AllocationController(
       {
+        ...this.#allocating(),
         ranges: this.#features.ranges(),
         quarantined,
         carried,
-        reserved: config.reserved,
-        quarantineMs: config.releaseQuarantineMs,
         lister: this.#informer,
         termStart,
-        writer: new KubeNodeWriter(this.#kube, { fieldManager: FIELD_MANAGER }),
-        events: this.#nodeEvents,
-        logger: this.#deps.logger,
-        workers: config.concurrentNodeSyncs,
-        fieldManager: FIELD_MANAGER,
         allocatorObserver: this.#metrics.allocator,
-        reconcilerObserver: this.#metrics.reconciler,
         queueObserver: this.#metrics.queue,
-        onSynced: (seconds) => this.#metrics.observeReconcile(seconds),
       },
       signal,
     );
+  }
+
+  /** What a term and a fast start allocate with alike: flags, the patch writer, Events, metrics. */
+  #allocating() {
+    const config = this.#config;
+    return {
+      reserved: config.reserved,
+      quarantineMs: config.releaseQuarantineMs,
+      writer: new KubeNodeWriter(this.#kube, { fieldManager: FIELD_MANAGER }),
+      events: this.#nodeEvents,
+      logger: this.#deps.logger,
+      workers: config.concurrentNodeSyncs,
+      fieldManager: FIELD_MANAGER,
+      reconcilerObserver: this.#metrics.reconciler,
+      onSynced: (seconds: number) => this.#metrics.observeReconcile(seconds),
+    };
   }
 
   #makeFeatures(): OperatorFeatures {

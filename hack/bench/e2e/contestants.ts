@@ -4,6 +4,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { terminate } from '../../lib/control-plane.js';
 
 /** ours-json: ours reading Nodes as JSON (--kube-api-content-type=application/json), to weigh the encodings. */
@@ -177,5 +178,21 @@ export function readUsage(pid: number): { peakRssMb: number; cpuSeconds: number 
     return { peakRssMb: hwmKb / 1024, cpuSeconds: ticks / TICKS_PER_SECOND };
   } catch {
     return undefined;
+  }
+}
+
+/**
+ * Resolves once the process has used less than 0.05 s of CPU in a whole second, or after timeoutMs:
+ * a restarted contestant may serve a new node before its list is in (ours from a handoff), and its
+ * peak memory is only known once that list is done.
+ */
+export async function untilIdle(proc: Running, timeoutMs = 60_000): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  let before = proc.usage().cpuSeconds;
+  while (!proc.exited() && performance.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    const now = proc.usage().cpuSeconds;
+    if (now - before < 0.05) return;
+    before = now;
   }
 }

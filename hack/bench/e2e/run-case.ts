@@ -3,7 +3,7 @@
 
 import { performance } from 'node:perf_hooks';
 import { BenchApi, type Cluster } from './api.js';
-import { type ContestantOptions, startContestant, type Running } from './contestants.js';
+import { type ContestantOptions, startContestant, untilIdle, type Running } from './contestants.js';
 import { BENCH_LABEL, fatNodeJson } from './fat-node.js';
 
 export interface CaseOptions {
@@ -72,6 +72,7 @@ export async function runCase(o: CaseOptions): Promise<CaseResult> {
     const probeName = `${o.prefix}-${PROBE}-${o.nodes + 1}`;
     const probe = await allocateOne(api, o, probeName, body(o.nodes + 1, probeName), proc);
     const startupSeconds = ((probe ?? performance.now()) - restarted) / 1000;
+    await untilIdle(proc);
     const startupUsage = proc.usage();
     await proc.stop();
     log(`${o.contestant.name}: restart with ${o.nodes} nodes: new node allocated after ${startupSeconds.toFixed(2)} s, peak RSS ${startupUsage.peakRssMb.toFixed(0)} MB`);

@@ -5,7 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
 import type { BenchApi } from './api.js';
-import { startContestant } from './contestants.js';
+import { startContestant, untilIdle } from './contestants.js';
 import { fatNodeJson } from './fat-node.js';
 
 export interface StartupOptions {
@@ -61,6 +61,7 @@ export async function timeStartup(o: StartupOptions): Promise<StartupResult> {
   try {
     await o.api.createNode(fatNodeJson(o.probe, 0, 'list-probe'));
     await Promise.race([allocated, new Promise((resolve) => setTimeout(resolve, o.timeoutMs ?? 120_000))]);
+    await untilIdle(proc);
   } finally {
     watch.stop();
     proc.usage();
