@@ -262,7 +262,7 @@ class App {
     this.#informer.start();
     this.#fast = await this.#startFast(signal);
     const listed = await this.#informer.listedAfter(termStart, signal);
-    const carried = await this.#finishFast();
+    const carried = await this.#finishFast(listed);
     if (!listed) return;
     const quarantined = await this.#features.prepareTerm(signal);
     if (signal.aborted) return;
@@ -317,11 +317,16 @@ class App {
     }
   }
 
-  async #finishFast(): Promise<CarriedAllocation[]> {
+  async #finishFast(listed: boolean): Promise<CarriedAllocation[]> {
     const fast = this.#fast;
     if (fast === undefined) return [];
     try {
-      return await fast.finish();
+      const carried = await fast.finish();
+      const allocated = carried.filter((c) => c.landed).length;
+      const summary = { allocated, pending: carried.length - allocated };
+      const log = this.#deps.logger.child({ component: 'fast-start' });
+      log.info(summary, listed ? 'node list is in; handing over to the term' : 'term ended before the node list was in');
+      return carried;
     } finally {
       this.#fast = undefined;
     }

@@ -86,9 +86,7 @@ export class FastStart {
   async finish(): Promise<CarriedAllocation[]> {
     this.#stop.abort();
     await this.#run;
-    const carried = [...this.#patched, ...this.#controller.reconciler.attempts()];
-    this.#log.info({ allocated: this.#patched.length, pending: carried.length - this.#patched.length }, 'node list is in; handing over to the term');
-    return carried;
+    return [...this.#patched, ...this.#controller.reconciler.attempts()];
   }
 
   #lister(): FreshNodeLister {
