@@ -4,27 +4,23 @@
 
 import type { Logger } from 'pino';
 import type { RangeSpec } from '../allocator/types.js';
-import { AllocationController } from './allocation-controller.js';
+import { AllocationController, type AllocationControllerOptions } from './allocation-controller.js';
 import { occupyPodCIDRs, type Handoff } from './handoff.js';
 import { ResourceExpiredError, type NodeSource, type NodeWatchHandlers } from './node-informer.js';
-import type { CarriedAllocation, ReconcilerObserver } from './reconciler.js';
-import type { EventSink, FreshNodeLister, NodeInfo, NodeWriter } from './types.js';
+import type { CarriedAllocation } from './reconciler.js';
+import type { FreshNodeLister, NodeInfo, NodeWriter } from './types.js';
 
-export interface FastStartOptions {
+/** The handoff and where to watch from; everything else a term allocates with, as a term has it. */
+export interface FastStartOptions
+  extends Pick<
+    AllocationControllerOptions,
+    'reserved' | 'quarantineMs' | 'writer' | 'events' | 'logger' | 'workers' | 'fieldManager' | 'reconcilerObserver' | 'onSynced'
+  > {
   readonly handoff: Handoff;
   /** The handoff's ranges (see handoffRanges). */
   readonly ranges: readonly RangeSpec[];
-  readonly reserved: readonly string[];
-  readonly quarantineMs: number;
   /** Where the watch from the handoff's resourceVersion comes from. */
   readonly source: NodeSource;
-  readonly writer: NodeWriter;
-  readonly events: EventSink;
-  readonly logger: Logger;
-  readonly workers: number;
-  readonly fieldManager: string;
-  readonly reconcilerObserver?: ReconcilerObserver;
-  readonly onSynced?: (seconds: number) => void;
 }
 
 /** The watch is ended by finish() long before this; it only bounds a forgotten one. */
@@ -54,19 +50,12 @@ export class FastStart {
     this.#signal = AbortSignal.any([termSignal, this.#stop.signal]);
     this.#controller = new AllocationController(
       {
-        ranges: options.ranges,
-        reserved: options.reserved,
-        quarantineMs: options.quarantineMs,
+        ...options,
         taken: options.handoff.ranges,
         lister: this.#lister(),
         termStart: 0,
         writer: this.#recording(options.writer),
-        events: options.events,
-        logger: options.logger.child({ component: 'fast-start' }),
-        workers: options.workers,
-        fieldManager: options.fieldManager,
-        reconcilerObserver: options.reconcilerObserver,
-        onSynced: options.onSynced,
+        logger: this.#log,
         announceRebuild: false,
       },
       this.#signal,

@@ -5,6 +5,7 @@
 import type { Logger } from 'pino';
 import { ClusterAllocator } from '../allocator/cluster-allocator.js';
 import type { PodCidrAllocator, RangeSpec, TakenSubnets } from '../allocator/types.js';
+import { formatCidr, parseCidr } from '../cidr/index.js';
 import { NO_OVERLAPS, claimPodCIDR } from './claim.js';
 import { ConfigMapConflictError, type ConfigMapStore } from './config-maps.js';
 import type { NodeInfo } from './types.js';
@@ -94,8 +95,10 @@ function isTakenSubnets(value: unknown): value is TakenSubnets {
 export function handoffRanges(handoff: Handoff, flagRanges: readonly RangeSpec[]): RangeSpec[] | undefined {
   if (handoff.ranges.length < flagRanges.length) return undefined;
   const ranges = handoff.ranges.map((r) => ({ clusterCIDR: r.clusterCIDR, nodeMask: r.nodeMask }));
-  const canonical = new ClusterAllocator({ ranges: flagRanges }).ranges();
-  const same = canonical.every((r, i) => ranges[i]?.clusterCIDR === r.clusterCIDR && ranges[i]?.nodeMask === r.nodeMask);
+  // The handoff holds the allocator's canonical text of each range; the flag may spell it otherwise.
+  const same = flagRanges.every(
+    (r, i) => ranges[i]?.clusterCIDR === formatCidr(parseCidr(r.clusterCIDR)) && ranges[i]?.nodeMask === r.nodeMask,
+  );
   return same ? ranges : undefined;
 }
 

@@ -144,6 +144,12 @@ function newRecord(uid: string): NodeRecord {
   return { uid, claims: NO_CLAIMS, attempt: undefined, reported: undefined };
 }
 
+/** The claim of a CIDR reserved for a node while its patch is out; undefined when the text is no CIDR. */
+function pendingClaim(node: { readonly name: string; readonly uid: string }, text: string): Claim | undefined {
+  const cidr = tryParseCidr(text);
+  return cidr && { node: node.name, uid: node.uid, text, cidr, state: 'pending' };
+}
+
 /** Above this many node subnets in one claim, release it whole and re-occupy what others hold. */
 const MAX_SUBNET_WALK = 4096;
 
@@ -271,10 +277,7 @@ export class Reconciler {
       const listed = this.#lister.get(allocation.name);
       if (listed && (listed.uid !== allocation.uid || listed.podCIDRs.length > 0)) continue;
       if (this.#records.get(allocation.name)?.attempt) continue;
-      const claims = allocation.cidrs.map((text): Claim | undefined => {
-        const cidr = tryParseCidr(text);
-        return cidr && { node: allocation.name, uid: allocation.uid, text, cidr, state: 'pending' };
-      });
+      const claims = allocation.cidrs.map((text) => pendingClaim({ name: allocation.name, uid: allocation.uid }, text));
       const parsed = claims.filter((c): c is Claim => c !== undefined);
       const usable = (c: Claim): boolean => this.#index.overlapping(c.cidr).length === 0 && this.#ranges.some((r) => overlaps(r.cidr, c.cidr));
       if (parsed.length !== claims.length || !parsed.every(usable)) {
@@ -415,9 +418,9 @@ export class Reconciler {
       throw err;
     }
     const claims = cidrs.map((text): Claim => {
-      const cidr = tryParseCidr(text);
-      if (!cidr) throw new Error(`allocator returned ${JSON.stringify(text)}, not a CIDR`);
-      return { node: node.name, uid: node.uid, text, cidr, state: 'pending' };
+      const claim = pendingClaim(node, text);
+      if (!claim) throw new Error(`allocator returned ${JSON.stringify(text)}, not a CIDR`);
+      return claim;
     });
     for (const claim of claims) this.#index.add(claim);
     const attempt: Attempt = { cidrs, claims, uncertain: false };
