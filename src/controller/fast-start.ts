@@ -1,6 +1,16 @@
 // A term's first seconds after a handoff: Nodes that a watch from the handoff's resourceVersion shows
 // get podCIDRs from an allocator that holds taken everything the handoff held, while the informer is
 // still listing every Node. When that list is in, finish() stops it and hands over what it allocated.
+//
+// Why no subnet goes to two Nodes (docs/decisions/0001-fast-start-allocates-only-at-the-present.md):
+// 1. The handoff holds taken every subnet any Node held at its resourceVersion h.
+// 2. The watch from h delivers every Node write after h in resourceVersion order; each is occupied as
+//    it arrives, and nothing is ever released here.
+// 3. After the Lease is ours, a consistent read gives the present resourceVersion p. Every write by an
+//    earlier leader has a resourceVersion below p (it stopped writing before its Lease could expire).
+// 4. The workers start only once the watch has delivered an event or bookmark at or past p: then the
+//    allocator holds taken everything held in the cluster at p, and after p only this term allocates.
+// A replay that is a whole dead term behind the present therefore waits; it never allocates from the past.
 
 import type { Logger } from 'pino';
 import type { RangeSpec } from '../allocator/types.js';
@@ -8,6 +18,7 @@ import { AllocationController, type AllocationControllerOptions } from './alloca
 import { occupyPodCIDRs, type Handoff } from './handoff.js';
 import { ResourceExpiredError, type NodeSource, type NodeWatchHandlers } from './node-informer.js';
 import type { CarriedAllocation } from './reconciler.js';
+import { ResourceVersionMark } from './resource-version-mark.js';
 import type { FreshNodeLister, NodeInfo, NodeWriter } from './types.js';
 
 /** The handoff and where to watch from; everything else a term allocates with, as a term has it. */
@@ -19,19 +30,20 @@ export interface FastStartOptions
   readonly handoff: Handoff;
   /** The handoff's ranges (see handoffRanges). */
   readonly ranges: readonly RangeSpec[];
-  /** Where the watch from the handoff's resourceVersion comes from. */
+  /** Where the watch from the handoff's resourceVersion and the present resourceVersion come from. */
   readonly source: NodeSource;
 }
 
-/** The watch is ended by finish() long before this; it only bounds a forgotten one. */
+/**
+ * Until the watch has reached the present: the API server sends a bookmark with its current
+ * resourceVersion two seconds before a watch's timeout, so a quiet cluster is caught up within
+ * about two seconds instead of waiting for a Node to change.
+ */
+export const CATCH_UP_WATCH_SECONDS = 3;
+/** Once caught up, the watch is ended by finish() long before this; it only bounds a forgotten one. */
 const WATCH_TIMEOUT_SECONDS = 300;
 
-/**
- * Why this is safe: the handoff holds taken every subnet any node held at its resourceVersion, and
- * the watch from there shows every write since, so what is free here is free in the cluster, up to
- * the same watch delay the informer has. Nothing is ever released here: a deleted node's range
- * waits for the term that follows, which knows every node and the stored quarantine.
- */
+/** Allocates from a handoff once its watch has reached the present; see the top of this file. */
 export class FastStart {
   readonly #o: FastStartOptions;
   readonly #log: Logger;
@@ -40,6 +52,8 @@ export class FastStart {
   readonly #stop = new AbortController();
   readonly #signal: AbortSignal;
   readonly #controller: AllocationController;
+  /** Where the watch has come to, and whether that is the present yet. */
+  readonly #mark = new ResourceVersionMark();
   /** Patches that landed, with the uid of the node they were sent for. */
   readonly #patched: CarriedAllocation[] = [];
   #run: Promise<unknown> = Promise.resolve();
@@ -62,10 +76,14 @@ export class FastStart {
     );
   }
 
-  /** Starts the workers, then the watch; nodes it shows are synced as they come. */
+  /** Starts the watch and reads the present; the workers start once the watch has reached it. */
   start(): void {
     this.#run = this.#controller.run(this.#signal);
-    void this.#watch();
+    void this.#mark.reached(this.#signal).then((reached) => {
+      if (reached) this.#log.info({ resourceVersion: this.#mark.last() }, 'the watch from the handoff has reached the present; allocating');
+    });
+    void this.#watchFrom(this.#o.handoff.resourceVersion);
+    void this.#readPresent();
   }
 
   /**
@@ -83,8 +101,8 @@ export class FastStart {
     return {
       get: (name) => nodes.get(name),
       list: () => [...nodes.values()],
-      // The handoff stands in for the list: the workers start at once.
-      listedAfter: () => Promise.resolve(true),
+      // The term's rebuild and its workers wait here; what the watch showed meanwhile is occupied.
+      listedAfter: (_after, signal) => this.#mark.reached(signal),
     };
   }
 
@@ -100,34 +118,60 @@ export class FastStart {
     };
   }
 
-  async #watch(): Promise<void> {
-    const { resourceVersion } = this.#o.handoff;
+  /** A list of one Node without a resourceVersion is a consistent read: its resourceVersion is the present. */
+  async #readPresent(): Promise<void> {
+    try {
+      const page = await this.#o.source.list({ limit: 1, signal: this.#signal });
+      if (this.#signal.aborted) return;
+      if (!this.#mark.setTarget(page.resourceVersion)) {
+        this.#log.info({ resourceVersion: page.resourceVersion }, 'cannot compare the present resourceVersion; nodes wait for the node list');
+      }
+    } catch (err) {
+      if (this.#signal.aborted) return;
+      this.#log.info({ err }, 'cannot read the present resourceVersion; nodes wait for the node list');
+    }
+  }
+
+  /** Watches from resourceVersion; a watch the server ends on time goes on from where it came to. */
+  async #watchFrom(resourceVersion: string): Promise<void> {
     const handlers: NodeWatchHandlers = {
-      onEvent: (type, node) => {
-        if (this.#signal.aborted) return;
-        // Taken at once, not at the node's sync, so a node deleted before its sync keeps its range too.
-        occupyPodCIDRs(this.#controller.allocator, node);
-        if (type === 'DELETED') {
-          // Releasing is the term's, once its list has shown everything.
-          this.#nodes.delete(node.name);
-          return;
-        }
-        this.#nodes.set(node.name, node);
-        this.#controller.nodeChanged(node);
+      onEvent: (type, node) => this.#apply(type, node),
+      onBookmark: (bookmark) => {
+        if (!this.#signal.aborted) this.#mark.advance(bookmark);
       },
-      onBookmark: () => undefined,
       onClose: (err) => this.#ended(err),
     };
+    const timeoutSeconds = this.#mark.isReached() ? WATCH_TIMEOUT_SECONDS : CATCH_UP_WATCH_SECONDS;
     try {
-      await this.#o.source.watch({ resourceVersion, timeoutSeconds: WATCH_TIMEOUT_SECONDS, signal: this.#signal }, handlers);
+      await this.#o.source.watch({ resourceVersion, timeoutSeconds, signal: this.#signal }, handlers);
     } catch (err) {
       this.#ended(err ?? new Error('watch failed'));
     }
   }
 
-  /** Nodes already queued are still synced; new ones wait for the list. */
+  #apply(type: 'ADDED' | 'MODIFIED' | 'DELETED', node: NodeInfo): void {
+    if (this.#signal.aborted) return;
+    // Taken at once, not at the node's sync, so a node deleted before its sync keeps its range too.
+    occupyPodCIDRs(this.#controller.allocator, node);
+    if (type === 'DELETED') {
+      // Releasing is the term's, once its list has shown everything.
+      this.#nodes.delete(node.name);
+    } else {
+      this.#nodes.set(node.name, node);
+      // Queued only once the workers have started; until then the rebuild at the present picks it up.
+      this.#controller.nodeChanged(node);
+    }
+    // After the node is stored: the rebuild that the present releases must see it.
+    this.#mark.advance(node.resourceVersion);
+  }
+
+  /** A clean close goes on from the last resourceVersion seen; on any error new nodes wait for the list. */
   #ended(err: unknown): void {
     if (this.#signal.aborted) return;
+    if (err === undefined) {
+      void this.#watchFrom(this.#mark.last() || this.#o.handoff.resourceVersion);
+      return;
+    }
     if (err instanceof ResourceExpiredError) {
       this.#log.info({ resourceVersion: this.#o.handoff.resourceVersion }, 'the handoff is too old to watch from; new nodes wait for the node list');
       return;

@@ -2,7 +2,7 @@
 // left free, only to nodes the watch from the handoff showed, never releases, and hands over all it did.
 
 import { describe, expect, it } from 'vitest';
-import { FastStart } from '../../../src/controller/fast-start.js';
+import { CATCH_UP_WATCH_SECONDS, FastStart } from '../../../src/controller/fast-start.js';
 import type { Handoff } from '../../../src/controller/handoff.js';
 import { ResourceExpiredError } from '../../../src/controller/node-informer.js';
 import type { NodeInfo } from '../../../src/controller/types.js';
@@ -37,8 +37,8 @@ async function settle(): Promise<void> {
   for (let i = 0; i < 20; i++) await new Promise((resolve) => setImmediate(resolve));
 }
 
-function joined(name: string, podCIDRs: string[] = []): NodeInfo {
-  return { name, uid: `${name}-uid`, resourceVersion: '600', podCIDRs };
+function joined(name: string, podCIDRs: string[] = [], resourceVersion = '600'): NodeInfo {
+  return { name, uid: `${name}-uid`, resourceVersion, podCIDRs };
 }
 
 describe('FastStart', () => {
@@ -116,5 +116,79 @@ describe('FastStart', () => {
     await settle();
     expect(cluster.patches).toEqual([]);
     expect(await fast.finish()).toEqual([]);
+  });
+
+  it('allocates nothing while the watch replays what came before the present', async () => {
+    const { source, cluster, fast, show } = setup();
+    // The present, read after the Lease was taken: a dead leader wrote up to 700 after the handoff.
+    source.resourceVersion = '700';
+    fast.start();
+    await settle();
+    show(joined('waiting', [], '610'));
+    await settle();
+    expect(cluster.patches).toEqual([]);
+    // The dead leader gave the first free subnet away at 650; the replay shows it only now.
+    show(joined('given', ['10.0.0.4/30'], '650'), 'MODIFIED');
+    await settle();
+    expect(cluster.patches).toEqual([]);
+    source.current.handlers.onBookmark('700');
+    await settle();
+    expect(cluster.patches).toEqual([{ name: 'waiting', podCIDRs: ['10.0.0.8/30'] }]);
+    show(joined('new', [], '710'));
+    await settle();
+    expect(cluster.patches.at(-1)).toEqual({ name: 'new', podCIDRs: ['10.0.0.12/30'] });
+    await fast.finish();
+  });
+
+  it('counts what the watch showed before the present was read', async () => {
+    const { source, cluster, fast, show } = setup();
+    let answer = (): void => undefined;
+    source.listGate = new Promise((resolve) => (answer = resolve));
+    source.resourceVersion = '700';
+    fast.start();
+    await settle();
+    show(joined('early', [], '720'));
+    await settle();
+    expect(cluster.patches).toEqual([]);
+    answer();
+    await settle();
+    expect(source.lists.map((l) => [l.limit, l.continueToken])).toEqual([[1, undefined]]);
+    expect(cluster.patches).toEqual([{ name: 'early', podCIDRs: ['10.0.0.4/30'] }]);
+    await fast.finish();
+  });
+
+  it('watches in short spells until it is caught up, each from where the last one came to', async () => {
+    const { source, cluster, fast, show } = setup();
+    source.resourceVersion = '700';
+    fast.start();
+    await settle();
+    expect(source.current.options.timeoutSeconds).toBe(CATCH_UP_WATCH_SECONDS);
+    show(joined('waiting', [], '640'));
+    source.current.handlers.onClose();
+    await settle();
+    expect(source.watches.map((w) => w.options.resourceVersion)).toEqual(['500', '640']);
+    source.current.handlers.onBookmark('705');
+    await settle();
+    expect(cluster.patches.map((p) => p.name)).toEqual(['waiting']);
+    source.current.handlers.onClose();
+    await settle();
+    expect(source.current.options).toMatchObject({ resourceVersion: '705', timeoutSeconds: 300 });
+    await fast.finish();
+  });
+
+  it('allocates nothing when it cannot tell the present', async () => {
+    for (const present of [new Error('connection refused'), 'not-a-number']) {
+      const { source, cluster, lines, fast, show } = setup();
+      if (present instanceof Error) source.listErrors.push(present);
+      else source.resourceVersion = present;
+      fast.start();
+      await settle();
+      show(joined('waiting', [], '99999'));
+      source.current.handlers.onBookmark('100000');
+      await settle();
+      expect(cluster.patches).toEqual([]);
+      expect(lines.some((l) => l.msg.includes('nodes wait for the node list'))).toBe(true);
+      expect(await fast.finish()).toEqual([]);
+    }
   });
 });
