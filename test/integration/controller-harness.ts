@@ -18,12 +18,17 @@ const running = new Set<ControllerProcess>();
 /**
  * Starts `run --leader-elect=false` against the shared control plane with the given flags. Its
  * ConfigMaps (stored quarantine, appended ranges) live in `namespace`, so no other file's leak in.
+ * options.kubeconfig points it elsewhere (e.g. through a SlowApiProxy).
  */
-export async function startController(namespace: string, args: readonly string[]): Promise<ControllerProcess> {
+export async function startController(
+  namespace: string,
+  args: readonly string[],
+  options: { kubeconfig?: string } = {},
+): Promise<ControllerProcess> {
   const cp = controlPlane();
   if (!cp.available) throw new Error(`no control plane: ${cp.reason}`);
   const flags = ['--leader-elect=false', '--leader-elect-resource-namespace', namespace, ...args];
-  const proc = await ControllerProcess.start({ kubeconfig: cp.kubeconfigPath, args: flags });
+  const proc = await ControllerProcess.start({ kubeconfig: options.kubeconfig ?? cp.kubeconfigPath, args: flags });
   running.add(proc);
   return proc;
 }

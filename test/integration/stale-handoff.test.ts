@@ -1,0 +1,118 @@
+// A handoff that a whole term has overtaken, on the real API server with the real CLI: leader A stops
+// gracefully and writes its handoff; leader B gives podCIDRs to a burst of new Nodes and is SIGKILLed
+// halfway (no newer handoff); leader C starts from A's handoff while part of the burst still waits.
+// B serves the burst in another order than C's replay shows it, so what C would give first from the
+// replayed past is what B gave away.
+// C reads the cluster at a big cluster's pace (its list answers late, its watch replays B's whole term
+// slowly), so it serves Nodes from the handoff long before its list is in. It must not allocate from
+// the replayed past: every Node ends with a subnet of its own.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import {
+  nodeName,
+  overlappingPairs,
+  pool,
+  scopeCIDRs,
+  startController,
+  stopController,
+  useControllerTestSetup,
+  waitForPodCIDRs,
+  type ControllerProcess,
+} from './controller-harness.js';
+import { describeWithControlPlane, eventually } from './harness.js';
+import { SlowApiProxy } from './slow-api-proxy.js';
+import { HANDOFF_NAME } from '../../src/controller/handoff.js';
+import type * as k8s from '@kubernetes/client-node';
+
+const RANGE = '10.202.0.0/16';
+const FLAGS = ['--cluster-cidr', RANGE, '--node-cidr-mask-size', '24'];
+/** B patches at most this fast, so the burst is still half done when it is killed. */
+const SLOW_PATCHES = ['--kube-api-qps', '40', '--kube-api-burst', '40'];
+const BEFORE = 20;
+const BURST = 80;
+/** About a kubelet's Node (images, conditions): the replay of B's term is a few megabytes. */
+const PADDING = 'x'.repeat(24_000);
+/** C's list takes this long (as about 80,000 such Nodes do); its watch passes 16 KiB every 10 ms (1.6 MB/s). */
+const PACE = { listDelayMs: 10_000, watchPieceBytes: 16_384, watchPieceMs: 10 };
+
+describeWithControlPlane('a fast start from a handoff older than the last term', () => {
+  const setup = useControllerTestSetup({ namespacePrefix: 'stale-handoff', scopePrefix: 'stale', expectCleanExit: true });
+  let dir = '';
+  let proxy: SlowApiProxy | undefined;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'stale-handoff-'));
+    proxy = await SlowApiProxy.start(setup.clients.kc, dir, PACE);
+  });
+
+  afterAll(async () => {
+    await proxy?.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  function createFatNode(base: string): Promise<k8s.V1Node> {
+    const body = setup.scope.node(base);
+    body.metadata = { ...body.metadata, annotations: { 'example.com/padding': PADDING } };
+    return setup.clients.core.createNode({ body });
+  }
+
+  async function nodesWithPodCIDRs(): Promise<number> {
+    const all = await scopeCIDRs(setup.clients, setup.scope);
+    return [...all.values()].filter((cidrs) => cidrs.length > 0).length;
+  }
+
+  async function sigkill(proc: ControllerProcess): Promise<void> {
+    if (proc.pid !== undefined) process.kill(proc.pid, 'SIGKILL');
+    await eventually(async () => (proc.exitCode === undefined ? undefined : true), { timeoutMs: 10_000, intervalMs: 20 });
+    // Already dead: this only takes it off the harness's list.
+    await stopController(proc).catch(() => undefined);
+  }
+
+  async function takeHandoffAway(): Promise<k8s.V1ConfigMap> {
+    const cm = await setup.clients.core.readNamespacedConfigMap({ name: HANDOFF_NAME, namespace: setup.namespace });
+    await setup.clients.core.deleteNamespacedConfigMap({ name: HANDOFF_NAME, namespace: setup.namespace });
+    return cm;
+  }
+
+  async function putHandoffBack(cm: k8s.V1ConfigMap): Promise<void> {
+    const body = { metadata: { name: HANDOFF_NAME, namespace: setup.namespace }, data: cm.data ?? {} };
+    await setup.clients.core.createNamespacedConfigMap({ namespace: setup.namespace, body });
+  }
+
+  function names(prefix: string, count: number): string[] {
+    return Array.from({ length: count }, (_, i) => `${prefix}-${String(i).padStart(3, '0')}`);
+  }
+
+  it.each([1, 2])('gives no subnet to two Nodes (round %i)', async (round) => {
+    setup.newScope(`r${round}`);
+    const a = await startController(setup.namespace, FLAGS);
+    const before = await pool(names('before', BEFORE), 10, createFatNode);
+    await waitForPodCIDRs(setup.clients, setup.scope, before.map(nodeName));
+    await stopController(a);
+    expect(a.logs.some((l) => l.msg === `wrote the handoff to ${HANDOFF_NAME}`)).toBe(true);
+
+    // The burst joins while no controller runs, the last name first; B lists them and so serves them
+    // in name order, C's watch shows them in the order they joined: the two orders differ.
+    const burst = await pool(names('burst', BURST).reverse(), 1, createFatNode);
+    // B starts by listing (as when its handoff cannot be read); A's handoff stays for C.
+    const handoff = await takeHandoffAway();
+    const b = await startController(setup.namespace, [...FLAGS, ...SLOW_PATCHES]);
+    await eventually(async () => ((await nodesWithPodCIDRs()) >= BEFORE + BURST / 2 ? true : undefined), { timeoutMs: 60_000, intervalMs: 20 });
+    await sigkill(b);
+    await putHandoffBack(handoff);
+    const waiting = BEFORE + BURST - (await nodesWithPodCIDRs());
+    expect(waiting, 'Nodes without podCIDRs when C starts').toBeGreaterThan(0);
+
+    const c = await startController(setup.namespace, FLAGS, { kubeconfig: proxy?.kubeconfigPath });
+    const all = await waitForPodCIDRs(setup.clients, setup.scope, [...before, ...burst].map(nodeName));
+    expect(overlappingPairs(all)).toEqual([]);
+    const handedOver = await c.waitForLog((l) => l.msg === 'node list is in; handing over to the term');
+    // The fast start did serve Nodes: the proof is not that the list came first.
+    expect(handedOver.allocated).toEqual(expect.any(Number));
+    expect(handedOver.allocated as number).toBeGreaterThan(0);
+    const rebuilt = await c.waitForLog((l) => l.msg === 'rebuilt podCIDR allocations from nodes');
+    expect(rebuilt.conflicts).toEqual(expect.objectContaining({ duplicate: 0, overlap: 0 }));
+  });
+});
