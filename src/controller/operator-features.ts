@@ -27,10 +27,11 @@ export interface TermHandle {
 }
 
 /**
- * A term's handle. Appended ranges go into the running allocator; then the reconciler is rebuilt from
- * the cache, because podCIDRs inside the new ranges were out of range until now and must be occupied
- * before anything there is handed out; then every node is queued, so waiting ones allocate at once.
- * Before the term's own rebuild this is harmless: that rebuild starts from a fresh list anyway.
+ * A term's handle. Appended ranges go into the running allocator; then the cached nodes' podCIDRs
+ * inside them (out of range until now) are occupied before anything there is handed out, without a
+ * rebuild: a rebuild from the cache would free a patch that landed before the watch showed it. Then
+ * every node is queued, so waiting ones allocate at once. Before the term's own rebuild this is
+ * harmless: that rebuild starts from a fresh list anyway.
  */
 export function termHandle(controller: AllocationController, lister: NodeLister): TermHandle {
   return {
@@ -38,7 +39,7 @@ export function termHandle(controller: AllocationController, lister: NodeLister)
     appendRanges(ranges) {
       for (const range of ranges) controller.allocator.appendRange(range);
       const nodes = lister.list();
-      controller.reconciler.rebuild(nodes);
+      controller.reconciler.rangesAppended(nodes);
       for (const node of nodes) controller.queue.add(node.name);
     },
     inProgress: (node) => controller.queue.pending(node.name) || controller.reconciler.assigned(node),

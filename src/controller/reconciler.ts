@@ -172,7 +172,7 @@ export class Reconciler {
   readonly #fieldManager: string | undefined;
   readonly #announceRebuild: boolean;
   /** Cluster CIDRs with their node masks, to release claims node subnet by node subnet. */
-  readonly #ranges: { cidr: Cidr; nodeMask: number }[];
+  #ranges: { cidr: Cidr; nodeMask: number }[];
   /** Every claim of every known node: owned, shadowed and pending. */
   readonly #index = new ClaimIndex();
   readonly #records = new Map<string, NodeRecord>();
@@ -192,10 +192,7 @@ export class Reconciler {
     this.#requeue = options.requeue ?? (() => {});
     this.#fieldManager = options.fieldManager;
     this.#announceRebuild = options.announceRebuild ?? true;
-    this.#ranges = options.allocator.usage().flatMap((u) => {
-      const cidr = tryParseCidr(u.clusterCIDR);
-      return cidr ? [{ cidr, nodeMask: u.nodeMask }] : [];
-    });
+    this.#ranges = rangesOf(options.allocator);
   }
 
   // ---- startup -------------------------------------------------------------------------------
@@ -228,6 +225,25 @@ export class Reconciler {
     this.#rebuilt = true;
     if (this.#announceRebuild) this.#log.info(summary, 'rebuilt podCIDR allocations from nodes');
     return summary;
+  }
+
+  /**
+   * After ranges were appended to the allocator: podCIDRs inside them were out of range until now, and
+   * are occupied before anything there is handed out. Unlike rebuild, nothing is cleared or freed: a
+   * patch that landed but is not in the cache yet keeps its claim, so its subnet cannot go to another node.
+   */
+  rangesAppended(nodes: readonly NodeInfo[]): ConflictKind[] {
+    const before = this.#ranges;
+    this.#ranges = rangesOf(this.#allocator);
+    const added = this.#ranges.filter((r) => !before.some((b) => sameCidr(b.cidr, r.cidr)));
+    const found: ConflictKind[] = [];
+    for (const node of this.#firstHolderOrder(nodes)) {
+      const reported = this.#records.get(node.name)?.reported;
+      // Reported as out of range until now; judged again now that a range covers it.
+      for (const text of node.podCIDRs) if (insideAny(added, text)) reported?.delete(text);
+      found.push(...this.#claimSafely(node));
+    }
+    return found;
   }
 
   #claimSafely(node: NodeInfo): ConflictKind[] {
@@ -315,7 +331,7 @@ export class Reconciler {
     if (!this.#rebuilt) throw new Error('sync before rebuild: existing podCIDRs are not occupied yet');
     const node = this.#lister.get(name);
     if (!node) return;
-    this.#recordFor(node); // a new uid under this name releases what the old node held
+    const record = this.#recordFor(node); // a new uid under this name releases what the old node held
     if (node.podCIDRs.length > 0) {
       this.#adopt(node);
       return;
@@ -326,6 +342,8 @@ export class Reconciler {
       this.#log.debug({ node: name }, 'node is being deleted; not allocating');
       return;
     }
+    // Our patch landed and the watch has not shown it yet: a second one would only be refused.
+    if (record.attempt === undefined && hasClaims(record.claims)) return;
     await this.#assign(node);
   }
 
@@ -716,4 +734,16 @@ function sameList(a: readonly string[], b: readonly string[]): boolean {
     const y = tryParseCidr(b[i] ?? '');
     return x !== undefined && y !== undefined && sameCidr(x, y);
   });
+}
+
+function rangesOf(allocator: Pick<PodCidrAllocator, 'usage'>): { cidr: Cidr; nodeMask: number }[] {
+  return allocator.usage().flatMap((u) => {
+    const cidr = tryParseCidr(u.clusterCIDR);
+    return cidr ? [{ cidr, nodeMask: u.nodeMask }] : [];
+  });
+}
+
+function insideAny(ranges: readonly { cidr: Cidr }[], text: string): boolean {
+  const cidr = tryParseCidr(text);
+  return cidr !== undefined && ranges.some((r) => overlaps(r.cidr, cidr));
 }

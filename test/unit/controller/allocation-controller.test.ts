@@ -194,4 +194,27 @@ describe('AllocationController', () => {
     expect(h.writer.patches).toEqual([]);
     await expect(controller.reconciler.sync('a')).rejects.toThrow(/before rebuild/);
   });
+
+  it('keeps a patch the cache does not show yet when ranges are appended', async () => {
+    const h = setup();
+    h.source.set(node('a', '1'), node('b', '2'));
+    const termStart = h.clock.now();
+    await h.clock.advance(1);
+    h.informer.start();
+    const { controller } = startTerm(h, termStart);
+    await h.clock.advance(0);
+    expect(h.writer.patches.map((p) => p.podCIDRs[0])).toEqual(['10.0.0.0/24', '10.0.1.0/24']);
+    // The watch has not shown the patches yet; a node waits outside the ranges in force.
+    h.source.current.handlers.onEvent('ADDED', node('outside', '3', { podCIDRs: ['10.0.3.0/24'] }));
+    h.source.current.handlers.onEvent('ADDED', node('c', '4'));
+    await h.clock.advance(0);
+    termHandle(controller, h.informer).appendRanges([{ clusterCIDR: '10.0.2.0/23', nodeMask: 24 }]);
+    // Before any sync: what landed is still held, so the next allocation cannot be given it.
+    expect(controller.allocator.usage().map((u) => u.used)).toEqual([2, 1]);
+    expect(controller.reconciler.ownerOf('10.0.0.0/24')).toBe('a');
+    await h.clock.advance(0);
+    const given = h.writer.patches.map((p) => `${p.name} ${p.podCIDRs.join(',')}`);
+    expect(given).toEqual(['a 10.0.0.0/24', 'b 10.0.1.0/24', 'c 10.0.2.0/24']);
+    expect(controller.reconciler.ownerOf('10.0.3.0/24')).toBe('outside');
+  });
 });
