@@ -106,7 +106,11 @@ export class FastStart {
     };
   }
 
-  /** Keeps each landed patch, with the uid the reconciler patched it for (read before the await). */
+  /**
+   * Keeps each landed patch, with the uid the reconciler patched it for (read before the await), and
+   * what a read shows a node to hold: a patch that timed out and landed is settled by that read, and
+   * the term's list may have been read before it landed.
+   */
   #recording(writer: NodeWriter): NodeWriter {
     return {
       patchPodCIDRs: async (name, podCIDRs) => {
@@ -114,7 +118,11 @@ export class FastStart {
         await writer.patchPodCIDRs(name, podCIDRs);
         this.#patched.push({ name, uid, cidrs: podCIDRs, landed: true });
       },
-      getNode: (name) => writer.getNode(name),
+      getNode: async (name) => {
+        const fresh = await writer.getNode(name);
+        if (fresh && fresh.podCIDRs.length > 0) this.#patched.push({ name, uid: fresh.uid, cidrs: fresh.podCIDRs, landed: true });
+        return fresh;
+      },
     };
   }
 

@@ -191,4 +191,15 @@ describe('FastStart', () => {
       expect(await fast.finish()).toEqual([]);
     }
   });
+
+  it('hands over a patch that timed out and landed, as the read that settled it showed', async () => {
+    const { cluster, fast, show } = setup();
+    fast.start();
+    await settle();
+    cluster.scripts.push({ fail: 'timeout', landed: true });
+    show(joined('slow'));
+    await settle();
+    expect(cluster.nodes.get('slow')?.podCIDRs).toEqual(['10.0.0.4/30']);
+    expect(await fast.finish()).toEqual([{ name: 'slow', uid: 'slow-uid', cidrs: ['10.0.0.4/30'], landed: true }]);
+  });
 });
