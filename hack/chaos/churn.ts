@@ -3,6 +3,7 @@
 import * as k8s from '@kubernetes/client-node';
 
 export const CHAOS_LABEL = 'chaos.podcidr-allocator.io/run';
+const PADDING = 'chaos.podcidr-allocator.io/padding';
 
 export interface ChurnOptions {
   readonly core: k8s.CoreV1Api;
@@ -14,6 +15,8 @@ export interface ChurnOptions {
   readonly minNodes: number;
   readonly maxNodes: number;
   readonly concurrency: number;
+  /** Bytes of padding annotation per node; 0 for none. */
+  readonly nodeBytes?: number;
 }
 
 export interface ChurnCounts {
@@ -22,10 +25,12 @@ export interface ChurnCounts {
   /** Creates that reused the name of a node deleted earlier (a re-created node, new UID). */
   recreates: number;
   failed: number;
+  /** Creates made by bursts, on top of the paced operations. */
+  burstCreates: number;
 }
 
 export class Churn {
-  readonly counts: ChurnCounts = { creates: 0, deletes: 0, recreates: 0, failed: 0 };
+  readonly counts: ChurnCounts = { creates: 0, deletes: 0, recreates: 0, failed: 0, burstCreates: 0 };
   readonly #o: ChurnOptions;
   readonly #live = new Set<string>();
   /** Names with a request in flight; resync leaves them alone. */
@@ -55,7 +60,9 @@ export class Churn {
   }
 
   body(name: string): k8s.V1Node {
-    return { apiVersion: 'v1', kind: 'Node', metadata: { name, labels: { [CHAOS_LABEL]: this.#o.runId } } };
+    const bytes = this.#o.nodeBytes ?? 0;
+    const annotations = bytes > 0 ? { [PADDING]: 'x'.repeat(bytes) } : undefined;
+    return { apiVersion: 'v1', kind: 'Node', metadata: { name, labels: { [CHAOS_LABEL]: this.#o.runId }, annotations } };
   }
 
   /**
@@ -79,6 +86,21 @@ export class Churn {
     await Promise.all(inFlight);
   }
 
+  /**
+   * Creates up to count new nodes spread over ms, besides the paced operations, while fewer than
+   * ceiling nodes live: a leader change in the middle of it leaves nodes without podCIDRs behind.
+   */
+  async burst(count: number, ms: number, ceiling: number): Promise<void> {
+    const step = ms / Math.max(1, count);
+    const inFlight = new Set<Promise<void>>();
+    for (let i = 0; i < count && this.#live.size < ceiling; i++) {
+      const op = this.#create(true).finally(() => inFlight.delete(op));
+      inFlight.add(op);
+      await sleep(step);
+    }
+    await Promise.all(inFlight);
+  }
+
   #succeeded(): number {
     return this.counts.creates + this.counts.deletes;
   }
@@ -89,14 +111,15 @@ export class Churn {
     return create ? this.#create() : this.#delete();
   }
 
-  async #create(): Promise<void> {
-    const reuse = this.#deleted.length > 0 && this.#o.random() < 0.15;
+  async #create(burst = false): Promise<void> {
+    const reuse = !burst && this.#deleted.length > 0 && this.#o.random() < 0.15;
     const name = reuse ? this.#takeDeleted() : `chaos-${this.#o.runId}-${++this.#seq}`;
     this.#live.add(name);
     this.#busy.add(name);
     try {
       await this.#o.core.createNode({ body: this.body(name) });
-      this.counts.creates++;
+      if (burst) this.counts.burstCreates++;
+      else this.counts.creates++;
       if (reuse) this.counts.recreates++;
     } catch (err) {
       // A create whose answer was lost may still have happened; 409 says it did.
