@@ -1,6 +1,7 @@
 // Chaos run: one control plane, three controller replicas, node churn, the leader SIGKILLed or stopped
 // with SIGTERM every few seconds, one stalled leader and one kube-apiserver restart; exits non-zero on
-// any broken invariant.
+// any broken invariant. Every --handoff-kill-every seconds the leader is stopped gracefully (it writes a
+// handoff) and the next one SIGKILLed amid a burst of new nodes, so the third starts from a stale handoff.
 //
 //   npm run test:chaos                                   # CI size: 1,000 operations over ~60 s
 //   npm run test:chaos -- --ops 10000 --duration 600 --stack dual --seed 42
@@ -12,6 +13,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { HACK_DIR, startControlPlane, type ControlPlane } from '../lib/control-plane.js';
 import { CHAOS_LABEL, Churn, sleep } from './churn.js';
+import { HANDOFF_WRITTEN, readEvents, tallyFastStarts, type FastStartTally } from './handoffs.js';
 import { checkNodes, type NodeCidrs } from './invariants.js';
 import { Replica, levelOf, type LogRecord, type ReplicaExit } from './replicas.js';
 
@@ -20,6 +22,16 @@ const LEASE = { namespace: 'default', name: 'podcidr-allocator' };
 const LEASE_FLAGS = ['--leader-elect-lease-duration=4s', '--leader-elect-renew-deadline=3s', '--leader-elect-retry-period=500ms'];
 const LEASE_MS = 4_000;
 const REPLICAS = 3;
+/** New nodes created in the next leader's term, on top of the churn. */
+const BURST_NODES = 24;
+/** New nodes created all at once just before the next leader is killed, so it dies with a backlog. */
+const KILL_BURST_NODES = 16;
+const KILL_BURST_MS = 200;
+/**
+ * How long the next leader leads past its list (and the quarantine) before it is killed: long enough
+ * to release deleted nodes' subnets and hand them out again, which the first's handoff knows nothing of.
+ */
+const NEXT_TERM_MS = 2_000;
 
 interface Settings {
   readonly ops: number;
@@ -28,9 +40,13 @@ interface Settings {
   readonly stack: 'v4' | 'dual';
   readonly quarantine: string;
   readonly killEveryMs: number;
+  readonly handoffKillEveryMs: number;
   readonly maxNodes: number;
   readonly convergeMs: number;
   readonly keepLogs: boolean;
+  readonly logLevel: string;
+  /** Padding per node, so lists and watch replays take as long as with real nodes' status. */
+  readonly nodeBytes: number;
   /** Negative control: create one node holding another node's podCIDR; the run must then fail. */
   readonly plantConflict: boolean;
 }
@@ -59,9 +75,14 @@ function settings(): Settings {
       stack: { type: 'string', default: 'random' },
       quarantine: { type: 'string' },
       'kill-every': { type: 'string', default: '4' },
+      'handoff-kill-every': { type: 'string', default: '15' },
       'max-nodes': { type: 'string', default: '96' },
       converge: { type: 'string', default: '30' },
       'keep-logs': { type: 'boolean', default: false },
+      'log-level': { type: 'string', default: 'info' },
+      // Real nodes carry status (images, conditions) of this order; it makes a watch replay long
+      // enough for a fast start to allocate while the replay is still coming in.
+      'node-bytes': { type: 'string', default: '8192' },
       'plant-conflict': { type: 'boolean', default: false },
     },
   });
@@ -77,9 +98,12 @@ function settings(): Settings {
     stack,
     quarantine,
     killEveryMs: positive('kill-every', values['kill-every']) * 1000,
+    handoffKillEveryMs: positive('handoff-kill-every', values['handoff-kill-every']) * 1000,
     maxNodes: Math.min(120, positive('max-nodes', values['max-nodes'])),
     convergeMs: positive('converge', values.converge) * 1000,
     keepLogs: values['keep-logs'],
+    logLevel: values['log-level'],
+    nodeBytes: nonNegative('node-bytes', values['node-bytes']),
     plantConflict: values['plant-conflict'],
   };
 }
@@ -110,10 +134,29 @@ class ChaosRun {
   readonly #violations = new Set<string>();
   readonly #rebuilds: Rebuild[] = [];
   readonly #errors = new Map<string, number>();
-  readonly #counts = { kills: 0, terms: 0, killSkips: 0, stalls: 0, started: 0, checks: 0, checkSkips: 0, nodesChecked: 0, leaderships: 0 };
+  readonly #counts = {
+    kills: 0,
+    terms: 0,
+    killSkips: 0,
+    stalls: 0,
+    started: 0,
+    checks: 0,
+    checkSkips: 0,
+    nodesChecked: 0,
+    leaderships: 0,
+    handoffKills: 0,
+    /** Handoff-then-kills whose killed leader had allocated while other nodes still waited. */
+    dangerous: 0,
+  };
+  /** Replicas that logged writing a handoff. */
+  readonly #handedOff = new Set<string>();
+  readonly #bursts: Promise<void>[] = [];
   #replicaSeq = 0;
   #shuttingDown = false;
   #churnDone = false;
+  /** The API server restart and a handoff-then-kill wait for each other: each needs the API server. */
+  #inHandoffKill = false;
+  #restarting = false;
 
   constructor(s: Settings, cp: ControlPlane, clusterConfig: Cluster, logDir: string, random: () => number) {
     this.#s = s;
@@ -141,20 +184,29 @@ class ChaosRun {
       minNodes: Math.floor(this.#s.maxNodes / 3),
       maxNodes: this.#s.maxNodes,
       concurrency: 8,
+      nodeBytes: this.#s.nodeBytes,
     });
     say(`churn: ${this.#s.ops} operations over ${this.#s.durationMs / 1000}s`);
     const churned = churn.run().finally(() => (this.#churnDone = true));
     const restart = this.#restartApiServerMidway();
     const planted = this.#s.plantConflict ? this.#plantConflict(churn, runId) : Promise.resolve();
-    await Promise.all([churned, this.#killLoop(), this.#checkLoop(churn), restart, planted]);
+    await Promise.all([churned, this.#killLoop(churn), this.#checkLoop(churn), restart, planted]);
+    await Promise.all(this.#bursts);
     const churnMs = Date.now() - t0;
     say(`churn done: ${JSON.stringify(churn.counts)}, ${churn.live} nodes live`);
 
     const converged = await this.#converge();
     const leak = await this.#leakChecks(churn, runId);
     await this.#cleanup();
-    this.#report({ churn, churnMs, converged, leak, restartMs: await restart });
+    const fastStarts = await this.#tallyLogs();
+    this.#report({ churn, churnMs, converged, leak, restartMs: await restart, fastStarts });
     return this.#violations.size === 0;
+  }
+
+  /** Reads the replicas' logs once they are closed (a replica's log ends 200 ms after its exit). */
+  async #tallyLogs(): Promise<FastStartTally> {
+    await sleep(500);
+    return tallyFastStarts(await readEvents(this.#logDir));
   }
 
   // ---- replicas ------------------------------------------------------------------------------
@@ -172,6 +224,7 @@ class ChaosRun {
       `--release-quarantine=${this.#s.quarantine}`,
       '--kube-api-qps=200',
       '--kube-api-burst=400',
+      `--log-level=${this.#s.logLevel}`,
     ];
     const replica = new Replica({
       name,
@@ -188,6 +241,7 @@ class ChaosRun {
 
   #onRecord(replica: Replica, record: LogRecord): void {
     if (record.msg === 'became leader') this.#counts.leaderships++;
+    if (record.msg === HANDOFF_WRITTEN) this.#handedOff.add(replica.name);
     if (record.msg === 'rebuilt podCIDR allocations from nodes') {
       const conflicts = (record.conflicts ?? {}) as Record<string, number>;
       // Only the controller writes podCIDRs here, so any conflict a rebuild finds is one it made.
@@ -230,9 +284,10 @@ class ChaosRun {
 
   // ---- chaos ---------------------------------------------------------------------------------
 
-  async #killLoop(): Promise<void> {
+  async #killLoop(churn: Churn): Promise<void> {
     // Before the API server restart at half time, so the stall is judged on its own.
     const stallAt = Date.now() + this.#s.durationMs * 0.3;
+    let handoffKillAt = Date.now() + this.#s.durationMs * 0.1;
     let stalled = false;
     while (!this.#churnDone) {
       await sleep(this.#s.killEveryMs * (0.7 + 0.6 * this.#random()));
@@ -247,6 +302,11 @@ class ChaosRun {
         await leader.stall(LEASE_MS + 2000);
         continue;
       }
+      if (Date.now() >= handoffKillAt && !this.#restarting && this.#inTerm(leader)) {
+        // One that fell short (no handoff, no next leader) is tried again at the next round.
+        if (await this.#handoffThenKill(churn, leader)) handoffKillAt = Date.now() + this.#s.handoffKillEveryMs;
+        continue;
+      }
       // Half the time a graceful stop, so the next leader starts from its handoff in the middle of the churn.
       if (this.#random() < 0.5) {
         void leader.stop();
@@ -256,6 +316,80 @@ class ChaosRun {
         this.#counts.kills++;
       }
     }
+  }
+
+  /**
+   * The order a fast start must survive: `first` stops gracefully and leaves a handoff; the next
+   * leader gives podCIDRs to some of a burst of new nodes and is SIGKILLed, leaving no handoff; the
+   * leader after it starts from the first's handoff, now stale, while nodes still wait for podCIDRs.
+   */
+  async #handoffThenKill(churn: Churn, first: Replica): Promise<boolean> {
+    this.#inHandoffKill = true;
+    this.#counts.handoffKills++;
+    try {
+      return await this.#handoffThenKillSteps(churn, first);
+    } catch (err) {
+      say(`handoff then kill: gave up (${err instanceof Error ? err.message : String(err)})`);
+      return false;
+    } finally {
+      this.#inHandoffKill = false;
+    }
+  }
+
+  /** True once the next leader was killed. */
+  async #handoffThenKillSteps(churn: Churn, first: Replica): Promise<boolean> {
+    this.#counts.terms++;
+    await Promise.race([first.stop(), sleep(10_000)]);
+    if (!this.#handedOff.has(first.name)) {
+      say(`handoff then kill: ${first.name} wrote no handoff`);
+      return false;
+    }
+    const held = await this.#holders();
+    const next = await this.#newLeader(first, 10_000);
+    if (next === undefined) {
+      say(`handoff then kill: no leader followed ${first.name}`);
+      return false;
+    }
+    const termMs = parseQuarantineMs(this.#s.quarantine) + NEXT_TERM_MS;
+    await this.#waitFor(`${next.name} to list`, 10_000, () => Promise.resolve(this.#rebuilds.some((r) => r.replica === next.name)));
+    const ceiling = this.#cluster.capacity - 8;
+    this.#bursts.push(churn.burst(BURST_NODES, termMs, ceiling));
+    await sleep(termMs);
+    this.#bursts.push(churn.burst(KILL_BURST_NODES, KILL_BURST_MS, ceiling));
+    await sleep(KILL_BURST_MS / 2);
+    next.kill();
+    this.#counts.kills++;
+    const nodes = await this.#nodes();
+    const allocated = nodes.filter((n) => n.podCIDRs.length > 0 && !held.has(n.name)).length;
+    const waiting = nodes.filter((n) => n.podCIDRs.length === 0).length;
+    if (allocated > 0 && waiting > 0) this.#counts.dangerous++;
+    // The third leader's first seconds are the test: no kill before it has started from the handoff.
+    const third = await this.#newLeader(next, LEASE_MS + 6_000);
+    say(
+      `handoff then kill: ${first.name} handed off, ${next.name} gave ${allocated} nodes podCIDRs and was SIGKILLed ` +
+        `with ${waiting} waiting, ${third?.name ?? 'no leader'} took over`,
+    );
+    await sleep(2_000);
+    return true;
+  }
+
+  /** A leader still before its list stops without a handoff: it has no term to hand off. */
+  #inTerm(leader: Replica): boolean {
+    return this.#rebuilds.some((r) => r.replica === leader.name);
+  }
+
+  async #holders(): Promise<Set<string>> {
+    return new Set((await this.#nodes()).filter((n) => n.podCIDRs.length > 0).map((n) => n.name));
+  }
+
+  /** The first live leader other than previous, polled often: the kill must land early in its term. */
+  async #newLeader(previous: Replica, ms: number): Promise<Replica | undefined> {
+    let leader: Replica | undefined;
+    await this.#waitFor(`a leader after ${previous.name}`, ms, async () => {
+      leader = await this.#leader();
+      return leader !== undefined && leader !== previous;
+    });
+    return leader;
   }
 
   /** Polls for a live leader until the churn ends; each empty poll is counted as a skipped round. */
@@ -281,9 +415,11 @@ class ChaosRun {
 
   async #restartApiServerMidway(): Promise<number> {
     await sleep(this.#s.durationMs / 2);
+    while (this.#inHandoffKill) await sleep(200);
     say('restarting kube-apiserver');
+    this.#restarting = true;
     const started = Date.now();
-    await this.#cp.restartApiServer();
+    await this.#cp.restartApiServer().finally(() => (this.#restarting = false));
     const ms = Date.now() - started;
     say(`kube-apiserver back after ${ms}ms`);
     return ms;
@@ -441,14 +577,24 @@ class ChaosRun {
     this.#violations.add(text);
   }
 
-  #report(r: { churn: Churn; churnMs: number; converged: number | undefined; leak: LeakReport; restartMs: number }): void {
+  #report(r: {
+    churn: Churn;
+    churnMs: number;
+    converged: number | undefined;
+    leak: LeakReport;
+    restartMs: number;
+    fastStarts: FastStartTally;
+  }): void {
+    const f = r.fastStarts;
     const killed = this.#exits.filter((e) => e.expected && e.signal === 'SIGKILL').length;
     const stoppedThemselves = this.#exits.filter((e) => !e.expected && tolerated(e));
     const unexpected = this.#exits.filter((e) => !e.expected && !tolerated(e));
     const lines = [
       `seed ${this.#s.seed}, ${this.#s.stack === 'dual' ? 'dual-stack' : 'IPv4'} ${this.#cluster.cidrs.join(',')}, release quarantine ${this.#s.quarantine}, capacity ${this.#cluster.capacity} nodes`,
-      `operations: ${r.churn.counts.creates} creates (${r.churn.counts.recreates} re-using a deleted name), ${r.churn.counts.deletes} deletes, ${r.churn.counts.failed} failed requests, in ${(r.churnMs / 1000).toFixed(1)}s`,
+      `operations: ${r.churn.counts.creates} creates (${r.churn.counts.recreates} re-using a deleted name), ${r.churn.counts.deletes} deletes, ${r.churn.counts.burstCreates} creates in bursts, ${r.churn.counts.failed} failed requests, in ${(r.churnMs / 1000).toFixed(1)}s`,
       `chaos: ${this.#counts.kills} leader SIGKILLs and ${this.#counts.terms} SIGTERMs (a SIGTERM leaves a handoff; ${this.#counts.killSkips} polls found no live leader), ${this.#counts.stalls} leader stall (SIGSTOP ${(LEASE_MS + 2000) / 1000}s), 1 kube-apiserver restart (${r.restartMs}ms), ${this.#counts.started} replicas started, ${this.#counts.leaderships} leaderships`,
+      `handoff then kill: ${this.#counts.handoffKills} tried, ${this.#counts.dangerous} with the next leader killed after allocating while nodes waited`,
+      `fast starts: ${f.fastStarts} (${f.handoffs} handoffs written), ${f.stale} from a stale handoff${f.staleDetails.length > 0 ? `: ${f.staleDetails.join('; ')}` : ''}`,
       `exits: ${killed} killed by the runner, ${stoppedThemselves.length} tolerated (exit 1 after losing the lease: ${stoppedThemselves.map((e) => e.name).join(', ') || 'none'}), ${unexpected.length} unexpected; clean SIGTERM stops at the end: ${this.#exits.filter((e) => e.expected && e.signal === null && e.code === 0).length}; by outcome: ${exitTally(this.#exits)}`,
       `rebuilds: ${this.#rebuilds.length}, conflicts found in them: ${this.#rebuilds.filter((r) => Object.values(r.conflicts).some((n) => n > 0)).length}`,
       `invariant checks: ${this.#counts.checks} snapshots (${this.#counts.nodesChecked} node records; ${this.#counts.checkSkips} skipped while the API server was down): overlaps, outside the cluster CIDRs, podCIDR shape`,
@@ -510,6 +656,12 @@ function parseQuarantineMs(text: string): number {
 function positive(name: string, text: string): number {
   const n = Number(text);
   if (!Number.isFinite(n) || n <= 0) throw new Error(`--${name} must be a positive number, got ${text}`);
+  return n;
+}
+
+function nonNegative(name: string, text: string): number {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 0) throw new Error(`--${name} must be a whole number of 0 or more, got ${text}`);
   return n;
 }
 
