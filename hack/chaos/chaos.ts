@@ -3,7 +3,13 @@
 // any broken invariant. Every --handoff-kill-every seconds the leader is stopped gracefully (it writes a
 // handoff) and the next one SIGKILLed amid a burst of new nodes, so the third starts from a stale handoff.
 //
-//   npm run test:chaos                                   # CI size: 1,000 operations over ~60 s
+//
+// --runs N runs seeds --seed, --seed + 1, ... (a random first seed without --seed) one after another on
+// one control plane: each run has its own lease namespace (lease, handoff, quarantine ConfigMaps) and
+// deletes its nodes at the end. A failing run keeps its replicas' logs and prints where they are.
+//
+//   npm run test:chaos                                   # 1,000 operations over ~60 s
+//   npm run test:chaos -- --runs 3 --ops 600 --duration 40   # CI size
 //   npm run test:chaos -- --ops 10000 --duration 600 --stack dual --seed 42
 //   npm run test:chaos -- --ops 200 --duration 20 --plant-conflict   # must FAIL: proves the checks bite
 import * as k8s from '@kubernetes/client-node';
@@ -16,14 +22,15 @@ import { CHAOS_LABEL, Churn, sleep } from './churn.js';
 import { HANDOFF_WRITTEN, readEvents, tallyFastStarts, type FastStartTally } from './handoffs.js';
 import { checkNodes, type NodeCidrs } from './invariants.js';
 import { Replica, levelOf, type LogRecord, type ReplicaExit } from './replicas.js';
+import { summaryLine, table, type RunSummary } from './summary.js';
 
 const REPO = resolve(HACK_DIR, '..');
-const LEASE = { namespace: 'default', name: 'podcidr-allocator' };
+const LEASE_NAME = 'podcidr-allocator';
 const LEASE_FLAGS = ['--leader-elect-lease-duration=4s', '--leader-elect-renew-deadline=3s', '--leader-elect-retry-period=500ms'];
 const LEASE_MS = 4_000;
 const REPLICAS = 3;
 /** New nodes created in the next leader's term, on top of the churn. */
-const BURST_NODES = 24;
+const BURST_NODES = 16;
 /** New nodes created all at once just before the next leader is killed, so it dies with a backlog. */
 const KILL_BURST_NODES = 16;
 const KILL_BURST_MS = 200;
@@ -49,6 +56,16 @@ interface Settings {
   readonly nodeBytes: number;
   /** Negative control: create one node holding another node's podCIDR; the run must then fail. */
   readonly plantConflict: boolean;
+  /** The run's own: the lease and the controller's ConfigMaps live here. */
+  readonly namespace: string;
+}
+
+/** The command line; a run's settings are these plus what its seed decides. */
+interface Flags extends Omit<Settings, 'seed' | 'stack' | 'quarantine' | 'namespace'> {
+  readonly seed: number;
+  readonly runs: number;
+  readonly stack: string;
+  readonly quarantine: string | undefined;
 }
 
 interface Cluster {
@@ -66,9 +83,10 @@ interface Rebuild {
   readonly conflicts: Record<string, number>;
 }
 
-function settings(): Settings {
+function flags(): Flags {
   const { values } = parseArgs({
     options: {
+      runs: { type: 'string', default: '1' },
       ops: { type: 'string', default: '1000' },
       duration: { type: 'string', default: '60' },
       seed: { type: 'string' },
@@ -86,17 +104,14 @@ function settings(): Settings {
       'plant-conflict': { type: 'boolean', default: false },
     },
   });
-  const seed = values.seed === undefined ? Math.floor(Math.random() * 2 ** 31) : Number(values.seed);
-  const random = mulberry32(seed);
-  const stack = values.stack === 'random' ? (random() < 0.5 ? 'v4' : 'dual') : values.stack;
-  if (stack !== 'v4' && stack !== 'dual') throw new Error(`--stack must be v4, dual or random, got ${stack}`);
-  const quarantine = values.quarantine ?? pick(random, ['0', '1s', '2s']);
+  if (!['v4', 'dual', 'random'].includes(values.stack)) throw new Error(`--stack must be v4, dual or random, got ${values.stack}`);
   return {
+    runs: Math.floor(positive('runs', values.runs)),
     ops: positive('ops', values.ops),
     durationMs: positive('duration', values.duration) * 1000,
-    seed,
-    stack,
-    quarantine,
+    seed: values.seed === undefined ? Math.floor(Math.random() * 2 ** 31) : nonNegative('seed', values.seed),
+    stack: values.stack,
+    quarantine: values.quarantine,
     killEveryMs: positive('kill-every', values['kill-every']) * 1000,
     handoffKillEveryMs: positive('handoff-kill-every', values['handoff-kill-every']) * 1000,
     maxNodes: Math.min(120, positive('max-nodes', values['max-nodes'])),
@@ -106,6 +121,20 @@ function settings(): Settings {
     nodeBytes: nonNegative('node-bytes', values['node-bytes']),
     plantConflict: values['plant-conflict'],
   };
+}
+
+/** The i-th run's seed: consecutive, so each printed seed reruns alone with --seed. */
+function seedOf(f: Flags, i: number): number {
+  return (f.seed + i) % 2 ** 31;
+}
+
+/** What a seed decides when the flags leave it open: the stack and the release quarantine. */
+function settingsFor(f: Flags, seed: number): Settings {
+  const random = mulberry32(seed);
+  const stack = f.stack === 'random' ? (random() < 0.5 ? 'v4' : 'dual') : f.stack;
+  if (stack !== 'v4' && stack !== 'dual') throw new Error(`--stack must be v4, dual or random, got ${stack}`);
+  const quarantine = f.quarantine ?? pick(random, ['0', '1s', '2s']);
+  return { ...f, seed, stack, quarantine, namespace: `chaos-${seed.toString(36)}` };
 }
 
 /** 128 node subnets per family: small enough to fill at the end, big enough for the churn's live nodes. */
@@ -129,6 +158,7 @@ class ChaosRun {
   readonly #core: k8s.CoreV1Api;
   readonly #coordination: k8s.CoordinationV1Api;
   readonly #random: () => number;
+  readonly #lease: { namespace: string; name: string };
   readonly #replicas: Replica[] = [];
   readonly #exits: ReplicaExit[] = [];
   readonly #violations = new Set<string>();
@@ -153,6 +183,8 @@ class ChaosRun {
   readonly #bursts: Promise<void>[] = [];
   #replicaSeq = 0;
   #shuttingDown = false;
+  /** Set when the run broke off: replicas are SIGKILLed then, which is no finding of its own. */
+  #aborted = false;
   #churnDone = false;
   /** The API server restart and a handoff-then-kill wait for each other: each needs the API server. */
   #inHandoffKill = false;
@@ -164,13 +196,46 @@ class ChaosRun {
     this.#cluster = clusterConfig;
     this.#logDir = logDir;
     this.#random = random;
+    this.#lease = { namespace: s.namespace, name: LEASE_NAME };
     const kc = new k8s.KubeConfig();
     kc.loadFromFile(cp.kubeconfigPath);
     this.#core = kc.makeApiClient(k8s.CoreV1Api);
     this.#coordination = kc.makeApiClient(k8s.CoordinationV1Api);
   }
 
-  async run(): Promise<boolean> {
+  /**
+   * One run, never throwing: a run that breaks off counts as failed. Afterwards no replica of it is
+   * alive and, unless `clean` is false, none of its nodes is left.
+   */
+  async run(): Promise<{ summary: RunSummary; clean: boolean }> {
+    const started = Date.now();
+    try {
+      await this.#chaos();
+    } catch (err) {
+      this.#violate(`run: broke off: ${err instanceof Error ? err.message : String(err)}`);
+      await this.abort();
+    }
+    const clean = await this.#deleteNodes();
+    const tally = await this.#tallyLogs();
+    this.#reportEnd(tally);
+    const summary: RunSummary = {
+      seed: this.#s.seed,
+      ok: this.#violations.size === 0,
+      kills: this.#counts.kills,
+      terms: this.#counts.terms,
+      handoffKills: this.#counts.handoffKills,
+      dangerous: this.#counts.dangerous,
+      fastStarts: tally.fastStarts,
+      staleFastStarts: tally.stale,
+      violations: this.#violations.size,
+      seconds: (Date.now() - started) / 1000,
+      logDir: undefined,
+    };
+    return { summary, clean };
+  }
+
+  async #chaos(): Promise<void> {
+    await this.#createNamespace();
     for (let i = 0; i < REPLICAS; i++) this.#startReplica();
     await this.#waitFor('a first leader', 60_000, async () => (await this.#leader()) !== undefined);
     const t0 = Date.now();
@@ -198,9 +263,15 @@ class ChaosRun {
     const converged = await this.#converge();
     const leak = await this.#leakChecks(churn, runId);
     await this.#cleanup();
-    const fastStarts = await this.#tallyLogs();
-    this.#report({ churn, churnMs, converged, leak, restartMs: await restart, fastStarts });
-    return this.#violations.size === 0;
+    this.#report({ churn, churnMs, converged, leak, restartMs: await restart });
+  }
+
+  async #createNamespace(): Promise<void> {
+    try {
+      await this.#core.createNamespace({ body: { metadata: { name: this.#s.namespace } } });
+    } catch (err) {
+      if (!(err instanceof k8s.ApiException && err.code === 409)) throw err;
+    }
   }
 
   /** Reads the replicas' logs once they are closed (a replica's log ends 200 ms after its exit). */
@@ -219,7 +290,7 @@ class ChaosRun {
       `--cluster-cidr=${this.#cluster.cidrs.join(',')}`,
       ...this.#cluster.maskFlags,
       '--metrics-bind-address=127.0.0.1:0',
-      `--leader-elect-resource-namespace=${LEASE.namespace}`,
+      `--leader-elect-resource-namespace=${this.#lease.namespace}`,
       ...LEASE_FLAGS,
       `--release-quarantine=${this.#s.quarantine}`,
       '--kube-api-qps=200',
@@ -262,7 +333,7 @@ class ChaosRun {
   #onExit(exit: ReplicaExit): void {
     this.#exits.push(exit);
     if (this.#shuttingDown) {
-      if (!(exit.code === 0 && exit.expected)) this.#violate(`exit: ${exit.name} did not stop cleanly on SIGTERM (code ${exit.code}, signal ${exit.signal})`);
+      if (!this.#aborted && !(exit.code === 0 && exit.expected)) this.#violate(`exit: ${exit.name} did not stop cleanly on SIGTERM (code ${exit.code}, signal ${exit.signal})`);
       return;
     }
     if (!exit.expected && !tolerated(exit)) {
@@ -274,7 +345,7 @@ class ChaosRun {
   /** The live replica holding the lease, or undefined (lease free, expired holder dead, or API down). */
   async #leader(): Promise<Replica | undefined> {
     try {
-      const lease = await this.#coordination.readNamespacedLease(LEASE);
+      const lease = await this.#coordination.readNamespacedLease(this.#lease);
       const holder = lease.spec?.holderIdentity;
       return this.#replicas.find((r) => r.alive && r.identity !== undefined && r.identity === holder);
     } catch {
@@ -352,7 +423,8 @@ class ChaosRun {
     }
     const termMs = parseQuarantineMs(this.#s.quarantine) + NEXT_TERM_MS;
     await this.#waitFor(`${next.name} to list`, 10_000, () => Promise.resolve(this.#rebuilds.some((r) => r.replica === next.name)));
-    const ceiling = this.#cluster.capacity - 8;
+    // Room above the churn's --max-nodes: the churn deletes down to it meanwhile, so subnets are released.
+    const ceiling = this.#cluster.capacity - 2;
     this.#bursts.push(churn.burst(BURST_NODES, termMs, ceiling));
     await sleep(termMs);
     this.#bursts.push(churn.burst(KILL_BURST_NODES, KILL_BURST_MS, ceiling));
@@ -562,6 +634,21 @@ class ChaosRun {
     for (const r of this.#replicas) r.kill();
   }
 
+  /** Ends a run that broke off: every replica SIGKILLed, and gone, before its nodes are deleted. */
+  async abort(): Promise<void> {
+    this.#aborted = true;
+    this.killAll();
+    await Promise.all(this.#replicas.map((r) => r.exited));
+  }
+
+  /** Deletes every chaos node and waits until none is listed: the next run must start from none. */
+  async #deleteNodes(): Promise<boolean> {
+    return this.#waitFor('the chaos nodes to be deleted', 30_000, async () => {
+      await this.#core.deleteCollectionNode({ labelSelector: CHAOS_LABEL });
+      return (await this.#nodes()).length === 0;
+    });
+  }
+
   async #waitFor(what: string, ms: number, ok: () => Promise<boolean>): Promise<boolean> {
     const deadline = Date.now() + ms;
     while (Date.now() < deadline) {
@@ -583,9 +670,7 @@ class ChaosRun {
     converged: number | undefined;
     leak: LeakReport;
     restartMs: number;
-    fastStarts: FastStartTally;
   }): void {
-    const f = r.fastStarts;
     const killed = this.#exits.filter((e) => e.expected && e.signal === 'SIGKILL').length;
     const stoppedThemselves = this.#exits.filter((e) => !e.expected && tolerated(e));
     const unexpected = this.#exits.filter((e) => !e.expected && !tolerated(e));
@@ -594,7 +679,6 @@ class ChaosRun {
       `operations: ${r.churn.counts.creates} creates (${r.churn.counts.recreates} re-using a deleted name), ${r.churn.counts.deletes} deletes, ${r.churn.counts.burstCreates} creates in bursts, ${r.churn.counts.failed} failed requests, in ${(r.churnMs / 1000).toFixed(1)}s`,
       `chaos: ${this.#counts.kills} leader SIGKILLs and ${this.#counts.terms} SIGTERMs (a SIGTERM leaves a handoff; ${this.#counts.killSkips} polls found no live leader), ${this.#counts.stalls} leader stall (SIGSTOP ${(LEASE_MS + 2000) / 1000}s), 1 kube-apiserver restart (${r.restartMs}ms), ${this.#counts.started} replicas started, ${this.#counts.leaderships} leaderships`,
       `handoff then kill: ${this.#counts.handoffKills} tried, ${this.#counts.dangerous} with the next leader killed after allocating while nodes waited`,
-      `fast starts: ${f.fastStarts} (${f.handoffs} handoffs written), ${f.stale} from a stale handoff${f.staleDetails.length > 0 ? `: ${f.staleDetails.join('; ')}` : ''}`,
       `exits: ${killed} killed by the runner, ${stoppedThemselves.length} tolerated (exit 1 after losing the lease: ${stoppedThemselves.map((e) => e.name).join(', ') || 'none'}), ${unexpected.length} unexpected; clean SIGTERM stops at the end: ${this.#exits.filter((e) => e.expected && e.signal === null && e.code === 0).length}; by outcome: ${exitTally(this.#exits)}`,
       `rebuilds: ${this.#rebuilds.length}, conflicts found in them: ${this.#rebuilds.filter((r) => Object.values(r.conflicts).some((n) => n > 0)).length}`,
       `invariant checks: ${this.#counts.checks} snapshots (${this.#counts.nodesChecked} node records; ${this.#counts.checkSkips} skipped while the API server was down): overlaps, outside the cluster CIDRs, podCIDR shape`,
@@ -602,9 +686,15 @@ class ChaosRun {
       `leak: ${r.leak.holders} holders, ${r.leak.free} free subnets filled ${r.leak.fillMs === undefined ? 'NOT' : `in ${r.leak.fillMs}ms`}, one more node stayed without podCIDRs; used-CIDR metric ${r.leak.metricsUsed === undefined ? 'not served by run (checked by fill and rebuild)' : r.leak.metricsUsed}`,
       `final failover rebuild: ${r.leak.failover === undefined ? 'NONE' : `${r.leak.failover.replica} saw ${r.leak.failover.nodes} nodes, ${r.leak.failover.occupied} CIDRs occupied, conflicts ${JSON.stringify(r.leak.failover.conflicts)}`}`,
       `replica errors logged: ${[...this.#errors].map(([m, n]) => `${n}× ${m}`).join('; ') || 'none'}`,
-      `violations: ${this.#violations.size}`,
     ];
     for (const line of lines) say(line);
+  }
+
+  /** Printed even for a run that broke off. */
+  #reportEnd(f: FastStartTally): void {
+    const details = f.staleDetails.length > 0 ? `: ${f.staleDetails.join('; ')}` : '';
+    say(`fast starts: ${f.fastStarts} (${f.handoffs} handoffs written), ${f.stale} from a stale handoff${details}`);
+    say(`violations: ${this.#violations.size}`);
     for (const v of [...this.#violations].slice(0, 20)) say(`  ${v}`);
   }
 }
@@ -686,23 +776,58 @@ function say(line: string): void {
   process.stdout.write(`[chaos ${new Date().toISOString().slice(11, 19)}] ${line}\n`);
 }
 
-async function main(): Promise<number> {
-  const s = settings();
-  const random = mulberry32(s.seed ^ 0x5eed);
+/** Every run's replicas, for a runner that dies early. */
+const running = new Set<ChaosRun>();
+process.once('exit', () => {
+  for (const run of running) run.killAll();
+});
+
+function startCluster(): Promise<ControlPlane> {
+  return startControlPlane({ log: (line) => say(line), maxRequestsInflight: 800, maxMutatingRequestsInflight: 400 });
+}
+
+/** One seed's run on cp; its logs are removed only when it passed and --keep-logs is off. */
+async function runOne(f: Flags, seed: number, cp: ControlPlane): Promise<{ summary: RunSummary; clean: boolean }> {
+  const s = settingsFor(f, seed);
+  const random = mulberry32(seed ^ 0x5eed);
   const clusterConfig = cluster(s, random);
-  say(`seed ${s.seed}: ${s.stack} ${clusterConfig.cidrs.join(',')}, quarantine ${s.quarantine}, kill every ~${s.killEveryMs / 1000}s`);
+  say(`seed ${seed}: ${s.stack} ${clusterConfig.cidrs.join(',')}, quarantine ${s.quarantine}, kill every ~${s.killEveryMs / 1000}s, namespace ${s.namespace}`);
   const logDir = await mkdtemp(join(tmpdir(), 'podcidr-chaos-'));
-  const cp = await startControlPlane({ log: (line) => say(line), maxRequestsInflight: 800, maxMutatingRequestsInflight: 400 });
-  let ok = false;
   const chaos = new ChaosRun(s, cp, clusterConfig, logDir, random);
-  process.once('exit', () => chaos.killAll());
+  running.add(chaos);
+  const { summary, clean } = await chaos.run().finally(() => running.delete(chaos));
+  const keep = !summary.ok || s.keepLogs;
+  if (keep) say(`replica logs kept in ${logDir}`);
+  else await rm(logDir, { recursive: true, force: true });
+  say(`${summary.ok ? 'PASS' : 'FAIL'} seed ${seed}`);
+  return { summary: { ...summary, logDir: keep ? logDir : undefined }, clean };
+}
+
+async function main(): Promise<number> {
+  const f = flags();
+  const seeds = Array.from({ length: f.runs }, (_, i) => seedOf(f, i));
+  const started = Date.now();
+  say(`${seeds.length} run(s), seeds ${seeds.join(', ')}`);
+  const results: RunSummary[] = [];
+  let cp = await startCluster();
   try {
-    ok = await chaos.run();
+    for (const [i, seed] of seeds.entries()) {
+      if (seeds.length > 1) say(`---- run ${i + 1} of ${seeds.length}: seed ${seed}`);
+      const { summary, clean } = await runOne(f, seed, cp);
+      results.push(summary);
+      if (!clean && i + 1 < seeds.length) {
+        say('nodes of that run are left over; the next run gets a new control plane');
+        await cp.stop();
+        cp = await startCluster();
+      }
+    }
   } finally {
     await cp.stop();
-    if (ok && !s.keepLogs) await rm(logDir, { recursive: true, force: true });
-    else say(`replica logs kept in ${logDir}`);
   }
+  for (const line of table(results)) say(line);
+  for (const r of results.filter((x) => !x.ok)) say(`FAILED seed ${r.seed}: logs in ${r.logDir ?? '?'}; rerun with --seed ${r.seed}`);
+  say(summaryLine(results, (Date.now() - started) / 1000));
+  const ok = results.every((r) => r.ok);
   say(ok ? 'PASS' : 'FAIL');
   return ok ? 0 : 1;
 }
