@@ -29,8 +29,13 @@ const LEASE_NAME = 'podcidr-allocator';
 const LEASE_FLAGS = ['--leader-elect-lease-duration=4s', '--leader-elect-renew-deadline=3s', '--leader-elect-retry-period=500ms'];
 const LEASE_MS = 4_000;
 const REPLICAS = 3;
-/** New nodes created in the next leader's term, on top of the churn. */
-const BURST_NODES = 16;
+/**
+ * New nodes created from the graceful stop on, over TAKEOVER_BURST_MS: they come early in the watch
+ * from the handoff, each added before the next leader patches it, so the third leader's fast start
+ * meets them still without podCIDRs there.
+ */
+const TAKEOVER_BURST_NODES = 16;
+const TAKEOVER_BURST_MS = 1_500;
 /** New nodes created all at once just before the next leader is killed, so it dies with a backlog. */
 const KILL_BURST_NODES = 16;
 const KILL_BURST_MS = 200;
@@ -409,8 +414,12 @@ class ChaosRun {
 
   /** True once the next leader was killed. */
   async #handoffThenKillSteps(churn: Churn, first: Replica): Promise<boolean> {
+    // Room above the churn's --max-nodes: the churn deletes down to it meanwhile, so subnets are released.
+    const ceiling = this.#cluster.capacity - 2;
     this.#counts.terms++;
-    await Promise.race([first.stop(), sleep(10_000)]);
+    const stopped = first.stop();
+    this.#bursts.push(churn.burst(TAKEOVER_BURST_NODES, TAKEOVER_BURST_MS, ceiling));
+    await Promise.race([stopped, sleep(10_000)]);
     if (!this.#handedOff.has(first.name)) {
       say(`handoff then kill: ${first.name} wrote no handoff`);
       return false;
@@ -423,9 +432,6 @@ class ChaosRun {
     }
     const termMs = parseQuarantineMs(this.#s.quarantine) + NEXT_TERM_MS;
     await this.#waitFor(`${next.name} to list`, 10_000, () => Promise.resolve(this.#rebuilds.some((r) => r.replica === next.name)));
-    // Room above the churn's --max-nodes: the churn deletes down to it meanwhile, so subnets are released.
-    const ceiling = this.#cluster.capacity - 2;
-    this.#bursts.push(churn.burst(BURST_NODES, termMs, ceiling));
     await sleep(termMs);
     this.#bursts.push(churn.burst(KILL_BURST_NODES, KILL_BURST_MS, ceiling));
     await sleep(KILL_BURST_MS / 2);
