@@ -79,6 +79,11 @@ export class FastStart {
   /** Starts the watch and reads the present; the workers start once the watch has reached it. */
   start(): void {
     this.#run = this.#controller.run(this.#signal);
+    if (!isReplayable(this.#o.handoff.resourceVersion)) {
+      // A watch from "0" (or from no number) starts anywhere and replays nothing in order.
+      this.#log.info({ resourceVersion: this.#o.handoff.resourceVersion }, 'the handoff has no resourceVersion to watch from; nodes wait for the node list');
+      return;
+    }
     void this.#mark.reached(this.#signal).then((reached) => {
       if (reached) this.#log.info({ resourceVersion: this.#mark.last() }, 'the watch from the handoff has reached the present; allocating');
     });
@@ -186,4 +191,8 @@ export class FastStart {
     }
     this.#log.info({ err }, 'the watch from the handoff ended; new nodes wait for the node list');
   }
+}
+
+function isReplayable(resourceVersion: string): boolean {
+  return /^[1-9]\d*$/.test(resourceVersion);
 }

@@ -202,4 +202,16 @@ describe('FastStart', () => {
     expect(cluster.nodes.get('slow')?.podCIDRs).toEqual(['10.0.0.4/30']);
     expect(await fast.finish()).toEqual([{ name: 'slow', uid: 'slow-uid', cidrs: ['10.0.0.4/30'], landed: true }]);
   });
+
+  it('does not watch from a handoff whose resourceVersion gives no ordered replay', async () => {
+    for (const resourceVersion of ['0', '', 'abc']) {
+      const { source, cluster, lines, fast } = setup({ ...HANDOFF, resourceVersion });
+      fast.start();
+      await settle();
+      expect(source.watches).toHaveLength(0);
+      expect(cluster.patches).toEqual([]);
+      expect(lines.some((l) => l.msg.includes('no resourceVersion to watch from'))).toBe(true);
+      expect(await fast.finish()).toEqual([]);
+    }
+  });
 });
