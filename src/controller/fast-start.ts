@@ -18,7 +18,7 @@ import { AllocationController, type AllocationControllerOptions } from './alloca
 import { occupyPodCIDRs, type Handoff } from './handoff.js';
 import { ResourceExpiredError, type NodeSource, type NodeWatchHandlers } from './node-informer.js';
 import type { CarriedAllocation } from './reconciler.js';
-import { ResourceVersionMark } from './resource-version-mark.js';
+import { isAtOrPast, ResourceVersionMark } from './resource-version-mark.js';
 import type { FreshNodeLister, NodeInfo, NodeWriter } from './types.js';
 
 /** The handoff and where to watch from; everything else a term allocates with, as a term has it. */
@@ -56,6 +56,8 @@ export class FastStart {
   readonly #mark = new ResourceVersionMark();
   /** Patches that landed, with the uid of the node they were sent for. */
   readonly #patched: CarriedAllocation[] = [];
+  /** The last resourceVersion at which the watch or a read showed each node name, deletes too. */
+  readonly #seenAt = new Map<string, string>();
   #run: Promise<unknown> = Promise.resolve();
 
   constructor(options: FastStartOptions, termSignal: AbortSignal) {
@@ -98,7 +100,11 @@ export class FastStart {
   async finish(): Promise<CarriedAllocation[]> {
     this.#stop.abort();
     await this.#run;
-    return [...this.#patched, ...this.#controller.reconciler.attempts()];
+    const carried = [...this.#patched, ...this.#controller.reconciler.attempts()];
+    return carried.map((c) => {
+      const seenAt = this.#seenAt.get(c.name);
+      return seenAt === undefined ? c : { ...c, seenAt };
+    });
   }
 
   #lister(): FreshNodeLister {
@@ -106,6 +112,7 @@ export class FastStart {
     return {
       get: (name) => nodes.get(name),
       list: () => [...nodes.values()],
+      resourceVersion: () => this.#mark.last(),
       // The term's rebuild and its workers wait here; what the watch showed meanwhile is occupied.
       listedAfter: (_after, signal) => this.#mark.reached(signal),
     };
@@ -125,6 +132,7 @@ export class FastStart {
       },
       getNode: async (name) => {
         const fresh = await writer.getNode(name);
+        if (fresh) this.#see(fresh);
         if (fresh && fresh.podCIDRs.length > 0) this.#patched.push({ name, uid: fresh.uid, cidrs: fresh.podCIDRs, landed: true });
         return fresh;
       },
@@ -166,6 +174,7 @@ export class FastStart {
     if (this.#signal.aborted) return;
     // Taken at once, not at the node's sync, so a node deleted before its sync keeps its range too.
     occupyPodCIDRs(this.#controller.allocator, node);
+    this.#see(node);
     if (type === 'DELETED') {
       // Releasing is the term's, once its list has shown everything.
       this.#nodes.delete(node.name);
@@ -176,6 +185,13 @@ export class FastStart {
     }
     // After the node is stored: the rebuild that the present releases must see it.
     this.#mark.advance(node.resourceVersion);
+  }
+
+  /** Reads and watch events may arrive out of order: the newest resourceVersion is kept. */
+  #see(node: NodeInfo): void {
+    const before = this.#seenAt.get(node.name);
+    if (node.resourceVersion === '' || (before !== undefined && isAtOrPast(before, node.resourceVersion))) return;
+    this.#seenAt.set(node.name, node.resourceVersion);
   }
 
   /** A clean close goes on from the last resourceVersion seen; on any error new nodes wait for the list. */

@@ -234,6 +234,11 @@ export class NodeInformer implements FreshNodeLister {
     return this.#resourceVersion;
   }
 
+  /** The cache is the cluster at the last list, event or bookmark: the resourceVersion a watch goes on from. */
+  resourceVersion(): string {
+    return this.#resourceVersion;
+  }
+
   get(name: string): NodeInfo | undefined {
     return this.#nodes.get(name);
   }

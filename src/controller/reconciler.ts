@@ -9,6 +9,7 @@ import type { Cidr } from '../cidr/index.js';
 import { claimPodCIDR, firstHolderOrder, type ConflictKind } from './claim.js';
 import { ClaimIndex, makeCidr, sameCidr } from './ownership.js';
 import type { Claim } from './ownership.js';
+import { isAtOrPast } from './resource-version-mark.js';
 import { PatchError } from './types.js';
 import type { EventSink, NodeInfo, NodeLister, NodeWriter, PatchFailure } from './types.js';
 
@@ -69,6 +70,11 @@ export interface CarriedAllocation {
   readonly cidrs: readonly string[];
   /** The patch succeeded: the node's next watch event shows it, so nothing needs to be sent again. */
   readonly landed?: boolean;
+  /**
+   * A resourceVersion at which the carrier last saw this node name exist or be deleted. A cache at
+   * or past it that lacks the name shows the node gone: no event of it will come to release it.
+   */
+  readonly seenAt?: string;
 }
 
 export interface RebuildSummary {
@@ -204,7 +210,7 @@ export class Reconciler {
    * first, then name order (the API server's list order). NodeInfo has no creation time; name order
    * makes every leader pick the same holder whatever order its cache lists nodes in.
    */
-  rebuild(nodes: readonly NodeInfo[], carried: readonly CarriedAllocation[] = []): RebuildSummary {
+  rebuild(nodes: readonly NodeInfo[], carried: readonly CarriedAllocation[] = [], listedAt = ''): RebuildSummary {
     const previous = [...this.#index.all()];
     const attempts = this.#attemptsToKeep(nodes);
     this.#index.clear();
@@ -216,7 +222,7 @@ export class Reconciler {
       for (const kind of this.#claimSafely(node)) conflicts[kind]++;
     }
     this.#restoreAttempts(attempts);
-    this.#restoreCarried(carried);
+    this.#restoreCarried(carried, listedAt);
     // The allocator may be the one of an earlier term: hand back what no listed node holds now.
     this.#freeAll(previous);
     let occupied = 0;
@@ -286,12 +292,18 @@ export class Reconciler {
   /**
    * Carried allocations become attempts whose outcome is taken as unknown: the next sync of the node
    * sends the same patch again (a no-op where it landed), and a failure never frees the range. Not
-   * for a node listed with podCIDRs (the list holds them) or listed under another uid (it is gone).
+   * for a node listed with podCIDRs (the list holds them) or listed under another uid (it is gone),
+   * nor for one missing from a list at or past where it was seen (deleted; nothing would free it).
+   * One missing from an older list was created after it: its events are still to come.
    */
-  #restoreCarried(carried: readonly CarriedAllocation[]): void {
+  #restoreCarried(carried: readonly CarriedAllocation[], listedAt: string): void {
     for (const allocation of carried) {
       const listed = this.#lister.get(allocation.name);
       if (listed && (listed.uid !== allocation.uid || listed.podCIDRs.length > 0)) continue;
+      if (!listed && allocation.seenAt !== undefined && isAtOrPast(listedAt, allocation.seenAt)) {
+        this.#log.debug({ node: allocation.name, seenAt: allocation.seenAt, listedAt }, 'not carrying an allocation of a node deleted before the list');
+        continue;
+      }
       if (this.#records.get(allocation.name)?.attempt) continue;
       const claims = allocation.cidrs.map((text) => pendingClaim({ name: allocation.name, uid: allocation.uid }, text));
       const parsed = claims.filter((c): c is Claim => c !== undefined);

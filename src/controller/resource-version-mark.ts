@@ -8,6 +8,13 @@ function parse(resourceVersion: string): bigint | undefined {
   return DECIMAL.test(resourceVersion) ? BigInt(resourceVersion) : undefined;
 }
 
+/** True when both are comparable and a is at or past b; false whenever either cannot be compared. */
+export function isAtOrPast(a: string, b: string): boolean {
+  const left = parse(a);
+  const right = parse(b);
+  return left !== undefined && right !== undefined && left >= right;
+}
+
 /** Resolves its waiters once a resourceVersion at or past the target has been seen. */
 export class ResourceVersionMark {
   #target: bigint | undefined;

@@ -27,6 +27,8 @@ export interface FreshNodeLister extends NodeLister {
    * milliseconds of the cache's clock), relisting if needed; false when signal aborts first.
    */
   listedAfter(after: number, signal: AbortSignal): Promise<boolean>;
+  /** The resourceVersion at which the cache shows the cluster ('' before a list). */
+  resourceVersion(): string;
 }
 
 /** Why a podCIDR patch failed; the reconciler branches on this. */

@@ -12,8 +12,8 @@ import { ClusterAllocator } from '../../../src/allocator/cluster-allocator.js';
 import { FastStart } from '../../../src/controller/fast-start.js';
 import { handoffRanges, takeHandoff, type Handoff } from '../../../src/controller/handoff.js';
 import { ResourceExpiredError, type NodeWatchHandlers } from '../../../src/controller/node-informer.js';
-import type { CarriedAllocation } from '../../../src/controller/reconciler.js';
-import type { NodeInfo } from '../../../src/controller/types.js';
+import { Reconciler, type CarriedAllocation } from '../../../src/controller/reconciler.js';
+import type { NodeInfo, NodeWriter } from '../../../src/controller/types.js';
 import { RecordingEvents } from './reconciler-fakes.js';
 import { SimServer, SimSource, SimWriter, Wire, sharesAddress, type LoggedEvent } from './simulated-api-server.js';
 
@@ -32,6 +32,8 @@ interface Term {
   readonly writer: SimWriter;
   /** Uids of nodes created after this term started: the ones it must serve once caught up. */
   readonly joined: Set<string>;
+  /** The server's resourceVersion when the term took the Lease: its node list is at or past it. */
+  readonly startedAt: number;
   finishing?: Promise<void>;
   carried?: CarriedAllocation[];
 }
@@ -100,7 +102,7 @@ class World {
       { ...options, events: new RecordingEvents(), logger: SILENT, fieldManager: 'podcidr-allocator' },
       stop.signal,
     );
-    this.term = { id, by, fast, stop, source, writer, joined: new Set() };
+    this.term = { id, by, fast, stop, source, writer, joined: new Set(), startedAt: this.server.resourceVersion };
     this.tell(`${by} starts from the handoff at rv ${handoff.resourceVersion} (server at rv ${this.server.resourceVersion})`);
     fast.start();
   }
@@ -158,6 +160,56 @@ class World {
       this.violations.push(
         `two nodes hold one subnet: ${e.node.name} [${e.node.podCIDRs.join(',')}] (written by ${e.by} at rv ${e.node.resourceVersion}) and ${other.name} [${other.podCIDRs.join(',')}]`,
       );
+    }
+  }
+}
+
+/** The term never writes here: only what its rebuild and the informer's events make of the carried. */
+const NO_WRITES: NodeWriter = {
+  patchPodCIDRs: () => Promise.reject(new Error('the term after the fast start is not asked to write here')),
+  getNode: () => Promise.reject(new Error('the term after the fast start is not asked to read here')),
+};
+
+/**
+ * The term after the last fast start: a list at a resourceVersion from the Lease on, the carried
+ * allocations, then the informer's events to the present. Its allocator must hold taken every subnet
+ * a live node holds (else it could give one away), and nothing else but the patches it still has out
+ * for live nodes (else a subnet leaks).
+ */
+function checkTermAfter(w: World, term: Term, carried: readonly CarriedAllocation[], fraction: number): void {
+  const now = w.server.resourceVersion;
+  const listAt = term.startedAt + Math.floor(fraction * (now - term.startedAt));
+  const cache = new Map<string, NodeInfo>();
+  const apply = (e: LoggedEvent): void => {
+    if (e.type === 'DELETED') cache.delete(e.node.name);
+    else cache.set(e.node.name, e.node);
+  };
+  for (const e of w.server.log) if (Number(e.node.resourceVersion) <= listAt) apply(e);
+  const allocator = new ClusterAllocator({ ranges: RANGES });
+  const lister = { get: (name: string) => cache.get(name), list: () => [...cache.values()] };
+  const clock = { now: () => 0 };
+  const options = { allocator, lister, writer: NO_WRITES, events: new RecordingEvents(), logger: SILENT, clock };
+  const reconciler = new Reconciler({ ...options, fieldManager: 'podcidr-allocator' });
+  reconciler.rebuild(lister.list(), carried, String(listAt));
+  w.tell(`the term lists at rv ${listAt} and takes over ${carried.length} carried allocation(s); the informer goes on to rv ${now}`);
+  for (const e of w.server.log) {
+    if (Number(e.node.resourceVersion) <= listAt) continue;
+    const before = cache.get(e.node.name);
+    apply(e);
+    if (e.type === 'DELETED') reconciler.nodeDeleted(e.node);
+    else if (before !== undefined && before.uid !== e.node.uid) reconciler.nodeDeleted(before);
+  }
+  // Adopting what the cache shows is the workers' first step; nothing here needs a write.
+  for (const node of cache.values()) if (node.podCIDRs.length > 0) void reconciler.sync(node.name);
+  const pending = reconciler.pendingReservations();
+  for (const subnet of SUBNETS) {
+    const holder = [...w.server.nodes.values()].find((n) => sharesAddress(n.podCIDRs, [subnet]));
+    const reservedFor = [...pending].find(([name, cidrs]) => w.server.nodes.get(name)?.podCIDRs.length === 0 && cidrs.includes(subnet));
+    if (holder !== undefined && !allocator.isAllocated(subnet)) {
+      w.violations.push(`the term after ${term.by} holds ${subnet} free, but ${holder.name} holds it`);
+    }
+    if (holder === undefined && reservedFor === undefined && allocator.isAllocated(subnet)) {
+      w.violations.push(`the term after ${term.by} holds ${subnet} taken, but no live node holds it or waits for it: a leak`);
     }
   }
 }
@@ -347,13 +399,14 @@ function mayAskLiveness(w: World): boolean {
   return term.source.open().length > 0 || w.wire.watching(term.id);
 }
 
-async function finishLast(w: World): Promise<void> {
+async function finishLast(w: World, listAt: number): Promise<void> {
   const term = w.term;
   if (term === undefined) return;
   w.finish();
   await drain(w);
   if (term.carried === undefined) w.violations.push(`finish() of ${term.by} did not return once every request was answered`);
   if (term.writer.lateWrites.length > 0) w.violations.push(`${term.by} patched after finish() returned: ${term.writer.lateWrites.join('; ')}`);
+  if (term.carried !== undefined) checkTermAfter(w, term, term.carried, listAt);
 }
 
 interface Scenario {
@@ -361,6 +414,8 @@ interface Scenario {
   readonly beforeHandoff: Iterable<Command>;
   readonly afterHandoff: Iterable<Command>;
   readonly fastStart: Iterable<Command>;
+  /** Where between the Lease and the end the term's node list is taken, as a fraction. */
+  readonly listAt: number;
 }
 
 async function play(s: Scenario): Promise<void> {
@@ -380,7 +435,7 @@ async function play(s: Scenario): Promise<void> {
     await drain(w);
     // A 410 may only come now, to a watch asked for before the history was compacted.
     if (askLiveness && w.term?.source.troubles === 0) w.checkJoined();
-    await finishLast(w);
+    await finishLast(w, s.listAt);
     w.assertNoViolation();
   } finally {
     w.term?.stop.abort();
@@ -393,6 +448,7 @@ const scenario: fc.Arbitrary<Scenario> = fc.record({
   beforeHandoff: fc.commands(leaderCommands('A'), { maxCommands: 12, size: 'max' }),
   afterHandoff: fc.commands(leaderCommands('B'), { maxCommands: 12, size: 'max' }),
   fastStart: fc.commands(fastStartCommands(), { maxCommands: 60, size: 'max' }),
+  listAt: fc.double({ min: 0, max: 1, noNaN: true }),
 });
 
 describe('FastStart, modelled', () => {

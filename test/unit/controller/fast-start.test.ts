@@ -47,8 +47,8 @@ describe('FastStart', () => {
     fast.start();
     await settle();
     expect(source.current.options.resourceVersion).toBe('500');
-    show(joined('new-1'));
-    show(joined('new-2'));
+    show(joined('new-1', [], '601'));
+    show(joined('new-2', [], '602'));
     await settle();
     expect(cluster.patches).toEqual([
       { name: 'new-1', podCIDRs: ['10.0.0.4/30'] },
@@ -56,8 +56,8 @@ describe('FastStart', () => {
     ]);
     const carried = await fast.finish();
     expect(carried).toEqual([
-      { name: 'new-1', uid: 'new-1-uid', cidrs: ['10.0.0.4/30'], landed: true },
-      { name: 'new-2', uid: 'new-2-uid', cidrs: ['10.0.0.8/30'], landed: true },
+      { name: 'new-1', uid: 'new-1-uid', cidrs: ['10.0.0.4/30'], landed: true, seenAt: '601' },
+      { name: 'new-2', uid: 'new-2-uid', cidrs: ['10.0.0.8/30'], landed: true, seenAt: '602' },
     ]);
   });
 
@@ -90,7 +90,7 @@ describe('FastStart', () => {
     show(joined('slow'));
     await settle();
     const carried = await fast.finish();
-    expect(carried).toEqual([{ name: 'slow', uid: 'slow-uid', cidrs: ['10.0.0.4/30'] }]);
+    expect(carried).toEqual([{ name: 'slow', uid: 'slow-uid', cidrs: ['10.0.0.4/30'], seenAt: '600' }]);
     show(joined('after'));
     await settle();
     expect(cluster.patches.map((p) => p.name)).toEqual(['slow']);
@@ -200,7 +200,19 @@ describe('FastStart', () => {
     show(joined('slow'));
     await settle();
     expect(cluster.nodes.get('slow')?.podCIDRs).toEqual(['10.0.0.4/30']);
-    expect(await fast.finish()).toEqual([{ name: 'slow', uid: 'slow-uid', cidrs: ['10.0.0.4/30'], landed: true }]);
+    expect(await fast.finish()).toEqual([{ name: 'slow', uid: 'slow-uid', cidrs: ['10.0.0.4/30'], landed: true, seenAt: '601' }]);
+  });
+
+  it('hands over where it last saw each node, its delete too, so a later list can tell it is gone', async () => {
+    const { cluster, fast, show } = setup();
+    fast.start();
+    await settle();
+    cluster.scripts.push({ fail: 'timeout', late: true });
+    cluster.getNodeFails = true;
+    show(joined('brief', [], '601'));
+    await settle();
+    show(joined('brief', [], '640'), 'DELETED');
+    expect(await fast.finish()).toEqual([{ name: 'brief', uid: 'brief-uid', cidrs: ['10.0.0.4/30'], seenAt: '640' }]);
   });
 
   it('does not watch from a handoff whose resourceVersion gives no ordered replay', async () => {

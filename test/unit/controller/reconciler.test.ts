@@ -549,6 +549,39 @@ describe('rebuild with allocations carried from a fast start', () => {
     expect(h.events.events).toEqual([]);
   });
 
+  it('holds one whose node is missing from a list older than where it was seen: its events are to come', () => {
+    const h = harness();
+    h.reconciler.rebuild(h.cluster.list(), [{ name: 'new', uid: 'new-uid', cidrs: ['10.0.0.0/24'], landed: true, seenAt: '120' }], '100');
+
+    expect(h.reconciler.assigned({ name: 'new', uid: 'new-uid' })).toBe(true);
+    expect(used(h.allocator)).toBe(1);
+  });
+
+  it('lets go of one whose node is missing from a list at or past where it was seen: it was deleted', async () => {
+    const h = harness();
+    h.cluster.add('other');
+    h.reconciler.rebuild(
+      h.cluster.list(),
+      [
+        { name: 'gone', uid: 'gone-uid', cidrs: ['10.0.0.0/24'], landed: true, seenAt: '100' },
+        { name: 'gone-too', uid: 'gone-too-uid', cidrs: ['10.0.1.0/24'], seenAt: '99' },
+      ],
+      '100',
+    );
+
+    expect(used(h.allocator)).toBe(0);
+    expect(h.reconciler.pendingReservations().size).toBe(0);
+    await h.reconciler.sync('other');
+    expect(h.cluster.patches).toEqual([{ name: 'other', podCIDRs: ['10.0.0.0/24'] }]);
+  });
+
+  it('holds one whose node is missing when resourceVersions cannot be compared', () => {
+    const h = harness();
+    h.reconciler.rebuild(h.cluster.list(), [{ name: 'gone', uid: 'gone-uid', cidrs: ['10.0.0.0/24'], seenAt: 'abc' }], '100');
+
+    expect(used(h.allocator)).toBe(1);
+  });
+
   it('carries nothing for a node listed with its podCIDRs or under another uid', async () => {
     const h = harness();
     const landed = h.cluster.add('landed', { podCIDRs: ['10.0.0.0/24'] });

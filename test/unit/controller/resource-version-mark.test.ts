@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ResourceVersionMark } from '../../../src/controller/resource-version-mark.js';
+import { isAtOrPast, ResourceVersionMark } from '../../../src/controller/resource-version-mark.js';
 
 describe('ResourceVersionMark', () => {
   it.each([
@@ -32,5 +32,20 @@ describe('ResourceVersionMark', () => {
     await expect(waiting).resolves.toBe(true);
     await expect(abandoned).resolves.toBe(false);
     await expect(mark.reached(stop.signal)).resolves.toBe(true);
+  });
+});
+
+describe('isAtOrPast', () => {
+  it.each([
+    ['100', '99', true],
+    ['100', '100', true],
+    ['99', '100', false],
+    ['1000', '999', true],
+    ['', '100', false],
+    ['100', '', false],
+    ['abc', '1', false],
+    ['12345678901234567890', '12345678901234567889', true],
+  ])('%s is at or past %s: %s', (a, b, expected) => {
+    expect(isAtOrPast(a, b)).toBe(expected);
   });
 });
