@@ -11,6 +11,8 @@
 // 4. The workers start only once the watch has delivered an event or bookmark at or past p: then the
 //    allocator holds taken everything held in the cluster at p, and after p only this term allocates.
 // A replay that is a whole dead term behind the present therefore waits; it never allocates from the past.
+// 5. At the handover the term frees only what it carries for a node missing from a list at or past
+//    where this start last saw it: that node was deleted, and no patch to it is still on the wire.
 
 import type { Logger } from 'pino';
 import type { RangeSpec } from '../allocator/types.js';
