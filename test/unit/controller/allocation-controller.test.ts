@@ -78,16 +78,24 @@ function startTerm(
   return { controller, stop, done };
 }
 
+/** A term started a tick before its informer's first list, as a leader starts one after the Lease. */
+async function startListedTerm(
+  h: ReturnType<typeof setup>,
+  extra: Partial<AllocationControllerOptions> = {},
+): Promise<ReturnType<typeof startTerm>> {
+  const termStart = h.clock.now();
+  // performance.now() moves between two readings; this clock moves only when told.
+  await h.clock.advance(1);
+  h.informer.start();
+  return startTerm(h, termStart, extra);
+}
+
 describe('AllocationController', () => {
   it('lists the nodes once from process start to the first allocation when the informer starts after the term', async () => {
     const h = setup();
     h.source.set(node('a', '1', { podCIDRs: ['10.0.0.0/24'] }), node('b', '2'));
     await h.clock.advance(1_000);
-    const termStart = h.clock.now();
-    // performance.now() moves between two readings; this clock moves only when told.
-    await h.clock.advance(1);
-    h.informer.start();
-    startTerm(h, termStart);
+    await startListedTerm(h);
     await h.clock.advance(0);
 
     expect(h.writer.patches).toEqual([{ name: 'b', podCIDRs: ['10.0.1.0/24'] }]);
@@ -113,10 +121,7 @@ describe('AllocationController', () => {
   it('after its rebuild syncs only the nodes listed without podCIDRs', async () => {
     const h = setup();
     h.source.set(node('a', '1', { podCIDRs: ['10.0.0.0/24'] }), node('b', '2'));
-    const termStart = h.clock.now();
-    await h.clock.advance(1);
-    h.informer.start();
-    const { controller } = startTerm(h, termStart);
+    const { controller } = await startListedTerm(h);
     const sync = vi.spyOn(controller.reconciler, 'sync');
     await h.clock.advance(0);
     expect(sync.mock.calls).toEqual([['b']]);
@@ -127,10 +132,7 @@ describe('AllocationController', () => {
   it('takes every informer event after its rebuild, a delete included, with no replay', async () => {
     const h = setup();
     h.source.set(node('a', '1', { podCIDRs: ['10.0.0.0/24'] }), node('b', '2', { podCIDRs: ['10.0.1.0/24'] }));
-    const termStart = h.clock.now();
-    await h.clock.advance(1);
-    h.informer.start();
-    const { controller } = startTerm(h, termStart);
+    const { controller } = await startListedTerm(h);
     await h.clock.advance(0);
     expect(controller.allocator.usage()[0]?.used).toBe(2);
 
@@ -143,10 +145,7 @@ describe('AllocationController', () => {
   it('counts a node it patched as in progress until the watch shows the podCIDRs', async () => {
     const h = setup();
     h.source.set(node('a', '1'), node('b', '2'));
-    const termStart = h.clock.now();
-    await h.clock.advance(1);
-    h.informer.start();
-    const { controller } = startTerm(h, termStart);
+    const { controller } = await startListedTerm(h);
     await h.clock.advance(0);
     expect(h.writer.patches.map((p) => p.name)).toEqual(['a', 'b']);
     const handle = termHandle(controller, h.informer);
@@ -162,14 +161,11 @@ describe('AllocationController', () => {
   it('waits for the watch to show a carried patch that landed, and sends again one of unknown outcome', async () => {
     const h = setup();
     h.source.set(node('landed', '1'), node('unsure', '2'));
-    const termStart = h.clock.now();
-    await h.clock.advance(1);
-    h.informer.start();
     const carried = [
       { name: 'landed', uid: 'uid-landed', cidrs: ['10.0.0.0/24'], landed: true },
       { name: 'unsure', uid: 'uid-unsure', cidrs: ['10.0.1.0/24'] },
     ];
-    const { controller } = startTerm(h, termStart, { carried });
+    const { controller } = await startListedTerm(h, { carried });
     await h.clock.advance(0);
     expect(h.writer.patches).toEqual([{ name: 'unsure', podCIDRs: ['10.0.1.0/24'] }]);
     expect(controller.reconciler.assigned({ name: 'landed', uid: 'uid-landed' })).toBe(true);
@@ -184,10 +180,7 @@ describe('AllocationController', () => {
     const h = setup();
     h.source.set(node('a', '1'));
     h.source.listErrors.push(new Error('503'), new Error('503'), new Error('503'));
-    const termStart = h.clock.now();
-    await h.clock.advance(1);
-    h.informer.start();
-    const { controller, stop, done } = startTerm(h, termStart);
+    const { controller, stop, done } = await startListedTerm(h);
     await h.clock.advance(1_000);
     stop.abort();
     expect(await done).toBeUndefined();
@@ -198,10 +191,7 @@ describe('AllocationController', () => {
   it('keeps a patch the cache does not show yet when ranges are appended', async () => {
     const h = setup();
     h.source.set(node('a', '1'), node('b', '2'));
-    const termStart = h.clock.now();
-    await h.clock.advance(1);
-    h.informer.start();
-    const { controller } = startTerm(h, termStart);
+    const { controller } = await startListedTerm(h);
     await h.clock.advance(0);
     expect(h.writer.patches.map((p) => p.podCIDRs[0])).toEqual(['10.0.0.0/24', '10.0.1.0/24']);
     // The watch has not shown the patches yet; a node waits outside the ranges in force.
