@@ -207,7 +207,8 @@ describe('FastStart', () => {
     const { cluster, fast, show } = setup();
     fast.start();
     await settle();
-    cluster.scripts.push({ fail: 'timeout', late: true });
+    // Every patch times out, the work queue's retries too: their backoff runs on the real clock.
+    for (let i = 0; i < 20; i++) cluster.scripts.push({ fail: 'timeout', late: true });
     cluster.getNodeFails = true;
     show(joined('brief', [], '601'));
     await settle();
