@@ -3,13 +3,9 @@
 
 import type { V1Node } from '@kubernetes/client-node';
 import { pino } from 'pino';
-import {
-  NodeInformer,
-  type NodeListOptions,
-  type NodePage,
-  type NodeSource,
-} from '../../src/controller/node-informer.js';
-import { toNodeInfo } from '../../src/controller/node-info.js';
+import { NodeInformer } from '../../src/controller/node-informer.js';
+import { type NodeListOptions, type NodePage, type NodeSource } from '../../src/controller/ports.js';
+import { toNodeInfo } from '../../src/kube/node-info.js';
 
 const count = Number(process.argv[2] ?? 50_000);
 const gc = (globalThis as { gc?: () => void }).gc;

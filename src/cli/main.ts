@@ -9,9 +9,9 @@ import { createLogger } from '../log.js';
 import { parseRunConfig, type Env } from './config.js';
 import { envPrefix, helpOptions } from './flags.js';
 import { runController } from './run.js';
-import { checkCommand } from '../tools/check.js';
-import { checkSpec, planSpec, toolHelpOptions } from '../tools/flags.js';
-import { planCommand } from '../tools/plan.js';
+import { checkCommand } from './commands/check.js';
+import { checkSpec, planSpec, toolHelpOptions } from './commands/flags.js';
+import { planCommand } from './commands/plan.js';
 
 const usageExit = 2;
 

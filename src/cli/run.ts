@@ -3,15 +3,15 @@
 
 import { Registry } from 'prom-client';
 import { AllocationController } from '../controller/allocation-controller.js';
-import { NodeInformer, type NodeSource } from '../controller/node-informer.js';
-import { KubeConfigMapStore, KubeObjectEvents } from '../controller/config-maps.js';
+import { NodeInformer } from '../controller/node-informer.js';
+import { type ConflictKind, isConflictKind, type NodeInfo, type NodeSource } from '../controller/ports.js';
+import { KubeConfigMapStore, KubeObjectEvents } from '../kube/config-maps.js';
 import { FastStart } from '../controller/fast-start.js';
 import { handoffRanges, readHandoff, takeHandoff, writeHandoff } from '../controller/handoff.js';
 import type { CarriedAllocation } from '../controller/reconciler.js';
 import { OperatorFeatures, termHandle } from '../controller/operator-features.js';
-import { type Clock, systemClock } from '../controller/rate-limiter.js';
+import { type Clock, systemClock } from '../time.js';
 import type { QuarantineEntry } from '../allocator/types.js';
-import type { NodeInfo } from '../controller/types.js';
 import type { ClusterAccess } from '../kube/access.js';
 import {
   KubeConfigError,
@@ -27,8 +27,7 @@ import { LeaderElector, createKubeLeaseClient } from '../leader/index.js';
 import type { Logger } from '../log.js';
 import { startHttpServer, type HttpServer } from '../metrics/http.js';
 import { createMetrics, type Metrics } from '../metrics/metrics.js';
-import { isConflictKind, type ConflictKind } from '../controller/claim.js';
-import { auditProblems } from '../tools/audit.js';
+import { auditProblems } from '../controller/node-audit.js';
 import type { Config } from './config.js';
 
 export const FIELD_MANAGER = 'podcidr-allocator';

@@ -1,13 +1,21 @@
 // One leadership term of the allocator: a fresh allocator rebuilt from the node cache once a list
-// started after the Lease was acquired backs it, a work queue and its workers. Nothing survives a
-// term, so a new leader never acts on an old leader's memory.
+// started after the Lease was acquired backs it, a work queue and its workers. All it takes in from
+// before the list is what this leader's own fast start allocated, held until the list confirms it
+// (docs/decisions/0001); nothing an old leader remembered is ever taken to be free.
 
 import type { Logger } from 'pino';
 import { ClusterAllocator } from '../allocator/cluster-allocator.js';
 import type { AllocatorObserver, QuarantineEntry, RangeSpec, TakenSubnets } from '../allocator/types.js';
-import { Reconciler, type CarriedAllocation, type RebuildSummary, type ReconcilerObserver } from './reconciler.js';
-import type { EventSink, FreshNodeLister, NodeInfo, NodeWriter } from './types.js';
-import { WorkQueue, type WorkQueueObserver, runWorkers } from './workqueue.js';
+import { Reconciler, type CarriedAllocation, type RebuildSummary } from './reconciler.js';
+import {
+  type EventSink,
+  type FreshNodeLister,
+  type NodeInfo,
+  type NodeWriter,
+  type ReconcilerObserver,
+  type WorkQueueObserver,
+} from './ports.js';
+import { WorkQueue, runWorkers } from './workqueue.js';
 
 export interface AllocationControllerOptions {
   readonly ranges: readonly RangeSpec[];

@@ -3,9 +3,8 @@
 
 import type { Logger } from 'pino';
 import type { RangeSpec } from '../allocator/types.js';
-import { auditProblems, problemKinds, type Problem, type ProblemKind } from '../tools/audit.js';
-import { conflictKinds, type ConflictKind } from './claim.js';
-import type { EventSink, NodeInfo } from './types.js';
+import { auditProblems, problemKinds, type Problem, type ProblemKind } from './node-audit.js';
+import { type ConflictKind, conflictKinds, type EventSink, type NodeInfo } from './ports.js';
 
 export type { ProblemKind };
 export { problemKinds };

@@ -6,22 +6,6 @@ import type { PodCidrAllocator } from '../allocator/types.js';
 import { CidrParseError, formatCidr, tryParseCidr, type Cidr } from '../cidr/index.js';
 import { sameCidr, type Claim, type ClaimIndex } from './ownership.js';
 
-/**
- * Problems found in podCIDRs that nodes already carry:
- * - malformed     → not a CIDR, or host bits set;
- * - out-of-range  → inside no configured cluster CIDR (e.g. after a range change);
- * - duplicate     → the same CIDR is already held by another node;
- * - overlap       → a CIDR of another size shares addresses with another node's.
- */
-export type ConflictKind = 'malformed' | 'out-of-range' | 'duplicate' | 'overlap';
-
-/** Every ConflictKind, in report order: metrics list each one so its series exists from the first scrape. */
-export const conflictKinds = ['malformed', 'out-of-range', 'duplicate', 'overlap'] as const satisfies readonly ConflictKind[];
-
-export function isConflictKind(kind: string): kind is ConflictKind {
-  return (conflictKinds as readonly string[]).includes(kind);
-}
-
 /** What claiming needs of an index: the audit passes one that holds nothing when no two claims can overlap. */
 export type ClaimLookup = Pick<ClaimIndex, 'overlapping' | 'add'>;
 

@@ -18,10 +18,16 @@ import type { Logger } from 'pino';
 import type { RangeSpec } from '../allocator/types.js';
 import { AllocationController, type AllocationControllerOptions } from './allocation-controller.js';
 import { occupyPodCIDRs, type Handoff } from './handoff.js';
-import { ResourceExpiredError, type NodeSource, type NodeWatchHandlers } from './node-informer.js';
+import {
+  type FreshNodeLister,
+  type NodeInfo,
+  type NodeSource,
+  type NodeWatchHandlers,
+  type NodeWriter,
+  ResourceExpiredError,
+} from './ports.js';
 import type { CarriedAllocation } from './reconciler.js';
 import { isAtOrPast, ResourceVersionMark } from './resource-version-mark.js';
-import type { FreshNodeLister, NodeInfo, NodeWriter } from './types.js';
 
 /** The handoff and where to watch from; everything else a term allocates with, as a term has it. */
 export interface FastStartOptions

@@ -7,8 +7,7 @@ import { ClusterAllocator } from '../allocator/cluster-allocator.js';
 import type { PodCidrAllocator, RangeSpec, TakenSubnets } from '../allocator/types.js';
 import { formatCidr, parseCidr } from '../cidr/index.js';
 import { NO_OVERLAPS, claimPodCIDR } from './claim.js';
-import { ConfigMapConflictError, type ConfigMapStore } from './config-maps.js';
-import type { NodeInfo } from './types.js';
+import { ConfigMapConflictError, type ConfigMapStore, type NodeInfo } from './ports.js';
 
 export const HANDOFF_NAME = 'podcidr-allocator-handoff';
 export const HANDOFF_KEY = 'handoff.json';

@@ -4,53 +4,17 @@
 
 import type { Logger } from 'pino';
 import { nodeInfoChanged, sameList } from './node-info.js';
-import { type Clock, sleep, systemClock } from './rate-limiter.js';
-import type { FreshNodeLister, NodeInfo } from './types.js';
-
-/** One page of a Node list, already converted to NodeInfo. */
-export interface NodePage {
-  readonly nodes: readonly NodeInfo[];
-  readonly resourceVersion: string;
-  /** Present when more pages follow. */
-  readonly continueToken?: string;
-}
-
-export interface NodeListOptions {
-  readonly limit: number;
-  readonly continueToken?: string;
-  readonly signal: AbortSignal;
-}
-
-export interface NodeWatchOptions {
-  readonly resourceVersion: string;
-  /** Asks the server to end the watch cleanly after this long. */
-  readonly timeoutSeconds: number;
-  readonly signal: AbortSignal;
-}
-
-export type NodeWatchEventType = 'ADDED' | 'MODIFIED' | 'DELETED';
-
-export interface NodeWatchHandlers {
-  onEvent(type: NodeWatchEventType, node: NodeInfo): void;
-  onBookmark(resourceVersion: string): void;
-  /** The watch ended: no argument for a clean close by the server, else the error. */
-  onClose(err?: unknown): void;
-}
-
-/** Where Nodes come from; the real one wraps CoreV1Api.listNode and k8s.Watch (see src/kube). */
-export interface NodeSource {
-  list(options: NodeListOptions): Promise<NodePage>;
-  /** Opens a watch; the returned promise settles when it is started, the handlers report the rest. */
-  watch(options: NodeWatchOptions, handlers: NodeWatchHandlers): Promise<void>;
-}
-
-/** 410 Gone: the resourceVersion (or continue token) is too old; the informer relists. */
-export class ResourceExpiredError extends Error {
-  constructor(message = 'resource version too old', options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'ResourceExpiredError';
-  }
-}
+import { type Clock, sleep, systemClock } from '../time.js';
+import {
+  type FreshNodeLister,
+  type NodeInfo,
+  type NodeInformerObserver,
+  type NodePage,
+  type NodeSource,
+  type NodeWatchEventType,
+  type NodeWatchHandlers,
+  ResourceExpiredError,
+} from './ports.js';
 
 /** The watch delivered neither events nor bookmarks for too long. */
 export class WatchStalledError extends Error {
@@ -66,13 +30,6 @@ export interface NodeEventHandlers {
   update?(oldNode: NodeInfo, newNode: NodeInfo): void;
   /** node is the last state known: the deleted object, or the cached one when a relist found it gone. */
   delete?(node: NodeInfo): void;
-}
-
-/** Optional hooks for metrics. */
-export interface NodeInformerObserver {
-  onList?(nodes: number, seconds: number): void;
-  /** reason: 'expired' (410), 'stalled' (watchdog), 'error', 'closed' (clean close). */
-  onWatchRestart?(reason: 'expired' | 'stalled' | 'error' | 'closed'): void;
 }
 
 export interface NodeInformerOptions {

@@ -7,12 +7,11 @@ import { ClusterAllocator } from '../allocator/cluster-allocator.js';
 import type { QuarantineEntry, RangeSpec, RangeUsage } from '../allocator/types.js';
 import type { AllocationController } from './allocation-controller.js';
 import { ContinuousAudit, problemKinds } from './audit.js';
-import type { ConfigMapData, ConfigMapStore, ObjectEventSink } from './config-maps.js';
+import type { ConfigMapData, ConfigMapStore, EventSink, NodeInfo, NodeLister, ObjectEventSink } from './ports.js';
 import { RangeFillWatch, describeCrossing } from './early-warning.js';
 import { QuarantinePersister } from './quarantine-store.js';
 import { RANGE_CONFIG_KEY, RANGE_CONFIG_NAME, planRangeChange } from './range-config.js';
 import { ForeignWriteDetector } from './second-allocator.js';
-import type { EventSink, NodeInfo, NodeLister } from './types.js';
 
 /** The parts of a leadership term these features use. */
 export interface TermHandle {

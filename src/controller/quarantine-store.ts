@@ -4,7 +4,7 @@
 import type { Logger } from 'pino';
 import type { QuarantineEntry } from '../allocator/types.js';
 import { tryParseCidr } from '../cidr/index.js';
-import { ConfigMapConflictError, type ConfigMapStore } from './config-maps.js';
+import { ConfigMapConflictError, type ConfigMapStore } from './ports.js';
 
 export const QUARANTINE_STATE_NAME = 'podcidr-allocator-state';
 export const QUARANTINE_KEY = 'quarantine.json';

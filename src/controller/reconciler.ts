@@ -4,14 +4,21 @@
 import type { Logger } from 'pino';
 import { RangeExhaustedError } from '../allocator/errors.js';
 import type { PodCidrAllocator } from '../allocator/types.js';
-import { formatCidr, overlaps, tryParseCidr } from '../cidr/index.js';
-import type { Cidr } from '../cidr/index.js';
-import { claimPodCIDR, firstHolderOrder, type ConflictKind } from './claim.js';
-import { ClaimIndex, makeCidr, sameCidr } from './ownership.js';
-import type { Claim } from './ownership.js';
+import { type Cidr, formatCidr, overlaps, tryParseCidr } from '../cidr/index.js';
+import { claimPodCIDR, firstHolderOrder } from './claim.js';
+import {
+  type ConflictKind,
+  type EventSink,
+  type NodeInfo,
+  type NodeLister,
+  type NodeWriter,
+  PatchError,
+  type PatchFailure,
+  type ReconcilerObserver,
+} from './ports.js';
+import { type Claim, ClaimIndex, makeCidr, sameCidr } from './ownership.js';
+import type { Clock as TimeClock } from '../time.js';
 import { isAtOrPast } from './resource-version-mark.js';
-import { PatchError } from './types.js';
-import type { EventSink, NodeInfo, NodeLister, NodeWriter, PatchFailure } from './types.js';
 
 /**
  * Problems found in podCIDRs that nodes already carry (see ConflictKind). Each is reported once per
@@ -27,22 +34,8 @@ const REASONS: Record<ConflictKind, string> = {
   overlap: 'PodCIDRConflict',
 };
 
-/** Metrics hooks; the caller wires them to Prometheus. */
-export interface ReconcilerObserver {
-  conflict?(kind: ConflictKind): void;
-  /** A node got its podCIDRs (one call per node, not per family). */
-  allocated?(): void;
-  /** Node subnets handed back to the allocator. */
-  released?(subnets: number): void;
-  patchFailed?(failure: PatchFailure): void;
-  /** Nodes waiting for space after the range ran out. */
-  waiting?(nodes: number): void;
-}
-
-export interface Clock {
-  /** Milliseconds; the same clock the allocator's quarantine uses. */
-  now(): number;
-}
+/** Milliseconds; the same clock the allocator's quarantine uses. */
+export type Clock = Pick<TimeClock, 'now'>;
 
 export interface ReconcilerOptions {
   readonly allocator: PodCidrAllocator;

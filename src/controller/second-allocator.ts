@@ -1,7 +1,7 @@
 // Second-allocator detection: podCIDRs that another field manager set on a Node while we were leading.
 // What a node carried when a term started is adopted silently; only later writes by others are reported.
 
-import type { NodeInfo } from './types.js';
+import type { NodeInfo } from './ports.js';
 
 export interface ForeignWrite {
   readonly node: NodeInfo;

@@ -2,20 +2,9 @@
 // A key is handed to at most one worker at a time; a key added while being processed runs again after done().
 
 import type { Logger } from 'pino';
-import { type Clock, type RateLimiter, defaultControllerRateLimiter, systemClock } from './rate-limiter.js';
-
-/** Optional hooks for queue metrics (depth, adds, retries, latency); all times in seconds. */
-export interface WorkQueueObserver {
-  /** A key entered the queue (adds of a key already queued are not counted). */
-  onAdd?(): void;
-  onDepth?(depth: number): void;
-  /** A key was re-queued through the rate limiter. */
-  onRetry?(): void;
-  /** Time a key waited in the queue before a worker took it. */
-  onQueueLatency?(seconds: number): void;
-  /** Time a worker held a key, from get() to done(). */
-  onWorkDuration?(seconds: number): void;
-}
+import { type Clock, systemClock } from '../time.js';
+import { type RateLimiter, defaultControllerRateLimiter } from './rate-limiter.js';
+import type { WorkQueueObserver } from './ports.js';
 
 export interface WorkQueueOptions {
   clock?: Clock;

@@ -2,7 +2,7 @@
 // Every request carries our User-Agent and waits for the client-wide token bucket (client-go's qps/burst).
 
 import { readFileSync } from 'node:fs';
-import { type Clock, TokenBucket, systemClock } from '../controller/rate-limiter.js';
+import { type Clock, TokenBucket, systemClock } from '../time.js';
 import type { ClusterAccess } from './access.js';
 import { ConnectionPool } from './dispatcher.js';
 import { ApiError } from './errors.js';
@@ -11,10 +11,10 @@ import {
   type HttpRequest,
   type HttpResponse,
   type HttpSend,
-  type RequestObserver,
   createTransport,
   undiciSend,
 } from './transport.js';
+import { type RequestObserver } from '../controller/ports.js';
 
 export interface KubeClientOptions {
   /** Sustained requests per second (--kube-api-qps). */

@@ -3,8 +3,8 @@
 
 import type { EventsV1Event } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { type Clock, systemClock } from '../controller/rate-limiter.js';
-import type { EventSink, EventType, NodeInfo } from '../controller/types.js';
+import { type Clock, systemClock } from '../time.js';
+import type { EventSink, EventType, NodeInfo } from '../controller/ports.js';
 import { type RestClient, jsonBody } from './client.js';
 import { describeKubeError } from './errors.js';
 import { microTime } from './micro-time.js';

@@ -11,7 +11,7 @@ export {
   type KubeRequest,
   type RestClient,
 } from './client.js';
-export { RequestTimeoutError, WriteFencedError, type RequestObserver } from './transport.js';
+export { RequestTimeoutError, WriteFencedError } from './transport.js';
 export { ApiError, apiFailure, describeKubeError, type ApiFailure } from './errors.js';
 export { KubeNodeWriter, patchFailure, type KubeNodeWriterOptions } from './node-writer.js';
 export { KubeEventSink, type EventOutcome, type KubeEventSinkOptions } from './event-sink.js';

@@ -2,8 +2,8 @@
 // Only metadata and spec are decoded; status (conditions, images: most of a Node's bytes) is skipped unread.
 
 import type { V1ManagedFieldsEntry, V1Node } from '@kubernetes/client-node';
-import { toNodeInfo } from '../controller/node-info.js';
-import type { NodeInfo } from '../controller/types.js';
+import { toNodeInfo } from './node-info.js';
+import type { NodeInfo } from '../controller/ports.js';
 import { ByteQueue, MessageReader, ProtobufError } from './protobuf.js';
 
 export const PROTOBUF_CONTENT_TYPE = 'application/vnd.kubernetes.protobuf';

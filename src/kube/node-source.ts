@@ -9,8 +9,8 @@ import {
   type NodeWatchHandlers,
   type NodeWatchOptions,
   ResourceExpiredError,
-} from '../controller/node-informer.js';
-import { toNodeInfo } from '../controller/node-info.js';
+} from '../controller/ports.js';
+import { toNodeInfo } from './node-info.js';
 import { type RestClient, jsonBody } from './client.js';
 import { apiFailure, describeKubeError } from './errors.js';
 import { type StreamClient, type WatchEvent, openJsonWatch, watchEventError } from './json-watch.js';

@@ -2,8 +2,8 @@
 // Every failure becomes a PatchError whose kind tells the reconciler whether the write may have happened.
 
 import type { V1Node } from '@kubernetes/client-node';
-import { toNodeInfo } from '../controller/node-info.js';
-import { type NodeInfo, type NodeWriter, PatchError, type PatchFailure } from '../controller/types.js';
+import { toNodeInfo } from './node-info.js';
+import { type NodeInfo, type NodeWriter, PatchError, type PatchFailure } from '../controller/ports.js';
 import { type RestClient, jsonBody } from './client.js';
 import { apiFailure, describeKubeError, isOutcomeUnknown } from './errors.js';
 

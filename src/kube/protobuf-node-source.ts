@@ -10,7 +10,7 @@ import {
   type NodeWatchHandlers,
   type NodeWatchOptions,
   ResourceExpiredError,
-} from '../controller/node-informer.js';
+} from '../controller/ports.js';
 import type { RawResponse, RawRequest, StreamResponse } from './client.js';
 import {
   type DecodedStatus,

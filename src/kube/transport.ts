@@ -2,10 +2,8 @@
 // Requests wait for a token (never dropped); a request that outlives its timeout fails with RequestTimeoutError.
 
 import { type Dispatcher, request as undiciRequest } from 'undici';
-import { type Clock, type TokenBucket, sleep, systemClock } from '../controller/rate-limiter.js';
-
-/** Called once per HTTP attempt: verb (GET, PATCH…), status code or "<error>", seconds to the response headers. */
-export type RequestObserver = (verb: string, code: string, seconds: number) => void;
+import { type Clock, type TokenBucket, sleep, systemClock } from '../time.js';
+import type { RequestObserver } from '../controller/ports.js';
 
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 

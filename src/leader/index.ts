@@ -23,4 +23,3 @@ export {
   type LeaseRef,
   type ObservedLease,
 } from './lease-client.js';
-export { createLeaderMetrics, type LeaderMetrics, type LeaderState } from './metrics.js';

@@ -2,14 +2,18 @@
 // plus ours (podcidr_allocator_*), all in the registry passed in; gauges read their sources on every scrape.
 
 import { Counter, Gauge, Histogram, collectDefaultMetrics, type Registry } from 'prom-client';
-import type { AllocatorObserver, RangeUsage } from '../allocator/types.js';
-import type { NodeInformerObserver } from '../controller/node-informer.js';
-import { conflictKinds, type ConflictKind } from '../controller/claim.js';
-import type { ReconcilerObserver } from '../controller/reconciler.js';
-import type { PatchFailure } from '../controller/types.js';
-import type { WorkQueueObserver } from '../controller/workqueue.js';
-import type { RequestObserver } from '../kube/index.js';
-import { createLeaderMetrics } from '../leader/metrics.js';
+import {
+  type AllocatorObserver,
+  type ConflictKind,
+  conflictKinds,
+  type NodeInformerObserver,
+  type PatchFailure,
+  type RangeUsage,
+  type ReconcilerObserver,
+  type RequestObserver,
+  type WorkQueueObserver,
+} from '../controller/ports.js';
+import { createLeaderMetrics } from './leader.js';
 import { TalliedHistogram } from './tallied-histogram.js';
 import { AllocatorTally, type RangeTally } from './tally.js';
 

@@ -1,7 +1,7 @@
 // The allocator's observer for upstream's cidrset series: counts in plain numbers per range, for
 // prom-client to read at scrape time. It never throws and costs a few nanoseconds per event.
 
-import type { AllocatorObserver } from '../allocator/types.js';
+import type { AllocatorObserver } from '../controller/ports.js';
 
 /** kube-controller-manager's buckets for allocation_tries_per_request. */
 export const TRIES_BUCKETS: readonly number[] = [1, 5, 25, 125, 625];

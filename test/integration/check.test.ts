@@ -2,9 +2,16 @@
 // scoped with --selector to this file's nodes. Also pins which bad podCIDRs the API server lets in.
 import type * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import type { CheckJson } from '../../src/tools/report.js';
+import type { CheckJson } from '../../src/cli/commands/report.js';
 import { runCli, type Outcome } from '../cli-process.js';
-import { TestScope, controlPlane, describeWithControlPlane, expectApiError, kubeClients, type KubeClients } from './harness.js';
+import {
+  TestScope,
+  controlPlane,
+  describeWithControlPlane,
+  expectApiError,
+  kubeClients,
+  type KubeClients,
+} from './harness.js';
 
 const RANGES = ['--cluster-cidr=10.233.64.0/18', '--node-cidr-mask-size=24', '--service-cluster-ip-range=10.233.0.0/18'];
 

@@ -3,12 +3,19 @@
 import * as k8s from '@kubernetes/client-node';
 import { pino } from 'pino';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { PatchError, type NodeInfo } from '../../src/controller/types.js';
+import { PatchError, type NodeInfo } from '../../src/controller/ports.js';
 import { createKubeClient, jsonBody, type KubeClient } from '../../src/kube/client.js';
 import { loadKubeConfig } from '../../src/kube/config.js';
 import { KubeEventSink } from '../../src/kube/event-sink.js';
 import { KubeNodeWriter } from '../../src/kube/node-writer.js';
-import { TestScope, controlPlane, describeWithControlPlane, eventually, kubeClients, type KubeClients } from './harness.js';
+import {
+  TestScope,
+  controlPlane,
+  describeWithControlPlane,
+  eventually,
+  kubeClients,
+  type KubeClients,
+} from './harness.js';
 
 const MICROTIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/;
 

@@ -5,12 +5,19 @@ import * as k8s from '@kubernetes/client-node';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { NodeInformer, type NodeInformerOptions } from '../../src/controller/node-informer.js';
-import type { NodeInfo } from '../../src/controller/types.js';
+import type { NodeInfo } from '../../src/controller/ports.js';
 import { createKubeClient, type KubeClient } from '../../src/kube/client.js';
 import { loadKubeConfig } from '../../src/kube/config.js';
 import { KubeNodeSource } from '../../src/kube/node-source.js';
 import { ProtobufNodeSource } from '../../src/kube/protobuf-node-source.js';
-import { TestScope, controlPlane, describeWithControlPlane, eventually, kubeClients, type KubeClients } from './harness.js';
+import {
+  TestScope,
+  controlPlane,
+  describeWithControlPlane,
+  eventually,
+  kubeClients,
+  type KubeClients,
+} from './harness.js';
 
 /** Forwards loopback TCP to the API server; can cut every connection or freeze them silently. */
 class CuttableProxy {

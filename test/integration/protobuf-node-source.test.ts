@@ -2,13 +2,19 @@
 // JSON source reads from the same Nodes, including podCIDRs, owners, deletion and a fat status (labels are read by neither).
 import * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import type { NodeSource, NodeWatchEventType } from '../../src/controller/node-informer.js';
-import type { NodeInfo } from '../../src/controller/types.js';
+import type { NodeInfo, NodeSource, NodeWatchEventType } from '../../src/controller/ports.js';
 import { createKubeClient, type KubeClient } from '../../src/kube/client.js';
 import { loadKubeConfig } from '../../src/kube/config.js';
 import { KubeNodeSource } from '../../src/kube/node-source.js';
 import { ProtobufNodeSource } from '../../src/kube/protobuf-node-source.js';
-import { TestScope, controlPlane, describeWithControlPlane, eventually, kubeClients, type KubeClients } from './harness.js';
+import {
+  TestScope,
+  controlPlane,
+  describeWithControlPlane,
+  eventually,
+  kubeClients,
+  type KubeClients,
+} from './harness.js';
 
 const SMP = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.StrategicMergePatch);
 

@@ -2,7 +2,7 @@
 // over plain keep-alive HTTPS (resuming its watch when the server ends it). No allocator, no cache, no checks: what the API server itself allows.
 // Run: tsx hack/bench/e2e/raw.ts <kubeconfig> <qps> <burst> <workers> [labelSelector]
 
-import { TokenBucket } from '../../../src/controller/rate-limiter.js';
+import { TokenBucket } from '../../../src/time.js';
 import { BenchApi, clusterFromKubeconfig } from './api.js';
 import { precomputedCidr } from './fat-node.js';
 

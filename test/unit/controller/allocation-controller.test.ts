@@ -1,9 +1,12 @@
 import { pino } from 'pino';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { AllocationController, type AllocationControllerOptions } from '../../../src/controller/allocation-controller.js';
+import {
+  AllocationController,
+  type AllocationControllerOptions,
+} from '../../../src/controller/allocation-controller.js';
 import { NodeInformer } from '../../../src/controller/node-informer.js';
 import { termHandle } from '../../../src/controller/operator-features.js';
-import type { NodeInfo, NodeWriter } from '../../../src/controller/types.js';
+import type { NodeInfo, NodeWriter } from '../../../src/controller/ports.js';
 import { FakeSource, node } from './fake-node-source.js';
 import { ManualClock } from './manual-clock.js';
 import { RecordingEvents } from './reconciler-fakes.js';

@@ -2,13 +2,13 @@
 // test drives by hand. Shared by the informer's tests and those of the term that reads its cache.
 
 import type {
+  NodeInfo,
   NodeListOptions,
   NodePage,
   NodeSource,
   NodeWatchHandlers,
   NodeWatchOptions,
-} from '../../../src/controller/node-informer.js';
-import type { NodeInfo } from '../../../src/controller/types.js';
+} from '../../../src/controller/ports.js';
 
 export function node(name: string, rv: string, extra: Partial<NodeInfo> = {}): NodeInfo {
   return { name, uid: `uid-${name}`, resourceVersion: rv, podCIDRs: [], ...extra };

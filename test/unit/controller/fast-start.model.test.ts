@@ -11,9 +11,13 @@ import { describe, expect, it, vi } from 'vitest';
 import { ClusterAllocator } from '../../../src/allocator/cluster-allocator.js';
 import { FastStart } from '../../../src/controller/fast-start.js';
 import { handoffRanges, takeHandoff, type Handoff } from '../../../src/controller/handoff.js';
-import { ResourceExpiredError, type NodeWatchHandlers } from '../../../src/controller/node-informer.js';
+import {
+  type NodeInfo,
+  type NodeWatchHandlers,
+  type NodeWriter,
+  ResourceExpiredError,
+} from '../../../src/controller/ports.js';
 import { Reconciler, type CarriedAllocation } from '../../../src/controller/reconciler.js';
-import type { NodeInfo, NodeWriter } from '../../../src/controller/types.js';
 import { RecordingEvents } from './reconciler-fakes.js';
 import { SimServer, SimSource, SimWriter, Wire, sharesAddress, type LoggedEvent } from './simulated-api-server.js';
 

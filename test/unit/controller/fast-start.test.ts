@@ -4,8 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { CATCH_UP_WATCH_SECONDS, FastStart } from '../../../src/controller/fast-start.js';
 import type { Handoff } from '../../../src/controller/handoff.js';
-import { ResourceExpiredError } from '../../../src/controller/node-informer.js';
-import type { NodeInfo } from '../../../src/controller/types.js';
+import { type NodeInfo, ResourceExpiredError } from '../../../src/controller/ports.js';
 import { FakeSource } from './fake-node-source.js';
 import { FakeCluster, RecordingEvents, memoryLogger } from './reconciler-fakes.js';
 

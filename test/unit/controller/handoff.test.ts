@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { ClusterAllocator } from '../../../src/allocator/cluster-allocator.js';
 import type { RangeSpec } from '../../../src/allocator/types.js';
-import { ConfigMapConflictError } from '../../../src/controller/config-maps.js';
+import { ConfigMapConflictError } from '../../../src/controller/ports.js';
 import {
   HANDOFF_KEY,
   HANDOFF_NAME,

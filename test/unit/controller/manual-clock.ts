@@ -1,7 +1,7 @@
 // A hand-driven Clock for unit tests of the queue, rate limiters and informer.
 // Time moves only in advance(); timers fire in due order with pending promise callbacks settled between them.
 
-import type { Clock } from '../../../src/controller/rate-limiter.js';
+import type { Clock } from '../../../src/time.js';
 
 interface Timer {
   readonly at: number;

@@ -1,11 +1,7 @@
 // ConfigMaps in memory behind the ConfigMapStore interface, with the API server's optimistic concurrency:
 // a write names the resourceVersion it read, and a stale one fails with a conflict.
 
-import {
-  ConfigMapConflictError,
-  type ConfigMapData,
-  type ConfigMapStore,
-} from '../../../src/controller/config-maps.js';
+import { ConfigMapConflictError, type ConfigMapData, type ConfigMapStore } from '../../../src/controller/ports.js';
 
 export class MemoryConfigMaps implements ConfigMapStore {
   readonly maps = new Map<string, ConfigMapData>();

@@ -4,9 +4,8 @@ import {
   type NodeEventHandlers,
   NodeInformer,
   type NodeInformerOptions,
-  ResourceExpiredError,
 } from '../../../src/controller/node-informer.js';
-import type { NodeInfo } from '../../../src/controller/types.js';
+import { type NodeInfo, ResourceExpiredError } from '../../../src/controller/ports.js';
 import { FakeSource, node } from './fake-node-source.js';
 import { ManualClock, settle } from './manual-clock.js';
 

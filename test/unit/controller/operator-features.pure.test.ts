@@ -4,10 +4,15 @@
 import { describe, expect, it } from 'vitest';
 import type { RangeUsage } from '../../../src/allocator/types.js';
 import { RangeFillWatch } from '../../../src/controller/early-warning.js';
-import { CLOCK_SKEW_MARGIN_MS, MAX_ENTRIES, decodeQuarantine, encodeQuarantine } from '../../../src/controller/quarantine-store.js';
+import {
+  CLOCK_SKEW_MARGIN_MS,
+  MAX_ENTRIES,
+  decodeQuarantine,
+  encodeQuarantine,
+} from '../../../src/controller/quarantine-store.js';
 import { planRangeChange } from '../../../src/controller/range-config.js';
 import { ForeignWriteDetector } from '../../../src/controller/second-allocator.js';
-import type { NodeInfo } from '../../../src/controller/types.js';
+import type { NodeInfo } from '../../../src/controller/ports.js';
 
 const v4 = [{ clusterCIDR: '10.0.0.0/16', nodeMask: 24 }];
 const dual = [

@@ -6,10 +6,9 @@ import { describe, expect, it } from 'vitest';
 import { ClusterAllocator } from '../../../src/allocator/cluster-allocator.js';
 import type { RangeSpec } from '../../../src/allocator/types.js';
 import { ContinuousAudit } from '../../../src/controller/audit.js';
-import type { ObjectEventSink } from '../../../src/controller/config-maps.js';
+import type { EventType, NodeInfo, NodeLister, ObjectEventSink } from '../../../src/controller/ports.js';
 import { OperatorFeatures, type TermHandle } from '../../../src/controller/operator-features.js';
 import { QUARANTINE_STATE_NAME, QuarantinePersister } from '../../../src/controller/quarantine-store.js';
-import type { EventType, NodeInfo, NodeLister } from '../../../src/controller/types.js';
 import { MemoryConfigMaps } from './memory-config-maps.js';
 import { RecordingEvents, memoryLogger } from './reconciler-fakes.js';
 

@@ -4,10 +4,9 @@ import {
   BucketRateLimiter,
   ItemExponentialRateLimiter,
   MaxOfRateLimiter,
-  TokenBucket,
   defaultControllerRateLimiter,
-  sleep,
 } from '../../../src/controller/rate-limiter.js';
+import { TokenBucket, sleep } from '../../../src/time.js';
 import { ManualClock } from './manual-clock.js';
 
 describe('TokenBucket', () => {

@@ -4,9 +4,18 @@
 import { pino, type Logger } from 'pino';
 import { ClusterAllocator } from '../../../src/allocator/cluster-allocator.js';
 import type { RangeSpec } from '../../../src/allocator/types.js';
-import { Reconciler, type ConflictKind, type ReconcilerObserver } from '../../../src/controller/reconciler.js';
-import { PatchError, type PatchFailure } from '../../../src/controller/types.js';
-import type { EventSink, EventType, NodeInfo, NodeLister, NodeWriter } from '../../../src/controller/types.js';
+import { Reconciler } from '../../../src/controller/reconciler.js';
+import {
+  type ConflictKind,
+  type EventSink,
+  type EventType,
+  type NodeInfo,
+  type NodeLister,
+  type NodeWriter,
+  PatchError,
+  type PatchFailure,
+  type ReconcilerObserver,
+} from '../../../src/controller/ports.js';
 
 export interface NodeSpec {
   readonly podCIDRs?: readonly string[];

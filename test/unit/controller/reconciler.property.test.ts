@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { formatCidr, overlaps, tryParseCidr, type Cidr } from '../../../src/cidr/index.js';
 import { readLeniently } from '../../../src/controller/claim.js';
-import type { NodeInfo } from '../../../src/controller/types.js';
+import type { NodeInfo } from '../../../src/controller/ports.js';
 import { harness, type Harness, type PatchScript } from './reconciler-fakes.js';
 
 // Random add / delete / patch-outcome sequences over tiny ranges (two or four subnets per family), with

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { RangeExhaustedError } from '../../../src/allocator/errors.js';
 import { PatchPendingError } from '../../../src/controller/reconciler.js';
-import { PatchError } from '../../../src/controller/types.js';
+import { PatchError } from '../../../src/controller/ports.js';
 import { harness, used } from './reconciler-fakes.js';
 
 const DUAL = [

@@ -6,15 +6,17 @@
 
 import { overlaps, parseCidr } from '../../../src/cidr/index.js';
 import {
-  ResourceExpiredError,
+  type NodeInfo,
   type NodeListOptions,
   type NodePage,
   type NodeSource,
   type NodeWatchEventType,
   type NodeWatchHandlers,
   type NodeWatchOptions,
-} from '../../../src/controller/node-informer.js';
-import { PatchError, type NodeInfo, type NodeWriter } from '../../../src/controller/types.js';
+  type NodeWriter,
+  PatchError,
+  ResourceExpiredError,
+} from '../../../src/controller/ports.js';
 
 export interface LoggedEvent {
   readonly type: NodeWatchEventType;

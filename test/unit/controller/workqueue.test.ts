@@ -1,7 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ItemExponentialRateLimiter } from '../../../src/controller/rate-limiter.js';
-import { WorkQueue, type WorkQueueObserver, runWorkers } from '../../../src/controller/workqueue.js';
+import { WorkQueue, runWorkers } from '../../../src/controller/workqueue.js';
+import { type WorkQueueObserver } from '../../../src/controller/ports.js';
 import { ManualClock, settle } from './manual-clock.js';
 
 function newQueue(observer?: WorkQueueObserver): { queue: WorkQueue; clock: ManualClock } {

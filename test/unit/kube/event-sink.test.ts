@@ -1,8 +1,13 @@
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
-import type { NodeInfo } from '../../../src/controller/types.js';
+import type { NodeInfo } from '../../../src/controller/ports.js';
 import type { KubeRequest, RawResponse } from '../../../src/kube/client.js';
-import { type EventBody, type EventOutcome, KubeEventSink, type KubeEventSinkOptions } from '../../../src/kube/event-sink.js';
+import {
+  type EventBody,
+  type EventOutcome,
+  KubeEventSink,
+  type KubeEventSinkOptions,
+} from '../../../src/kube/event-sink.js';
 import type { HttpMethod } from '../../../src/kube/transport.js';
 import { ManualClock } from '../controller/manual-clock.js';
 import { json, status } from './fake-rest.js';

@@ -1,9 +1,9 @@
 import type { V1Node } from '@kubernetes/client-node';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { toNodeInfo } from '../../../src/controller/node-info.js';
+import { toNodeInfo } from '../../../src/kube/node-info.js';
 import { NodeListDecoder, WatchEventDecoder, decodeNodeList, decodeStatus } from '../../../src/kube/node-protobuf.js';
-import { ResourceExpiredError } from '../../../src/controller/node-informer.js';
+import { ResourceExpiredError } from '../../../src/controller/ports.js';
 import { ProtobufNodeSource } from '../../../src/kube/protobuf-node-source.js';
 import { MessageReader, ProtobufError } from '../../../src/kube/protobuf.js';
 

@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { type NodeWatchHandlers, ResourceExpiredError } from '../../../src/controller/node-informer.js';
-import type { NodeInfo } from '../../../src/controller/types.js';
+import { type NodeInfo, type NodeWatchHandlers, ResourceExpiredError } from '../../../src/controller/ports.js';
 import { KubeNodeSource } from '../../../src/kube/node-source.js';
 import { FakeRest, json, status } from './fake-rest.js';
 import { FakeStream, settle } from './fake-stream.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { PatchError, type PatchFailure } from '../../../src/controller/types.js';
+import { PatchError, type PatchFailure } from '../../../src/controller/ports.js';
 import { ApiError } from '../../../src/kube/errors.js';
 import { KubeNodeWriter, patchFailure } from '../../../src/kube/node-writer.js';
 import { RequestTimeoutError } from '../../../src/kube/transport.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { TokenBucket } from '../../../src/controller/rate-limiter.js';
+import { TokenBucket } from '../../../src/time.js';
 import {
   type HttpMethod,
   type HttpRequest,

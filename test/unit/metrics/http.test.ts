@@ -1,7 +1,7 @@
 import { Agent, request } from 'node:http';
 import { Gauge, Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createLeaderMetrics } from '../../../src/leader/metrics.js';
+import { createLeaderMetrics } from '../../../src/metrics/leader.js';
 import {
   ListenAddressError,
   parseListenAddress,

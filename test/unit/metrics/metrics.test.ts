@@ -4,7 +4,7 @@
 import { Registry, register as globalRegistry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import { ClusterAllocator, type RangeSpec } from '../../../src/allocator/index.js';
-import type { ConflictKind } from '../../../src/controller/reconciler.js';
+import type { ConflictKind } from '../../../src/controller/ports.js';
 import { WorkQueue } from '../../../src/controller/workqueue.js';
 import { describeMetrics } from '../../../src/metrics/describe.js';
 import { createMetrics, type Metrics } from '../../../src/metrics/metrics.js';

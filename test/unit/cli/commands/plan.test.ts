@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { planCapacity, podAddresses, type PlanInput } from '../../../src/tools/plan.js';
-import { parseToolFlags, planSpec } from '../../../src/tools/flags.js';
-import { planJson, planText } from '../../../src/tools/report.js';
+import { planCapacity, podAddresses, type PlanInput } from '../../../../src/cli/commands/capacity.js';
+import { parseToolFlags, planSpec } from '../../../../src/cli/commands/flags.js';
+import { planJson, planText } from '../../../../src/cli/commands/report.js';
 
 /** The plan of a command line, through the same parser the command uses. */
 function planOf(...args: string[]) {

@@ -1,11 +1,10 @@
 // `check`: a read-only audit of a live cluster's podCIDRs, in the spirit of `calicoctl ipam check`.
 // It only lists Nodes (paginated, GET requests only) and never writes; exit codes 0/1/2/3 are stable.
 
-import type { Env } from '../cli/config.js';
-import type { NodeInfo } from '../controller/types.js';
-import { ResourceExpiredError, type NodeSource } from '../controller/node-informer.js';
-import { apiFailure, createKubeClient, KubeConfigError, KubeNodeSource, loadKubeConfig } from '../kube/index.js';
-import { auditNodes } from './audit.js';
+import type { Env } from '../config.js';
+import { type NodeInfo, type NodeSource, ResourceExpiredError } from '../../controller/ports.js';
+import { apiFailure, createKubeClient, KubeConfigError, KubeNodeSource, loadKubeConfig } from '../../kube/index.js';
+import { auditNodes } from '../../controller/node-audit.js';
 import { checkSpec, parseToolFlags, processIO, USAGE_EXIT, type ToolConfig, type ToolIO } from './flags.js';
 import { checkJson, checkText } from './report.js';
 

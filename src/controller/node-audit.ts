@@ -4,9 +4,9 @@
 import { ClusterAllocator } from '../allocator/cluster-allocator.js';
 import type { Family, RangeSpec } from '../allocator/types.js';
 import { overlaps, parseCidr, tryParseCidr } from '../cidr/index.js';
-import { NO_OVERLAPS, claimPodCIDR, firstHolderOrder, type ConflictKind } from '../controller/claim.js';
-import { ClaimIndex } from '../controller/ownership.js';
-import type { NodeInfo } from '../controller/types.js';
+import { NO_OVERLAPS, claimPodCIDR, firstHolderOrder } from './claim.js';
+import { type ConflictKind, type NodeInfo } from './ports.js';
+import { ClaimIndex } from './ownership.js';
 
 /** The field manager the controller patches podCIDRs with. */
 export const OUR_FIELD_MANAGER = 'podcidr-allocator';

@@ -1,15 +1,11 @@
 // Text and JSON renderings of the tools' results: tables for people, one stable JSON object for scripts.
 // JSON objects carry `report` and `version`; fields are only ever added within a version.
 
-import type { Findings, ProblemKind } from './audit.js';
-import type { Plan, ReservedImpact } from './plan.js';
+import type { Findings, ProblemKind } from '../../controller/node-audit.js';
+import type { Plan, ReservedImpact } from './capacity.js';
+import { group } from './group.js';
 
 export const REPORT_VERSION = 1;
-
-/** 65536 -> "65,536". */
-export function group(value: number | bigint): string {
-  return value.toLocaleString('en-US');
-}
 
 export interface PlanJson {
   readonly report: 'plan';

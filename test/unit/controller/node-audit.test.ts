@@ -1,10 +1,10 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { RangeSpec } from '../../../src/allocator/types.js';
-import type { NodeInfo } from '../../../src/controller/types.js';
-import { auditNodes, auditProblems, type Problem } from '../../../src/tools/audit.js';
-import { checkJson, checkText } from '../../../src/tools/report.js';
-import { harness } from '../controller/reconciler-fakes.js';
+import type { NodeInfo } from '../../../src/controller/ports.js';
+import { auditNodes, auditProblems, type Problem } from '../../../src/controller/node-audit.js';
+import { checkJson, checkText } from '../../../src/cli/commands/report.js';
+import { harness } from './reconciler-fakes.js';
 
 const V4: RangeSpec[] = [{ clusterCIDR: '10.0.0.0/20', nodeMask: 24 }];
 const DUAL: RangeSpec[] = [

@@ -2,12 +2,12 @@
 // and failures that are logged, never thrown.
 
 import { describe, expect, it } from 'vitest';
-import { KubeObjectEvents } from '../../../src/controller/config-maps.js';
+import { KubeObjectEvents } from '../../../src/kube/config-maps.js';
 import type { KubeRequest } from '../../../src/kube/client.js';
 import type { EventBody } from '../../../src/kube/event-sink.js';
 import type { HttpMethod } from '../../../src/kube/transport.js';
-import { json, status } from '../kube/fake-rest.js';
-import { memoryLogger } from './reconciler-fakes.js';
+import { json, status } from './fake-rest.js';
+import { memoryLogger } from '../controller/reconciler-fakes.js';
 
 function sink(fail = false) {
   const bodies: EventBody[] = [];

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { checkSpec, parseToolFlags, planSpec, type ToolParseResult } from '../../../src/tools/flags.js';
+import { checkSpec, parseToolFlags, planSpec, type ToolParseResult } from '../../../../src/cli/commands/flags.js';
 
 function problems(result: ToolParseResult): readonly string[] {
   return 'problems' in result ? result.problems : [];

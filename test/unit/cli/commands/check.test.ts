@@ -1,9 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { ResourceExpiredError, type NodeListOptions, type NodePage } from '../../../src/controller/node-informer.js';
-import type { NodeInfo } from '../../../src/controller/types.js';
-import { CHECK_EXIT, checkCommand } from '../../../src/tools/check.js';
-import type { ToolConfig, ToolIO } from '../../../src/tools/flags.js';
-import type { CheckJson } from '../../../src/tools/report.js';
+import {
+  type NodeInfo,
+  type NodeListOptions,
+  type NodePage,
+  ResourceExpiredError,
+} from '../../../../src/controller/ports.js';
+import { CHECK_EXIT, checkCommand } from '../../../../src/cli/commands/check.js';
+import type { ToolConfig, ToolIO } from '../../../../src/cli/commands/flags.js';
+import type { CheckJson } from '../../../../src/cli/commands/report.js';
 
 function node(name: string, podCIDRs: string[] = []): NodeInfo {
   return { name, uid: `${name}-uid`, resourceVersion: '1', podCIDRs };

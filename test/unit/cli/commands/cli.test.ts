@@ -5,8 +5,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { PlanJson } from '../../../src/tools/report.js';
-import { closedPort, runCli as cli } from '../../cli-process.js';
+import type { PlanJson } from '../../../../src/cli/commands/report.js';
+import { closedPort, runCli as cli } from '../../../cli-process.js';
 
 function lines(text: string): string[] {
   return text.split('\n').filter((line) => line !== '');

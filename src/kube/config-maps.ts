@@ -3,39 +3,18 @@
 
 import type { V1ConfigMap } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { type RestClient, jsonBody } from '../kube/client.js';
-import { apiFailure, describeKubeError } from '../kube/errors.js';
-import { type EventBody, createEvent } from '../kube/event-sink.js';
-import { type StreamClient, openJsonWatch, watchEventError } from '../kube/json-watch.js';
-import { microTime } from '../kube/micro-time.js';
-import type { EventType } from './types.js';
-
-export interface ConfigMapData {
-  readonly name: string;
-  readonly uid: string;
-  readonly resourceVersion: string;
-  readonly data: Readonly<Record<string, string>>;
-}
-
-/** Someone else wrote the ConfigMap since we read it (409), or created it first. */
-export class ConfigMapConflictError extends Error {
-  constructor(name: string, options?: { cause?: unknown }) {
-    super(`ConfigMap ${name} changed since it was read`, options);
-    this.name = 'ConfigMapConflictError';
-  }
-}
-
-/** What the range watcher and the quarantine store need; tests pass an in-memory one. */
-export interface ConfigMapStore {
-  read(name: string, signal?: AbortSignal): Promise<ConfigMapData | undefined>;
-  /**
-   * Creates it when resourceVersion is undefined, else replaces that version; resolves to the new
-   * resourceVersion. Throws ConfigMapConflictError when someone else wrote first.
-   */
-  write(name: string, data: Record<string, string>, resourceVersion: string | undefined, signal?: AbortSignal): Promise<string>;
-  /** Calls onChange with the current object (undefined when absent) until signal aborts. */
-  watch(name: string, onChange: (cm: ConfigMapData | undefined) => void, signal: AbortSignal): Promise<void>;
-}
+import { type RestClient, jsonBody } from './client.js';
+import { apiFailure, describeKubeError } from './errors.js';
+import { type EventBody, createEvent } from './event-sink.js';
+import { type StreamClient, openJsonWatch, watchEventError } from './json-watch.js';
+import { microTime } from './micro-time.js';
+import {
+  ConfigMapConflictError,
+  type ConfigMapData,
+  type ConfigMapStore,
+  type EventType,
+  type ObjectEventSink,
+} from '../controller/ports.js';
 
 export interface KubeConfigMapStoreOptions {
   /** KubeClient has both calls. */
@@ -138,11 +117,6 @@ function toData(cm: V1ConfigMap): ConfigMapData {
     resourceVersion: cm.metadata?.resourceVersion ?? '',
     data: cm.data ?? {},
   };
-}
-
-/** Events about objects in the controller's namespace (ConfigMaps); the same reason and note at most once per window. */
-export interface ObjectEventSink {
-  emit(regarding: { kind: string; name: string; uid?: string }, type: EventType, reason: string, note: string): void;
 }
 
 export interface KubeObjectEventsOptions {

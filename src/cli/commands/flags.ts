@@ -2,9 +2,9 @@
 // Shared flags go through `run`'s own parser, so values, environment variables and problem lines match `run` exactly.
 
 import type { Options } from 'yargs';
-import type { RangeSpec } from '../allocator/types.js';
-import { parseRunConfig, type Env, type KubeOptions } from '../cli/config.js';
-import { envVarName, helpOptions, type RunFlagName } from '../cli/flags.js';
+import type { RangeSpec } from '../../allocator/types.js';
+import { parseRunConfig, type Env, type KubeOptions } from '../config.js';
+import { envVarName, helpOptions, type RunFlagName } from '../flags.js';
 
 export type OutputFormat = 'text' | 'json';
 

@@ -1,12 +1,10 @@
 // `plan`: what a range configuration yields before any cluster exists — node subnets, pods per node, limits.
 // Computed with the allocator the controller runs (ClusterAllocator), so the figures are the ones it will meet.
 
-import { ClusterAllocator } from '../allocator/cluster-allocator.js';
-import type { Family, RangeSpec } from '../allocator/types.js';
-import { parseCidr, SubnetCodec } from '../cidr/index.js';
-import type { Env } from '../cli/config.js';
-import { parseToolFlags, planSpec, processIO, USAGE_EXIT, type ToolIO } from './flags.js';
-import { group, planJson, planText } from './report.js';
+import { ClusterAllocator } from '../../allocator/cluster-allocator.js';
+import type { Family, RangeSpec } from '../../allocator/types.js';
+import { parseCidr, SubnetCodec } from '../../cidr/index.js';
+import { group } from './group.js';
 
 /** Upstream cidrset's clusterSubnetMaxDiff: an IPv6 node mask may be at most this much longer. */
 export const UPSTREAM_IPV6_MAX_MASK_DIFF = 16;
@@ -155,17 +153,4 @@ function warningsFor(ranges: readonly PlanRange[], maxNodes: number): PlanWarnin
     }
   }
   return warnings;
-}
-
-/** `podcidr-allocator plan`: 0 with the plan printed, 2 on bad flags (one line per problem). */
-export function planCommand(args: readonly string[], env: Env, io: ToolIO = processIO): number {
-  const parsed = parseToolFlags(args, env, planSpec);
-  if ('problems' in parsed) {
-    io.err(parsed.problems.map((p) => `${p}\n`).join(''));
-    return USAGE_EXIT;
-  }
-  const { config } = parsed;
-  const plan = planCapacity(config);
-  io.out(config.output === 'json' ? `${JSON.stringify(planJson(plan), null, 2)}\n` : planText(plan));
-  return 0;
 }

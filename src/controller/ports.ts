@@ -1,0 +1,199 @@
+// The ports: what the controller needs from the world, owned here and implemented in src/kube and
+// src/metrics (and by small fakes in tests). Kept narrow so the controller runs without an API server.
+
+export type { AllocatorObserver, RangeUsage } from '../allocator/types.js';
+
+/** The part of a Node that allocation needs; the cache holds only this, never whole Nodes. */
+export interface NodeInfo {
+  readonly name: string;
+  readonly uid: string;
+  readonly resourceVersion: string;
+  /** spec.podCIDRs, or [spec.podCIDR] on objects that only carry the singular field. */
+  readonly podCIDRs: readonly string[];
+  /** RFC 3339 string when the Node is being deleted (finalizers may keep it for long). */
+  readonly deletionTimestamp?: string;
+  /** The field manager that owns spec.podCIDRs according to managedFields, when known. */
+  readonly podCIDRManager?: string;
+}
+
+/** Read access to the informer's cache. */
+export interface NodeLister {
+  get(name: string): NodeInfo | undefined;
+  list(): NodeInfo[];
+}
+
+/** A cache that can be made to rest on a list newer than some moment. */
+export interface FreshNodeLister extends NodeLister {
+  /**
+   * Resolves true once the cache is backed by a full list started after `after` (monotonic
+   * milliseconds of the cache's clock), relisting if needed; false when signal aborts first.
+   */
+  listedAfter(after: number, signal: AbortSignal): Promise<boolean>;
+  /** The resourceVersion at which the cache shows the cluster ('' before a list). */
+  resourceVersion(): string;
+}
+
+/** Why a podCIDR patch failed; the reconciler branches on this. */
+export type PatchFailure =
+  /** 422 / 409: the Node already has podCIDRs (someone else set them first). */
+  | 'conflict'
+  /** The Node does not exist any more. */
+  | 'not-found'
+  /** The request timed out or its outcome is unknown: the write may have happened. */
+  | 'timeout'
+  /** Anything else: the write did not happen. */
+  | 'failed';
+
+export class PatchError extends Error {
+  constructor(
+    readonly failure: PatchFailure,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'PatchError';
+  }
+}
+
+/** Writes to the API server on behalf of the reconciler. */
+export interface NodeWriter {
+  /** One strategic-merge patch of spec.podCIDR + spec.podCIDRs; throws PatchError. */
+  patchPodCIDRs(name: string, podCIDRs: readonly string[]): Promise<void>;
+  /** A fresh read from the API server (not the cache); undefined when the Node is gone. */
+  getNode(name: string): Promise<NodeInfo | undefined>;
+}
+
+export type EventType = 'Normal' | 'Warning';
+
+/** Records Events about Nodes; implementations de-duplicate and never throw. */
+export interface EventSink {
+  emit(node: NodeInfo, type: EventType, reason: string, note: string): void;
+}
+
+/** One page of a Node list, already converted to NodeInfo. */
+export interface NodePage {
+  readonly nodes: readonly NodeInfo[];
+  readonly resourceVersion: string;
+  /** Present when more pages follow. */
+  readonly continueToken?: string;
+}
+
+export interface NodeListOptions {
+  readonly limit: number;
+  readonly continueToken?: string;
+  readonly signal: AbortSignal;
+}
+
+export interface NodeWatchOptions {
+  readonly resourceVersion: string;
+  /** Asks the server to end the watch cleanly after this long. */
+  readonly timeoutSeconds: number;
+  readonly signal: AbortSignal;
+}
+
+export type NodeWatchEventType = 'ADDED' | 'MODIFIED' | 'DELETED';
+
+export interface NodeWatchHandlers {
+  onEvent(type: NodeWatchEventType, node: NodeInfo): void;
+  onBookmark(resourceVersion: string): void;
+  /** The watch ended: no argument for a clean close by the server, else the error. */
+  onClose(err?: unknown): void;
+}
+
+/** Where Nodes come from; src/kube has the JSON and the protobuf one, over our own client. */
+export interface NodeSource {
+  list(options: NodeListOptions): Promise<NodePage>;
+  /** Opens a watch; the returned promise settles when it is started, the handlers report the rest. */
+  watch(options: NodeWatchOptions, handlers: NodeWatchHandlers): Promise<void>;
+}
+
+/** 410 Gone: the resourceVersion (or continue token) is too old; the informer relists. */
+export class ResourceExpiredError extends Error {
+  constructor(message = 'resource version too old', options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'ResourceExpiredError';
+  }
+}
+
+/** Optional hooks for metrics. */
+export interface NodeInformerObserver {
+  onList?(nodes: number, seconds: number): void;
+  /** reason: 'expired' (410), 'stalled' (watchdog), 'error', 'closed' (clean close). */
+  onWatchRestart?(reason: 'expired' | 'stalled' | 'error' | 'closed'): void;
+}
+
+export interface ConfigMapData {
+  readonly name: string;
+  readonly uid: string;
+  readonly resourceVersion: string;
+  readonly data: Readonly<Record<string, string>>;
+}
+
+/** Someone else wrote the ConfigMap since we read it (409), or created it first. */
+export class ConfigMapConflictError extends Error {
+  constructor(name: string, options?: { cause?: unknown }) {
+    super(`ConfigMap ${name} changed since it was read`, options);
+    this.name = 'ConfigMapConflictError';
+  }
+}
+
+/** What the range watcher and the quarantine store need; tests pass an in-memory one. */
+export interface ConfigMapStore {
+  read(name: string, signal?: AbortSignal): Promise<ConfigMapData | undefined>;
+  /**
+   * Creates it when resourceVersion is undefined, else replaces that version; resolves to the new
+   * resourceVersion. Throws ConfigMapConflictError when someone else wrote first.
+   */
+  write(name: string, data: Record<string, string>, resourceVersion: string | undefined, signal?: AbortSignal): Promise<string>;
+  /** Calls onChange with the current object (undefined when absent) until signal aborts. */
+  watch(name: string, onChange: (cm: ConfigMapData | undefined) => void, signal: AbortSignal): Promise<void>;
+}
+
+/** Events about objects in the controller's namespace (ConfigMaps); the same reason and note at most once per window. */
+export interface ObjectEventSink {
+  emit(regarding: { kind: string; name: string; uid?: string }, type: EventType, reason: string, note: string): void;
+}
+
+/**
+ * Problems found in podCIDRs that nodes already carry:
+ * - malformed     → not a CIDR, or host bits set;
+ * - out-of-range  → inside no configured cluster CIDR (e.g. after a range change);
+ * - duplicate     → the same CIDR is already held by another node;
+ * - overlap       → a CIDR of another size shares addresses with another node's.
+ */
+export type ConflictKind = 'malformed' | 'out-of-range' | 'duplicate' | 'overlap';
+
+/** Every ConflictKind, in report order: metrics list each one so its series exists from the first scrape. */
+export const conflictKinds = ['malformed', 'out-of-range', 'duplicate', 'overlap'] as const satisfies readonly ConflictKind[];
+
+export function isConflictKind(kind: string): kind is ConflictKind {
+  return (conflictKinds as readonly string[]).includes(kind);
+}
+
+/** The reconciler's metrics hooks; src/metrics wires them to Prometheus. */
+export interface ReconcilerObserver {
+  conflict?(kind: ConflictKind): void;
+  /** A node got its podCIDRs (one call per node, not per family). */
+  allocated?(): void;
+  /** Node subnets handed back to the allocator. */
+  released?(subnets: number): void;
+  patchFailed?(failure: PatchFailure): void;
+  /** Nodes waiting for space after the range ran out. */
+  waiting?(nodes: number): void;
+}
+
+/** Optional hooks for queue metrics (depth, adds, retries, latency); all times in seconds. */
+export interface WorkQueueObserver {
+  /** A key entered the queue (adds of a key already queued are not counted). */
+  onAdd?(): void;
+  onDepth?(depth: number): void;
+  /** A key was re-queued through the rate limiter. */
+  onRetry?(): void;
+  /** Time a key waited in the queue before a worker took it. */
+  onQueueLatency?(seconds: number): void;
+  /** Time a worker held a key, from get() to done(). */
+  onWorkDuration?(seconds: number): void;
+}
+
+/** Called once per HTTP attempt: verb (GET, PATCH…), status code or "<error>", seconds to the response headers. */
+export type RequestObserver = (verb: string, code: string, seconds: number) => void;
