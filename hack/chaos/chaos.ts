@@ -17,6 +17,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { CLOCK_SKEW_MARGIN_MS } from '../../src/controller/quarantine-store.js';
 import { HACK_DIR, startControlPlane, type ControlPlane } from '../lib/control-plane.js';
 import { CHAOS_LABEL, Churn, sleep } from './churn.js';
 import { HANDOFF_WRITTEN, readEvents, tallyFastStarts, type FastStartTally } from './handoffs.js';
@@ -566,7 +567,7 @@ class ChaosRun {
     const holders = before.filter((n) => n.podCIDRs.length > 0).length;
     const free = this.#cluster.capacity - holders;
     const leader = await this.#leader();
-    const metrics = leader === undefined ? undefined : await scrapeUsed(leader.address);
+    const metrics = leader === undefined ? undefined : await this.#usedOnceUnquarantined(leader.address);
     const held = before.reduce((sum, n) => sum + n.podCIDRs.length, 0);
     if (metrics !== undefined && metrics !== held) {
       this.#violate(`leak: the leader's podcidr_allocator_range_used_cidrs is ${metrics}, nodes hold ${held}`);
@@ -574,6 +575,21 @@ class ChaosRun {
     const fill = await this.#fill(churn, runId, free);
     const failover = await this.#failover();
     return { holders, free, fillMs: fill, metricsUsed: metrics, failover };
+  }
+
+  /**
+   * The used-CIDR gauge counts quarantined subnets until they expire, and a leader that took over
+   * lately loaded the stored quarantine with the clock-skew margin added: wait that out first, so
+   * only a subnet that stays used with no node holding it counts as a leak.
+   */
+  async #usedOnceUnquarantined(address: string | undefined): Promise<number | undefined> {
+    const deadline = Date.now() + parseQuarantineMs(this.#s.quarantine) + CLOCK_SKEW_MARGIN_MS + 2_000;
+    for (;;) {
+      const quarantined = await scrapeGauge(address, 'podcidr_allocator_range_quarantined_cidrs');
+      if (quarantined === undefined || quarantined === 0 || Date.now() > deadline) break;
+      await sleep(250);
+    }
+    return scrapeGauge(address, 'podcidr_allocator_range_used_cidrs');
   }
 
   async #fill(churn: Churn, runId: string, free: number): Promise<number | undefined> {
@@ -728,13 +744,14 @@ function exitTally(exits: readonly ReplicaExit[]): string {
 }
 
 /** The sum of podcidr_allocator_range_used_cidrs over ranges, or undefined when run does not serve it. */
-async function scrapeUsed(address: string | undefined): Promise<number | undefined> {
+/** The sum over ranges of one per-range gauge of the replica at address. */
+async function scrapeGauge(address: string | undefined, name: string): Promise<number | undefined> {
   if (address === undefined) return undefined;
   try {
     const text = await (await fetch(`http://${address}/metrics`)).text();
     const values = text
       .split('\n')
-      .filter((line) => /^podcidr_allocator_range_used_cidrs[{ ]/.test(line))
+      .filter((line) => line.startsWith(`${name}{`) || line.startsWith(`${name} `))
       .map((line) => Number(line.split(' ').at(-1)));
     return values.length === 0 ? undefined : values.reduce((a, b) => a + b, 0);
   } catch {
