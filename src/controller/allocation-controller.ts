@@ -95,7 +95,7 @@ export class AllocationController {
     // No await from the snapshot to #started: every informer event is either in the snapshot or
     // reaches this term through nodeChanged/nodeDeleted, including deletes.
     const nodes = this.#o.lister.list();
-    const summary = this.reconciler.rebuild(nodes, this.#o.carried, this.#o.lister.resourceVersion());
+    const summary = this.reconciler.rebuild(nodes, this.#o.carried, this.#o.lister.lastSyncResourceVersion());
     this.#started = true;
     // The rebuild has already occupied what listed nodes carry; syncing them again would only
     // queue a node that joins now behind all of them (50,000 at a large restart). A node whose carried

@@ -120,7 +120,7 @@ export class FastStart {
     return {
       get: (name) => nodes.get(name),
       list: () => [...nodes.values()],
-      resourceVersion: () => this.#mark.last(),
+      lastSyncResourceVersion: () => this.#mark.last(),
       // The term's rebuild and its workers wait here; what the watch showed meanwhile is occupied.
       listedAfter: (_after, signal) => this.#mark.reached(signal),
     };

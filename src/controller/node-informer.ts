@@ -186,13 +186,8 @@ export class NodeInformer implements FreshNodeLister {
     });
   }
 
-  /** The resourceVersion the next watch would start from. */
-  lastSyncResourceVersion(): string {
-    return this.#resourceVersion;
-  }
-
   /** The cache is the cluster at the last list, event or bookmark: the resourceVersion a watch goes on from. */
-  resourceVersion(): string {
+  lastSyncResourceVersion(): string {
     return this.#resourceVersion;
   }
 

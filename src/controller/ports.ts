@@ -30,7 +30,7 @@ export interface FreshNodeLister extends NodeLister {
    */
   listedAfter(after: number, signal: AbortSignal): Promise<boolean>;
   /** The resourceVersion at which the cache shows the cluster ('' before a list). */
-  resourceVersion(): string;
+  lastSyncResourceVersion(): string;
 }
 
 /** Why a podCIDR patch failed; the reconciler branches on this. */
