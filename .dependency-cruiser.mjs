@@ -1,4 +1,4 @@
-// The layers, enforced by `npm run lint`: cli → controller → allocator → cidr, with kube/ and
+// The layers, enforced by `npm run lint`: cli → term → controller → allocator → cidr, with kube/ and
 // metrics/ (adapters) depending only on the ports the controller owns, time and cidr.
 const adapterMayUse = '^src/(controller/ports\\.ts$|time\\.ts$|cidr/)';
 
@@ -19,6 +19,7 @@ export default {
     only('time-is-a-leaf', 'time\\.ts$', []),
     only('cidr-is-the-ground', 'cidr/', []),
     only('allocator-below-controller', 'allocator/', ['^src/cidr/', '^src/time\\.ts$']),
+    only('term-over-controller', 'term/', ['^src/controller/', '^src/allocator/', '^src/cidr/', '^src/time\\.ts$']),
     only('controller-knows-no-adapter', 'controller/', ['^src/allocator/', '^src/cidr/', '^src/time\\.ts$']),
     only('kube-implements-ports', 'kube/', [adapterMayUse]),
     only('metrics-implement-ports', 'metrics/', [adapterMayUse]),

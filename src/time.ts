@@ -94,3 +94,15 @@ export class TokenBucket {
     this.#tokens = Math.min(this.#burst, this.#tokens + (elapsed / 1000) * this.#qps);
   }
 }
+
+/** Runs fn every ms on the given clock until signal aborts; the first run is ms from now. */
+export function repeat(clock: Clock, ms: number, signal: AbortSignal, fn: () => void): void {
+  if (signal.aborted) return;
+  let cancel = clock.setTimer(tick, ms);
+  function tick(): void {
+    if (signal.aborted) return;
+    cancel = clock.setTimer(tick, ms);
+    fn();
+  }
+  signal.addEventListener('abort', () => cancel(), { once: true });
+}

@@ -1,18 +1,11 @@
-// The `run` command's body: wires the client, the Node cache, the leader elector and one
-// AllocationController per leadership term, serves health and metrics, and handles shutdown.
+// The `run` command's body: wires the clients, the Node cache, the operator features, the term runner
+// and the leader elector; serves health and metrics, and handles shutdown.
 
 import { Registry } from 'prom-client';
-import { AllocationController } from '../controller/allocation-controller.js';
 import { NodeInformer } from '../controller/node-informer.js';
-import { type ConflictKind, isConflictKind, type NodeInfo, type NodeSource } from '../controller/ports.js';
-import { KubeConfigMapStore, KubeObjectEvents } from '../kube/config-maps.js';
-import { FastStart } from '../controller/fast-start.js';
-import { handoffRanges, readHandoff, takeHandoff, writeHandoff } from '../controller/handoff.js';
-import type { CarriedAllocation } from '../controller/reconciler.js';
-import { OperatorFeatures, termHandle } from '../controller/operator-features.js';
-import { type Clock, systemClock } from '../time.js';
-import type { QuarantineEntry } from '../allocator/types.js';
+import type { NodeSource } from '../controller/ports.js';
 import type { ClusterAccess } from '../kube/access.js';
+import { KubeConfigMapStore, KubeObjectEvents } from '../kube/config-maps.js';
 import {
   KubeConfigError,
   KubeEventSink,
@@ -27,7 +20,9 @@ import { LeaderElector, createKubeLeaseClient } from '../leader/index.js';
 import type { Logger } from '../log.js';
 import { startHttpServer, type HttpServer } from '../metrics/http.js';
 import { createMetrics, type Metrics } from '../metrics/metrics.js';
-import { auditProblems } from '../controller/node-audit.js';
+import { createFeatures, type Features } from '../term/features/index.js';
+import { TermRunner } from '../term/term-runner.js';
+import { systemClock } from '../time.js';
 import type { Config } from './config.js';
 
 export const FIELD_MANAGER = 'podcidr-allocator';
@@ -50,12 +45,6 @@ const JSON_LIST_PAGE_SIZE = 500;
 
 /** A graceful stop waits this long at most for in-flight patches without leader election. */
 const STOP_GRACE_MS = 10_000;
-
-/** A graceful stop waits this long at most for the handoff to be written. */
-const HANDOFF_WRITE_MS = 3_000;
-
-/** The conflicts gauge re-audits the cache at most this often; scrapes come every 15-60 s. */
-const AUDIT_MAX_AGE_MS = 15_000;
 
 /** Resolves to the process exit code. */
 export async function runController(config: Config, deps: RunDeps): Promise<number> {
@@ -100,102 +89,83 @@ class App {
   readonly #deps: RunDeps;
   readonly #log: Logger;
   readonly #kube: KubeClient;
-  /** The caches' list and watch requests (Nodes, the range ConfigMap). */
+  /** The caches' list and watch requests (Nodes, the ConfigMaps read beside them). */
   readonly #cacheKube: KubeClient;
   readonly #registry = new Registry();
   readonly #metrics: Metrics;
-  /** The informer's clock; a term's start is read from it, so it compares with the informer's list times. */
-  readonly #clock: Clock = systemClock;
   readonly #informer: NodeInformer;
+  readonly #features: Features;
+  readonly #runner: TermRunner;
   readonly #elector: LeaderElector | undefined;
-  /** The controller of the current leadership term, if leading. */
-  #term: AllocationController | undefined;
-  /** Appended ranges, audit, early warning, second-allocator detection, durable quarantine. */
-  readonly #features: OperatorFeatures;
-  /** The controller's ConfigMaps in its namespace: ranges and quarantine. */
-  readonly #configMaps: KubeConfigMapStore;
-  /**
-   * The handoff, read and written on the caches' budget: the patches' tokens are for the nodes a new
-   * term is about to serve. Any handoff is safe to store, even a deposed leader's: it describes its moment.
-   */
-  readonly #handoffs: KubeConfigMapStore;
-  /** Allocating from the last term's handoff while this term's list comes in. */
-  #fast: FastStart | undefined;
-  /** One sink for the whole process, so de-duplication spans leadership terms. */
-  readonly #nodeEvents: KubeEventSink;
-  /** Set at the first stop signal: a term ending then may still write its last state. */
-  #stopping = false;
-  #audit: { at: number; conflicts: Partial<Record<ConflictKind, number>> } | undefined;
 
   constructor(config: Config, deps: RunDeps, access: ClusterAccess) {
     this.#config = config;
     this.#deps = deps;
     this.#log = deps.logger.child({ component: 'run' });
     this.#metrics = createMetrics(this.#registry, {
-      usage: () => this.#term?.allocator.usage() ?? [],
+      usage: () => this.#runner.usage(),
       nodesWithoutPodCIDR: () => this.#informer.list().filter((n) => n.podCIDRs.length === 0 && !n.deletionTimestamp).length,
-      conflicts: () => this.#conflicts(),
-      isLeader: () => this.#term !== undefined || this.#fast !== undefined,
+      conflicts: () => this.#features.audit.conflicts(),
+      isLeader: () => this.#runner.leading(),
+      auditFindings: () => this.#features.audit.counts(),
+      rangeLevels: () => this.#features.earlyWarning.levels(),
     });
+    const { qps, burst } = config.kube;
     this.#kube = createKubeClient(access, {
-      qps: config.kube.qps,
-      burst: config.kube.burst,
+      qps,
+      burst,
       onRequest: this.#metrics.requests,
       // Fencing by our own monotonic clock: no write leaves once our lease may have passed to another.
       mayWrite: () => this.#elector?.holdsLease() ?? true,
     });
     // A token bucket of its own, as kube-controller-manager's shared informers have: a relist never
     // waits behind a burst of patches, and never spends the tokens the patches are waiting for.
-    this.#cacheKube = createKubeClient(access, { qps: config.kube.qps, burst: config.kube.burst, onRequest: this.#metrics.requests });
-    this.#informer = new NodeInformer({
-      ...this.#nodeSource(),
-      log: deps.logger.child({ component: 'informer' }),
-      clock: this.#clock,
-      observer: this.#metrics.informer,
+    this.#cacheKube = createKubeClient(access, { qps, burst, onRequest: this.#metrics.requests });
+    const source = nodeSource(config, this.#cacheKube);
+    const log = (component: string): Logger => deps.logger.child({ component });
+    this.#informer = new NodeInformer({ ...source, log: log('informer'), clock: systemClock, observer: this.#metrics.informer });
+    // One sink for the whole process, so de-duplication spans leadership terms.
+    const nodeEvents = new KubeEventSink({ api: this.#kube, log: log('events'), identity: config.leaderElection.identity });
+    const namespace = config.leaderElection.resourceNamespace;
+    this.#features = createFeatures({
+      configMaps: new KubeConfigMapStore({ client: this.#kube, watchClient: this.#cacheKube, namespace, log: log('configmaps') }),
+      objectEvents: new KubeObjectEvents({ api: this.#kube, namespace, identity: config.leaderElection.identity, log: log('events') }),
+      nodeEvents,
+      lister: this.#informer,
+      log: deps.logger,
+      clock: systemClock,
+      ranges: config.ranges,
+      reserved: config.reserved,
+      quarantineMs: config.releaseQuarantineMs,
+      auditIntervalMs: config.auditIntervalMs,
+      fieldManager: FIELD_MANAGER,
+      foreignWrites: this.#metrics.foreignWrites,
     });
-    this.#informer.addHandlers({
-      add: (node) => this.#nodeChanged(undefined, node),
-      update: (before, node) => this.#nodeChanged(before, node),
-      delete: (node) => this.#term?.nodeDeleted(node),
-    });
-    this.#nodeEvents = new KubeEventSink({
-      api: this.#kube,
-      log: deps.logger.child({ component: 'events' }),
-      identity: config.leaderElection.identity,
-    });
-    this.#configMaps = new KubeConfigMapStore({
-      client: this.#kube,
-      watchClient: this.#cacheKube,
-      namespace: config.leaderElection.resourceNamespace,
-      log: deps.logger.child({ component: 'configmaps' }),
-    });
-    this.#handoffs = new KubeConfigMapStore({
-      client: this.#cacheKube,
-      namespace: config.leaderElection.resourceNamespace,
-      log: deps.logger.child({ component: 'configmaps' }),
-    });
-    this.#features = this.#makeFeatures();
-    this.#elector = config.leaderElection.enabled ? this.#makeElector() : undefined;
-  }
-
-  /** Current conflicts in the cache, judged like `check` does; only the leader audits. */
-  #conflicts(): Partial<Record<ConflictKind, number>> {
-    const term = this.#term;
-    if (term === undefined) return {};
-    // The timed audit already judged the cache (0.2 to 0.3 s for 50,000 nodes): no second pass per scrape.
-    if (this.#config.auditIntervalMs > 0) return this.#features.conflicts();
-    const now = Date.now();
-    if (this.#audit === undefined || now - this.#audit.at > AUDIT_MAX_AGE_MS) {
-      const findings = auditProblems(this.#informer.list(), term.allocator.ranges(), this.#config.reserved, {
+    this.#runner = new TermRunner({
+      informer: this.#informer,
+      source: source.source,
+      // On the caches' budget: the patches' tokens are for the nodes a new term is about to serve.
+      handoffs: new KubeConfigMapStore({ client: this.#cacheKube, namespace, log: log('configmaps') }),
+      features: this.#features,
+      flagRanges: config.ranges,
+      allocating: {
+        reserved: config.reserved,
+        quarantineMs: config.releaseQuarantineMs,
+        writer: new KubeNodeWriter(this.#kube, { fieldManager: FIELD_MANAGER }),
+        events: nodeEvents,
+        logger: deps.logger,
+        workers: config.concurrentNodeSyncs,
         fieldManager: FIELD_MANAGER,
-      });
-      const conflicts: Partial<Record<ConflictKind, number>> = {};
-      for (const { kind } of findings.problems) {
-        if (isConflictKind(kind)) conflicts[kind] = (conflicts[kind] ?? 0) + 1;
-      }
-      this.#audit = { at: now, conflicts };
-    }
-    return this.#audit.conflicts;
+        reconcilerObserver: this.#metrics.reconciler,
+        onSynced: (seconds) => this.#metrics.observeReconcile(seconds),
+      },
+      allocatorObserver: this.#metrics.allocator,
+      queueObserver: this.#metrics.queue,
+      clock: systemClock,
+      logger: deps.logger,
+      exit: (code) => this.#exit(code),
+    });
+    this.#elector = config.leaderElection.enabled ? makeElector(config, this.#kube, deps.logger, this.#runner) : undefined;
   }
 
   async run(): Promise<number> {
@@ -203,13 +173,13 @@ class App {
     if (http === undefined) return 1;
     const stop = new AbortController();
     const signals = onStopSignal(this.#deps, this.#log, () => {
-      this.#stopping = true;
+      this.#runner.stopping();
       stop.abort();
     });
     this.#log.info({ address: http.address, identity: this.#config.leaderElection.identity }, 'serving health and metrics');
     try {
-      // No informer.start() here: #lead or #firstAttemptConcluded starts it, whichever comes first.
-      void this.#features.watchRanges(stop.signal);
+      // No informer.start() here: the runner starts it at its first term or first failed attempt.
+      void this.#features.ranges.watch(stop.signal);
       return await (this.#elector ? this.#runElected(this.#elector, stop.signal) : this.#runAlone(stop.signal));
     } finally {
       signals.dispose();
@@ -230,7 +200,7 @@ class App {
   }
 
   async #runAlone(stop: AbortSignal): Promise<number> {
-    const work = this.#lead(stop);
+    const work = this.#runner.lead(stop);
     await aborted(stop);
     await Promise.race([work, delay(STOP_GRACE_MS)]);
     this.#log.info('stopped');
@@ -239,203 +209,6 @@ class App {
 
   #exit(code: number): never {
     return (this.#deps.exit ?? process.exit)(code);
-  }
-
-  /**
-   * A standby's first attempt found the Lease held (or failed): it lists now, so its cache is warm
-   * when it takes over. A replica that acquired at once leaves the first list to #lead instead.
-   */
-  #firstAttemptConcluded(acquired: boolean): void {
-    if (!acquired) this.#informer.start();
-  }
-
-  /**
-   * One leadership term: wait until the cache rests on a list started after the Lease was acquired,
-   * rebuild from it, converge until signal aborts. On a cold start (and without leader election) the
-   * informer starts here, after termStart, so its first list serves the term as well: one list, not two.
-   * Meanwhile, with a handoff from the last term, nodes that join are served from it.
-   */
-  async #lead(signal: AbortSignal): Promise<void> {
-    this.#log.info('started leading');
-    const termStart = this.#clock.now();
-    this.#informer.start();
-    this.#fast = await this.#startFast(signal);
-    const listed = await this.#informer.listedAfter(termStart, signal);
-    const carried = await this.#finishFast(listed);
-    if (!listed) return;
-    const quarantined = await this.#features.prepareTerm(signal);
-    if (signal.aborted) return;
-    // No await from here to termStarted: a range appended meanwhile reaches the term either way.
-    const term = this.#newTerm(signal, quarantined, termStart, carried);
-    const handle = termHandle(term, this.#informer);
-    this.#features.termStarted(handle, signal);
-    this.#term = term;
-    try {
-      await term.run(signal);
-    } catch (err) {
-      if (signal.aborted) return;
-      // A bug, not a condition to wait out: exit so the pod restarts from the cluster's state.
-      this.#log.fatal({ err }, 'allocation stopped unexpectedly');
-      this.#exit(1);
-    } finally {
-      if (this.#term === term) this.#term = undefined;
-      // Still holding the Lease until it is released; after a loss the process exits instead.
-      if (this.#stopping) {
-        await this.#features.flushQuarantine(handle);
-        await this.#handOff(term);
-      }
-    }
-  }
-
-  /** Starts allocating from the stored handoff, when there is one that fits the ranges. */
-  async #startFast(signal: AbortSignal): Promise<FastStart | undefined> {
-    const log = this.#deps.logger.child({ component: 'fast-start' });
-    const handoff = await readHandoff(this.#handoffs, log, signal);
-    if (handoff === undefined || signal.aborted) return undefined;
-    const ranges = handoffRanges(handoff, this.#config.ranges);
-    if (ranges === undefined) {
-      log.info('the handoff describes other cluster ranges; allocating once the node list is in');
-      return undefined;
-    }
-    try {
-      const fast = new FastStart(
-        {
-          ...this.#allocating(),
-          handoff,
-          ranges,
-          source: this.#nodeSource().source,
-        },
-        signal,
-      );
-      fast.start();
-      log.info({ resourceVersion: handoff.resourceVersion }, 'allocating from the handoff while the node list comes in');
-      return fast;
-    } catch (err) {
-      log.warn({ err }, 'cannot allocate from the handoff; allocating once the node list is in');
-      return undefined;
-    }
-  }
-
-  async #finishFast(listed: boolean): Promise<CarriedAllocation[]> {
-    const fast = this.#fast;
-    if (fast === undefined) return [];
-    try {
-      const carried = await fast.finish();
-      const allocated = carried.filter((c) => c.landed).length;
-      const summary = { allocated, pending: carried.length - allocated };
-      const log = this.#deps.logger.child({ component: 'fast-start' });
-      log.info(summary, listed ? 'node list is in; handing over to the term' : 'term ended before the node list was in');
-      return carried;
-    } finally {
-      this.#fast = undefined;
-    }
-  }
-
-  /**
-   * At the end of a graceful term, its workers done: what it held taken and what the cache shows,
-   * read together with the cache's resourceVersion, for the next leader to start from.
-   */
-  async #handOff(term: AllocationController): Promise<void> {
-    const resourceVersion = this.#informer.lastSyncResourceVersion();
-    if (resourceVersion === '') return;
-    const handoff = takeHandoff(term.allocator, this.#informer.list(), resourceVersion);
-    const log = this.#deps.logger.child({ component: 'handoff' });
-    // Bounded: a spent token bucket must not hold the stop up; the next leader then lists first.
-    await writeHandoff(this.#handoffs, handoff, log, AbortSignal.timeout(HANDOFF_WRITE_MS));
-  }
-
-  #nodeChanged(before: NodeInfo | undefined, node: NodeInfo): void {
-    this.#term?.nodeChanged(node);
-    this.#features.nodeChanged(before, node);
-  }
-
-  #newTerm(
-    signal: AbortSignal,
-    quarantined: readonly QuarantineEntry[],
-    termStart: number,
-    carried: readonly CarriedAllocation[],
-  ): AllocationController {
-    return new AllocationController(
-      {
-        ...this.#allocating(),
-        ranges: this.#features.ranges(),
-        quarantined,
-        carried,
-        lister: this.#informer,
-        termStart,
-        allocatorObserver: this.#metrics.allocator,
-        queueObserver: this.#metrics.queue,
-      },
-      signal,
-    );
-  }
-
-  /** What a term and a fast start allocate with alike: flags, the patch writer, Events, metrics. */
-  #allocating() {
-    const config = this.#config;
-    return {
-      reserved: config.reserved,
-      quarantineMs: config.releaseQuarantineMs,
-      writer: new KubeNodeWriter(this.#kube, { fieldManager: FIELD_MANAGER }),
-      events: this.#nodeEvents,
-      logger: this.#deps.logger,
-      workers: config.concurrentNodeSyncs,
-      fieldManager: FIELD_MANAGER,
-      reconcilerObserver: this.#metrics.reconciler,
-      onSynced: (seconds: number) => this.#metrics.observeReconcile(seconds),
-    };
-  }
-
-  #makeFeatures(): OperatorFeatures {
-    const config = this.#config;
-    const namespace = config.leaderElection.resourceNamespace;
-    const log = this.#deps.logger;
-    return new OperatorFeatures({
-      configMaps: this.#configMaps,
-      objectEvents: new KubeObjectEvents({
-        api: this.#kube,
-        namespace,
-        identity: config.leaderElection.identity,
-        log: log.child({ component: 'events' }),
-      }),
-      nodeEvents: this.#nodeEvents,
-      lister: this.#informer,
-      registry: this.#registry,
-      log,
-      ranges: config.ranges,
-      reserved: config.reserved,
-      quarantineMs: config.releaseQuarantineMs,
-      auditIntervalMs: config.auditIntervalMs,
-      fieldManager: FIELD_MANAGER,
-    });
-  }
-
-  /** Where the informer reads Nodes, in the --kube-api-content-type encoding, and its page size. */
-  #nodeSource(): { source: NodeSource; pageSize: number } {
-    if (this.#config.kube.contentType === 'application/json') {
-      const source = new KubeNodeSource({ client: this.#cacheKube });
-      return { source, pageSize: JSON_LIST_PAGE_SIZE };
-    }
-    return { source: new ProtobufNodeSource({ client: this.#cacheKube }), pageSize: PROTOBUF_LIST_PAGE_SIZE };
-  }
-
-  #makeElector(): LeaderElector {
-    const le = this.#config.leaderElection;
-    // Renewals get a client of their own, so a burst of patches can never delay them in the bucket.
-    const leaseApi = createKubeClient(this.#kube.access, { qps: this.#config.kube.qps, burst: this.#config.kube.burst });
-    return new LeaderElector({
-      lock: { namespace: le.resourceNamespace, name: le.resourceName },
-      identity: le.identity,
-      client: createKubeLeaseClient(leaseApi, { requestTimeoutMs: Math.max(1, le.renewDeadlineMs / 2) }),
-      logger: this.#deps.logger.child({ component: 'leader' }),
-      leaseDurationMs: le.leaseDurationMs,
-      renewDeadlineMs: le.renewDeadlineMs,
-      retryPeriodMs: le.retryPeriodMs,
-      releaseOnCancel: true,
-      onFirstAttempt: (acquired) => this.#firstAttemptConcluded(acquired),
-      onStartedLeading: (signal) => this.#lead(signal),
-      onNewLeader: (leader) => this.#log.info({ leader }, 'new leader observed'),
-    });
   }
 
   async #serve(): Promise<HttpServer | undefined> {
@@ -453,7 +226,34 @@ class App {
       return undefined;
     }
   }
+}
 
+function makeElector(config: Config, kube: KubeClient, logger: Logger, runner: TermRunner): LeaderElector {
+  const le = config.leaderElection;
+  const log = logger.child({ component: 'leader' });
+  // Renewals get a client of their own, so a burst of patches can never delay them in the bucket.
+  const leaseApi = createKubeClient(kube.access, { qps: config.kube.qps, burst: config.kube.burst });
+  return new LeaderElector({
+    lock: { namespace: le.resourceNamespace, name: le.resourceName },
+    identity: le.identity,
+    client: createKubeLeaseClient(leaseApi, { requestTimeoutMs: Math.max(1, le.renewDeadlineMs / 2) }),
+    logger: log,
+    leaseDurationMs: le.leaseDurationMs,
+    renewDeadlineMs: le.renewDeadlineMs,
+    retryPeriodMs: le.retryPeriodMs,
+    releaseOnCancel: true,
+    onFirstAttempt: (acquired) => runner.firstAttemptConcluded(acquired),
+    onStartedLeading: (signal) => runner.lead(signal),
+    onNewLeader: (leader) => logger.child({ component: 'run' }).info({ leader }, 'new leader observed'),
+  });
+}
+
+/** Where the informer reads Nodes, in the --kube-api-content-type encoding, and its page size. */
+function nodeSource(config: Config, client: KubeClient): { source: NodeSource; pageSize: number } {
+  if (config.kube.contentType === 'application/json') {
+    return { source: new KubeNodeSource({ client }), pageSize: JSON_LIST_PAGE_SIZE };
+  }
+  return { source: new ProtobufNodeSource({ client }), pageSize: PROTOBUF_LIST_PAGE_SIZE };
 }
 
 /** Runs onFirst at the first SIGTERM/SIGINT; a second signal exits 1 at once. */

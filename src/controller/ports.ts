@@ -197,3 +197,8 @@ export interface WorkQueueObserver {
 
 /** Called once per HTTP attempt: verb (GET, PATCH…), status code or "<error>", seconds to the response headers. */
 export type RequestObserver = (verb: string, code: string, seconds: number) => void;
+
+/** Second-allocator detection's hook: another field manager set a Node's podCIDRs while we led. */
+export interface ForeignWriteObserver {
+  onForeignWrite(manager: string): void;
+}

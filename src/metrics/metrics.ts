@@ -6,6 +6,7 @@ import {
   type AllocatorObserver,
   type ConflictKind,
   conflictKinds,
+  type ForeignWriteObserver,
   type NodeInformerObserver,
   type PatchFailure,
   type RangeUsage,
@@ -13,12 +14,13 @@ import {
   type RequestObserver,
   type WorkQueueObserver,
 } from '../controller/ports.js';
+import { createFeatureMetrics, type FeatureSources } from './features.js';
 import { createLeaderMetrics } from './leader.js';
 import { TalliedHistogram } from './tallied-histogram.js';
 import { AllocatorTally, type RangeTally } from './tally.js';
 
 /** State read at scrape time, so a gauge can never disagree with what it reports on. */
-export interface MetricsSources {
+export interface MetricsSources extends FeatureSources {
   /** The allocator's ranges; empty while no allocator runs (a standby replica). */
   usage(): readonly RangeUsage[];
   /** Nodes in the cache that have no spec.podCIDR yet. */
@@ -36,6 +38,7 @@ export interface Metrics {
   readonly queue: Required<WorkQueueObserver>;
   readonly informer: Required<NodeInformerObserver>;
   readonly requests: RequestObserver;
+  readonly foreignWrites: ForeignWriteObserver;
   /** One reconcile of one node took this long; the reconciler has no clock hook of its own. */
   observeReconcile(seconds: number): void;
 }
@@ -78,6 +81,7 @@ export function createMetrics(registry: Registry, sources: MetricsSources): Metr
   const queue = queueMetrics(registers);
   const informer = informerMetrics(registers);
   const requests = requestMetrics(registers);
+  const foreignWrites = createFeatureMetrics(registry, sources);
   const reconcileDuration = new Histogram({
     name: 'podcidr_allocator_reconcile_duration_seconds',
     help: 'Time one reconcile of one node took.',
@@ -90,6 +94,7 @@ export function createMetrics(registry: Registry, sources: MetricsSources): Metr
     queue,
     informer,
     requests,
+    foreignWrites,
     observeReconcile: (seconds) => observe(reconcileDuration, {}, seconds),
   };
 }

@@ -2,7 +2,7 @@
 // allocates from it while its list comes in and hands over without a conflict, and one that does not
 // fit the ranges or cannot be read is passed over for a start that lists first.
 import { expect, it } from 'vitest';
-import { decodeHandoff, HANDOFF_KEY, HANDOFF_NAME } from '../../src/controller/handoff.js';
+import { decodeHandoff, HANDOFF_KEY, HANDOFF_NAME } from '../../src/term/handoff.js';
 import {
   createNode,
   nodeEvents,

@@ -23,7 +23,7 @@ import {
 } from './controller-harness.js';
 import { describeWithControlPlane, eventually } from './harness.js';
 import { SlowApiProxy } from './slow-api-proxy.js';
-import { HANDOFF_NAME } from '../../src/controller/handoff.js';
+import { HANDOFF_NAME } from '../../src/term/handoff.js';
 import type * as k8s from '@kubernetes/client-node';
 
 const RANGE = '10.202.0.0/16';

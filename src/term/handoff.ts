@@ -6,8 +6,8 @@ import type { Logger } from 'pino';
 import { ClusterAllocator } from '../allocator/cluster-allocator.js';
 import type { PodCidrAllocator, RangeSpec, TakenSubnets } from '../allocator/types.js';
 import { formatCidr, parseCidr } from '../cidr/index.js';
-import { NO_OVERLAPS, claimPodCIDR } from './claim.js';
-import { ConfigMapConflictError, type ConfigMapStore, type NodeInfo } from './ports.js';
+import { NO_OVERLAPS, claimPodCIDR } from '../controller/claim.js';
+import { ConfigMapConflictError, type ConfigMapStore, type NodeInfo } from '../controller/ports.js';
 
 export const HANDOFF_NAME = 'podcidr-allocator-handoff';
 export const HANDOFF_KEY = 'handoff.json';

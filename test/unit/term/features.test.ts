@@ -1,4 +1,4 @@
-// Unit tests of OperatorFeatures and the continuous audit over in-memory ConfigMaps, Events and a real
+// Unit tests of the operator features and the continuous audit over in-memory ConfigMaps, Events and a real
 // ClusterAllocator: appended ranges, refused changes, early warnings, foreign writes, the quarantine's round trip.
 
 import { Registry } from 'prom-client';
@@ -7,10 +7,12 @@ import { ClusterAllocator } from '../../../src/allocator/cluster-allocator.js';
 import type { RangeSpec } from '../../../src/allocator/types.js';
 import { ContinuousAudit } from '../../../src/controller/audit.js';
 import type { EventType, NodeInfo, NodeLister, ObjectEventSink } from '../../../src/controller/ports.js';
-import { OperatorFeatures, type TermHandle } from '../../../src/controller/operator-features.js';
 import { QUARANTINE_STATE_NAME, QuarantinePersister } from '../../../src/controller/quarantine-store.js';
-import { MemoryConfigMaps } from './memory-config-maps.js';
-import { RecordingEvents, memoryLogger } from './reconciler-fakes.js';
+import { createFeatureMetrics } from '../../../src/metrics/features.js';
+import { type Features, type TermHandle, createFeatures, prepareTerm, startAll } from '../../../src/term/features/index.js';
+import { ManualClock } from '../controller/manual-clock.js';
+import { MemoryConfigMaps } from '../controller/memory-config-maps.js';
+import { RecordingEvents, memoryLogger } from '../controller/reconciler-fakes.js';
 
 class RecordingObjectEvents implements ObjectEventSink {
   readonly events: { name: string; type: EventType; reason: string; note: string }[] = [];
@@ -36,19 +38,25 @@ class Lister implements NodeLister {
 
 const flagRanges: RangeSpec[] = [{ clusterCIDR: '10.0.0.0/22', nodeMask: 24 }];
 
-function setup(quarantineMs = 0) {
+function setup(quarantineMs = 0, clock = new ManualClock()) {
   const configMaps = new MemoryConfigMaps();
   const objectEvents = new RecordingObjectEvents();
   const nodeEvents = new RecordingEvents();
   const lister = new Lister();
   const registry = new Registry();
   const { logger, lines } = memoryLogger();
-  const features = new OperatorFeatures({
+  // Gauges read the features at scrape time; the features count into the metrics' observer.
+  const foreignWrites = createFeatureMetrics(registry, {
+    auditFindings: () => features.audit.counts(),
+    rangeLevels: () => features.earlyWarning.levels(),
+  });
+  const features: Features = createFeatures({
     configMaps,
     objectEvents,
     nodeEvents,
     lister,
-    registry,
+    foreignWrites,
+    clock,
     log: logger,
     ranges: flagRanges,
     reserved: [],
@@ -58,7 +66,17 @@ function setup(quarantineMs = 0) {
     usageCheckMs: 60_000,
     quarantineFlushMs: 60_000,
   });
-  return { configMaps, objectEvents, nodeEvents, lister, registry, features, lines };
+  return {
+    configMaps,
+    objectEvents,
+    nodeEvents,
+    lister,
+    registry,
+    features,
+    lines,
+    prepareTerm: (signal: AbortSignal) => prepareTerm(features, signal),
+    termStarted: (handle: TermHandle, signal: AbortSignal) => startAll(features.all, handle, signal),
+  };
 }
 
 function term(allocator: ClusterAllocator): TermHandle & { appended: RangeSpec[] } {
@@ -74,12 +92,12 @@ function term(allocator: ClusterAllocator): TermHandle & { appended: RangeSpec[]
   };
 }
 
-describe('OperatorFeatures: ranges from podcidr-allocator-config', () => {
+describe('Operator features: ranges from podcidr-allocator-config', () => {
   it('starts a term with the ranges the ConfigMap appends', async () => {
     const s = setup();
     s.configMaps.set('podcidr-allocator-config', { clusterCIDRs: '10.0.0.0/22,10.1.0.0/22' });
-    await s.features.prepareTerm(new AbortController().signal);
-    expect(s.features.ranges().map((r) => r.clusterCIDR)).toEqual(['10.0.0.0/22', '10.1.0.0/22']);
+    await s.prepareTerm(new AbortController().signal);
+    expect(s.features.ranges.ranges().map((r) => r.clusterCIDR)).toEqual(['10.0.0.0/22', '10.1.0.0/22']);
     expect(s.objectEvents.events.map((e) => e.reason)).toEqual(['PodCIDRRangesAppended']);
   });
 
@@ -88,17 +106,17 @@ describe('OperatorFeatures: ranges from podcidr-allocator-config', () => {
     const allocator = new ClusterAllocator({ ranges: flagRanges });
     const handle = term(allocator);
     const stop = new AbortController();
-    await s.features.prepareTerm(stop.signal);
-    s.features.termStarted(handle, stop.signal);
+    await s.prepareTerm(stop.signal);
+    s.termStarted(handle, stop.signal);
     s.configMaps.set('podcidr-allocator-config', { clusterCIDRs: '10.0.0.0/22,10.1.0.0/23' });
-    await s.features.prepareTerm(stop.signal);
+    await s.prepareTerm(stop.signal);
     expect(handle.appended).toEqual([{ clusterCIDR: '10.1.0.0/23', nodeMask: 24 }]);
     expect(allocator.ranges()).toHaveLength(2);
 
     s.configMaps.set('podcidr-allocator-config', { clusterCIDRs: '10.0.0.0/22,10.1.0.0/22' });
-    await s.features.prepareTerm(stop.signal);
+    await s.prepareTerm(stop.signal);
     expect(allocator.ranges()).toHaveLength(2);
-    expect(s.features.ranges().map((r) => r.clusterCIDR)).toEqual(['10.0.0.0/22', '10.1.0.0/23']);
+    expect(s.features.ranges.ranges().map((r) => r.clusterCIDR)).toEqual(['10.0.0.0/22', '10.1.0.0/23']);
     const refused = s.objectEvents.events.filter((e) => e.reason === 'PodCIDRRangeChangeRefused');
     expect(refused).toHaveLength(1);
     expect(refused[0]?.note).toContain('entry 2 is 10.1.0.0/22 where 10.1.0.0/23 is in force');
@@ -109,47 +127,47 @@ describe('OperatorFeatures: ranges from podcidr-allocator-config', () => {
   it('lets a standby follow the ranges without Events, and a new leader records a refusal that stands', async () => {
     const s = setup();
     s.configMaps.set('podcidr-allocator-config', { clusterCIDRs: '10.0.0.0/22,10.1.0.0/22' });
-    await s.features.watchRanges(new AbortController().signal);
-    expect(s.features.ranges()).toHaveLength(2);
+    await s.features.ranges.watch(new AbortController().signal);
+    expect(s.features.ranges.ranges()).toHaveLength(2);
     s.configMaps.set('podcidr-allocator-config', { clusterCIDRs: '10.1.0.0/22' });
-    await s.features.watchRanges(new AbortController().signal);
+    await s.features.ranges.watch(new AbortController().signal);
     expect(s.objectEvents.events).toEqual([]);
     const term1 = new AbortController();
-    await s.features.prepareTerm(term1.signal);
+    await s.prepareTerm(term1.signal);
     expect(s.objectEvents.events.map((e) => e.reason)).toEqual(['PodCIDRRangeChangeRefused']);
     term1.abort();
     s.configMaps.set('podcidr-allocator-config', { clusterCIDRs: '10.0.0.0/22,10.1.0.0/22,10.2.0.0/22' });
-    await s.features.watchRanges(new AbortController().signal);
-    expect(s.features.ranges()).toHaveLength(3);
+    await s.features.ranges.watch(new AbortController().signal);
+    expect(s.features.ranges.ranges()).toHaveLength(3);
     expect(s.objectEvents.events).toHaveLength(1);
   });
 
   it('refuses an appended range that overlaps one in force', async () => {
     const s = setup();
     s.configMaps.set('podcidr-allocator-config', { clusterCIDRs: '10.0.0.0/22,10.0.2.0/23' });
-    await s.features.prepareTerm(new AbortController().signal);
-    expect(s.features.ranges()).toEqual(flagRanges);
+    await s.prepareTerm(new AbortController().signal);
+    expect(s.features.ranges.ranges()).toEqual(flagRanges);
     expect(s.objectEvents.events[0]?.note).toMatch(/overlaps the range 10\.0\.0\.0\/22/);
   });
 });
 
-describe('OperatorFeatures: early warning', () => {
+describe('Operator features: early warning', () => {
   it('warns once on the ConfigMap per threshold crossed and exports the level', async () => {
     const s = setup();
     const allocator = new ClusterAllocator({ ranges: [{ clusterCIDR: '10.0.0.0/20', nodeMask: 24 }] });
     const stop = new AbortController();
-    await s.features.prepareTerm(stop.signal);
-    s.features.termStarted(term(allocator), stop.signal);
+    await s.prepareTerm(stop.signal);
+    s.termStarted(term(allocator), stop.signal);
     for (let i = 0; i < 12; i++) allocator.allocate();
-    s.features.checkUsage();
+    s.features.earlyWarning.checkUsage();
     expect(s.objectEvents.events).toEqual([]);
     allocator.allocate();
-    s.features.checkUsage();
-    s.features.checkUsage();
+    s.features.earlyWarning.checkUsage();
+    s.features.earlyWarning.checkUsage();
     expect(s.objectEvents.events.map((e) => [e.name, e.reason])).toEqual([['podcidr-allocator-config', 'PodCIDRRangeNearlyFull']]);
     expect(s.objectEvents.events[0]?.note).toContain('10.0.0.0/20 is 81.3 % used (13 of 16 node subnets), past 80 %');
     for (let i = 0; i < 3; i++) allocator.allocate();
-    s.features.checkUsage();
+    s.features.earlyWarning.checkUsage();
     expect(s.objectEvents.events).toHaveLength(2);
     const metrics = await s.registry.getSingleMetricAsString('podcidr_allocator_range_nearly_full');
     expect(metrics).toContain('podcidr_allocator_range_nearly_full{clusterCIDR="10.0.0.0/20"} 0.95');
@@ -157,16 +175,16 @@ describe('OperatorFeatures: early warning', () => {
   });
 });
 
-describe('OperatorFeatures: second allocator', () => {
+describe('Operator features: second allocator', () => {
   it('reports podCIDRs set by another manager after the term started, on the node and in a counter', async () => {
     const s = setup();
     s.lister.put('old', ['10.0.0.0/24'], 'kube-controller-manager');
     s.lister.put('fresh', []);
     const stop = new AbortController();
-    s.features.termStarted(term(new ClusterAllocator({ ranges: flagRanges })), stop.signal);
+    s.termStarted(term(new ClusterAllocator({ ranges: flagRanges })), stop.signal);
     const change = (name: string, podCIDRs: string[]): void => {
       const before = s.lister.get(name);
-      s.features.nodeChanged(before, s.lister.put(name, podCIDRs, 'kube-controller-manager'));
+      s.features.secondAllocator.nodeChanged(before, s.lister.put(name, podCIDRs, 'kube-controller-manager'));
     };
     change('old', ['10.0.0.0/24']);
     change('fresh', ['10.0.1.0/24']);
@@ -179,7 +197,7 @@ describe('OperatorFeatures: second allocator', () => {
   });
 });
 
-describe('OperatorFeatures: durable quarantine', () => {
+describe('Operator features: durable quarantine', () => {
   it('hands the quarantine of one term to the next through the state ConfigMap', async () => {
     let now = 1_000_000;
     const clock = (): number => now;
@@ -193,7 +211,7 @@ describe('OperatorFeatures: durable quarantine', () => {
     expect(s.configMaps.maps.get(QUARANTINE_STATE_NAME)?.data['quarantine.json']).toContain(cidr);
 
     now += 30_000;
-    const seeded = await s.features.prepareTerm(new AbortController().signal);
+    const seeded = await s.prepareTerm(new AbortController().signal);
     const second = new ClusterAllocator({ ranges: flagRanges, quarantineMs: 60_000, now: clock });
     second.seedQuarantine(seeded);
     const handed = new Set<string>();
@@ -271,5 +289,23 @@ describe('ContinuousAudit', () => {
     // Out of the queue and still without podCIDRs (e.g. waiting out a backoff): now it is a finding.
     const third = audit.run(lister.list(), flagRanges, [], () => false);
     expect(third.fresh.map((p) => `${p.kind}:${p.node}`)).toEqual(['missing:queued']);
+  });
+});
+
+describe('Operator features: timers', () => {
+  it('run on the injected clock while the term runs and stop with it', async () => {
+    const clock = new ManualClock();
+    const s = setup(60_000, clock);
+    const allocator = new ClusterAllocator({ ranges: [{ clusterCIDR: '10.0.0.0/20', nodeMask: 24 }] });
+    const stop = new AbortController();
+    await s.prepareTerm(stop.signal);
+    s.termStarted(term(allocator), stop.signal);
+    for (let i = 0; i < 13; i++) allocator.allocate();
+    await clock.advance(59_999);
+    expect(s.objectEvents.events).toEqual([]);
+    await clock.advance(1);
+    expect(s.objectEvents.events.map((e) => e.reason)).toEqual(['PodCIDRRangeNearlyFull']);
+    stop.abort();
+    expect(clock.pending()).toBe(0);
   });
 });

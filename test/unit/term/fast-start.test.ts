@@ -2,11 +2,11 @@
 // left free, only to nodes the watch from the handoff showed, never releases, and hands over all it did.
 
 import { describe, expect, it } from 'vitest';
-import { CATCH_UP_WATCH_SECONDS, FastStart } from '../../../src/controller/fast-start.js';
-import type { Handoff } from '../../../src/controller/handoff.js';
+import { CATCH_UP_WATCH_SECONDS, FastStart } from '../../../src/term/fast-start.js';
+import type { Handoff } from '../../../src/term/handoff.js';
 import { type NodeInfo, ResourceExpiredError } from '../../../src/controller/ports.js';
-import { FakeSource } from './fake-node-source.js';
-import { FakeCluster, RecordingEvents, memoryLogger } from './reconciler-fakes.js';
+import { FakeSource } from '../controller/fake-node-source.js';
+import { FakeCluster, RecordingEvents, memoryLogger } from '../controller/reconciler-fakes.js';
 
 const RANGES = [{ clusterCIDR: '10.0.0.0/28', nodeMask: 30 }];
 

@@ -3,13 +3,13 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
   AllocationController,
   type AllocationControllerOptions,
-} from '../../../src/controller/allocation-controller.js';
+} from '../../../src/term/allocation-controller.js';
 import { NodeInformer } from '../../../src/controller/node-informer.js';
-import { termHandle } from '../../../src/controller/operator-features.js';
+import { termHandle } from '../../../src/term/features/index.js';
 import type { NodeInfo, NodeWriter } from '../../../src/controller/ports.js';
-import { FakeSource, node } from './fake-node-source.js';
-import { ManualClock } from './manual-clock.js';
-import { RecordingEvents } from './reconciler-fakes.js';
+import { FakeSource, node } from '../controller/fake-node-source.js';
+import { ManualClock } from '../controller/manual-clock.js';
+import { RecordingEvents } from '../controller/reconciler-fakes.js';
 
 /** Patches land in the fake API server; the informer sees them only when the test delivers a watch event. */
 class SourceWriter implements NodeWriter {

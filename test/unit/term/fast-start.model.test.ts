@@ -9,8 +9,8 @@ import fc from 'fast-check';
 import { pino } from 'pino';
 import { describe, expect, it, vi } from 'vitest';
 import { ClusterAllocator } from '../../../src/allocator/cluster-allocator.js';
-import { FastStart } from '../../../src/controller/fast-start.js';
-import { handoffRanges, takeHandoff, type Handoff } from '../../../src/controller/handoff.js';
+import { FastStart } from '../../../src/term/fast-start.js';
+import { handoffRanges, takeHandoff, type Handoff } from '../../../src/term/handoff.js';
 import {
   type NodeInfo,
   type NodeWatchHandlers,
@@ -18,8 +18,8 @@ import {
   ResourceExpiredError,
 } from '../../../src/controller/ports.js';
 import { Reconciler, type CarriedAllocation } from '../../../src/controller/reconciler.js';
-import { RecordingEvents } from './reconciler-fakes.js';
-import { SimServer, SimSource, SimWriter, Wire, sharesAddress, type LoggedEvent } from './simulated-api-server.js';
+import { RecordingEvents } from '../controller/reconciler-fakes.js';
+import { SimServer, SimSource, SimWriter, Wire, sharesAddress, type LoggedEvent } from '../controller/simulated-api-server.js';
 
 /** Eight subnets: few enough that two allocators meet on one soon. */
 const RANGES = [{ clusterCIDR: '10.0.0.0/27', nodeMask: 30 }];

@@ -16,10 +16,10 @@ import {
   takeHandoff,
   writeHandoff,
   type Handoff,
-} from '../../../src/controller/handoff.js';
-import { node } from './fake-node-source.js';
-import { MemoryConfigMaps } from './memory-config-maps.js';
-import { memoryLogger } from './reconciler-fakes.js';
+} from '../../../src/term/handoff.js';
+import { node } from '../controller/fake-node-source.js';
+import { MemoryConfigMaps } from '../controller/memory-config-maps.js';
+import { memoryLogger } from '../controller/reconciler-fakes.js';
 
 const ranges: RangeSpec[] = [{ clusterCIDR: '10.0.0.0/16', nodeMask: 24 }];
 

@@ -6,7 +6,7 @@
 import type { Logger } from 'pino';
 import { ClusterAllocator } from '../allocator/cluster-allocator.js';
 import type { AllocatorObserver, QuarantineEntry, RangeSpec, TakenSubnets } from '../allocator/types.js';
-import { Reconciler, type CarriedAllocation, type RebuildSummary } from './reconciler.js';
+import { Reconciler, type CarriedAllocation, type RebuildSummary } from '../controller/reconciler.js';
 import {
   type EventSink,
   type FreshNodeLister,
@@ -14,8 +14,14 @@ import {
   type NodeWriter,
   type ReconcilerObserver,
   type WorkQueueObserver,
-} from './ports.js';
-import { WorkQueue, runWorkers } from './workqueue.js';
+} from '../controller/ports.js';
+import { WorkQueue, runWorkers } from '../controller/workqueue.js';
+
+/** What a term and a fast start allocate with alike: flags, the patch writer, Events, metrics. */
+export type AllocatingOptions = Pick<
+  AllocationControllerOptions,
+  'reserved' | 'quarantineMs' | 'writer' | 'events' | 'logger' | 'workers' | 'fieldManager' | 'reconcilerObserver' | 'onSynced'
+>;
 
 export interface AllocationControllerOptions {
   readonly ranges: readonly RangeSpec[];

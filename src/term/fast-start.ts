@@ -16,7 +16,7 @@
 
 import type { Logger } from 'pino';
 import type { RangeSpec } from '../allocator/types.js';
-import { AllocationController, type AllocationControllerOptions } from './allocation-controller.js';
+import { AllocationController, type AllocatingOptions } from './allocation-controller.js';
 import { occupyPodCIDRs, type Handoff } from './handoff.js';
 import {
   type FreshNodeLister,
@@ -25,16 +25,12 @@ import {
   type NodeWatchHandlers,
   type NodeWriter,
   ResourceExpiredError,
-} from './ports.js';
-import type { CarriedAllocation } from './reconciler.js';
-import { isAtOrPast, ResourceVersionMark } from './resource-version-mark.js';
+} from '../controller/ports.js';
+import type { CarriedAllocation } from '../controller/reconciler.js';
+import { isAtOrPast, ResourceVersionMark } from '../controller/resource-version-mark.js';
 
 /** The handoff and where to watch from; everything else a term allocates with, as a term has it. */
-export interface FastStartOptions
-  extends Pick<
-    AllocationControllerOptions,
-    'reserved' | 'quarantineMs' | 'writer' | 'events' | 'logger' | 'workers' | 'fieldManager' | 'reconcilerObserver' | 'onSynced'
-  > {
+export interface FastStartOptions extends AllocatingOptions {
   readonly handoff: Handoff;
   /** The handoff's ranges (see handoffRanges). */
   readonly ranges: readonly RangeSpec[];

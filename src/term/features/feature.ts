@@ -1,0 +1,67 @@
+// What an operator feature sees of a leadership term, and the one way it runs beside one.
+
+import type { QuarantineEntry, RangeSpec, RangeUsage } from '../../allocator/types.js';
+import type { NodeInfo, NodeLister } from '../../controller/ports.js';
+import type { AllocationController } from '../allocation-controller.js';
+
+/** The parts of a leadership term the features use. */
+export interface TermHandle {
+  readonly allocator: { usage(): RangeUsage[]; quarantined(): QuarantineEntry[] };
+  /** Adds ranges to the running allocator and lets waiting nodes try them. */
+  appendRanges(ranges: readonly RangeSpec[]): void;
+  /**
+   * The node waits its turn in the work queue, is being synced, or was patched and the watch has
+   * not shown it yet: its missing podCIDR is work, not a finding.
+   */
+  inProgress(node: { readonly name: string; readonly uid: string }): boolean;
+}
+
+/** Starts with a term and stops with it; only the leader runs its features. */
+export interface TermFeature {
+  /** The term runs: start timers, adopt what nodes carry. Whatever this starts ends when signal aborts. */
+  termStarted(term: TermHandle, signal: AbortSignal): void;
+  /** An informer add (before undefined) or update, leader or not. */
+  nodeChanged?(before: NodeInfo | undefined, node: NodeInfo): void;
+}
+
+/**
+ * A term's handle. Appended ranges go into the running allocator; then the cached nodes' podCIDRs
+ * inside them (out of range until now) are occupied before anything there is handed out, without a
+ * rebuild: a rebuild from the cache would free a patch that landed before the watch showed it. Then
+ * every node is queued, so waiting ones allocate at once. Before the term's own rebuild this is
+ * harmless: that rebuild starts from a fresh list anyway.
+ */
+export function termHandle(controller: AllocationController, lister: NodeLister): TermHandle {
+  return {
+    allocator: controller.allocator,
+    appendRanges(ranges) {
+      for (const range of ranges) controller.allocator.appendRange(range);
+      const nodes = lister.list();
+      controller.reconciler.rangesAppended(nodes);
+      for (const node of nodes) controller.queue.add(node.name);
+    },
+    inProgress: (node) => controller.queue.pending(node.name) || controller.reconciler.assigned(node),
+  };
+}
+
+/** Runs each start; ends each with signal. */
+export function startAll(features: readonly TermFeature[], term: TermHandle, signal: AbortSignal): void {
+  for (const feature of features) feature.termStarted(term, signal);
+}
+
+/** The term a feature serves now: set when it starts, cleared when it ends. */
+export class CurrentTerm {
+  #term: TermHandle | undefined;
+
+  get(): TermHandle | undefined {
+    return this.#term;
+  }
+
+  holdUntil(term: TermHandle, signal: AbortSignal): void {
+    this.#term = term;
+    const end = (): void => {
+      if (this.#term === term) this.#term = undefined;
+    };
+    signal.addEventListener('abort', end, { once: true });
+  }
+}
