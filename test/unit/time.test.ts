@@ -2,7 +2,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { repeat } from '../../src/time.js';
-import { ManualClock } from './controller/manual-clock.js';
+import { ManualClock } from '../support/manual-clock.js';
 
 describe('repeat', () => {
   it('runs every interval from one interval after the start, and never after the signal aborts', async () => {

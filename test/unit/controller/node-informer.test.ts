@@ -7,7 +7,7 @@ import {
 } from '../../../src/controller/node-informer.js';
 import { type NodeInfo, ResourceExpiredError } from '../../../src/controller/ports.js';
 import { FakeSource, node } from './fake-node-source.js';
-import { ManualClock, settle } from './manual-clock.js';
+import { ManualClock, settle } from '../../support/manual-clock.js';
 
 interface Recorded {
   events: string[];

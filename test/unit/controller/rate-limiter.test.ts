@@ -7,7 +7,7 @@ import {
   defaultControllerRateLimiter,
 } from '../../../src/controller/rate-limiter.js';
 import { TokenBucket, sleep } from '../../../src/time.js';
-import { ManualClock } from './manual-clock.js';
+import { ManualClock } from '../../support/manual-clock.js';
 
 describe('TokenBucket', () => {
   it('lets a full burst through without delay, then spaces callers by 1/qps', () => {

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { ItemExponentialRateLimiter } from '../../../src/controller/rate-limiter.js';
 import { WorkQueue, runWorkers } from '../../../src/controller/workqueue.js';
 import { type WorkQueueObserver } from '../../../src/controller/ports.js';
-import { ManualClock, settle } from './manual-clock.js';
+import { ManualClock, settle } from '../../support/manual-clock.js';
 
 function newQueue(observer?: WorkQueueObserver): { queue: WorkQueue; clock: ManualClock } {
   const clock = new ManualClock();

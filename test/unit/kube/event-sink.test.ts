@@ -9,7 +9,7 @@ import {
   type KubeEventSinkOptions,
 } from '../../../src/kube/event-sink.js';
 import type { HttpMethod } from '../../../src/kube/transport.js';
-import { ManualClock } from '../controller/manual-clock.js';
+import { ManualClock } from '../../support/manual-clock.js';
 import { json, status } from './fake-rest.js';
 
 interface Created {

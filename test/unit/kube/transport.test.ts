@@ -9,7 +9,7 @@ import {
   WriteFencedError,
   createTransport,
 } from '../../../src/kube/transport.js';
-import { ManualClock } from '../controller/manual-clock.js';
+import { ManualClock } from '../../support/manual-clock.js';
 
 interface Sent {
   readonly at: number;

@@ -1,7 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { LeaderElector } from '../../../src/leader/elector.js';
-import { FakeClock, FakeLeaseStore, memoryLogger, type Link } from './fakes.js';
+import { ManualClock } from '../../support/manual-clock.js';
+import { FakeLeaseStore, memoryLogger, type Link } from './fakes.js';
 
 const lock = { namespace: 'kube-system', name: 'podcidr-allocator' };
 const STEP = 100;
@@ -26,7 +27,7 @@ describe('the elector under random network faults', () => {
   it('never lets two replicas act as leader at the same time', async () => {
     await fc.assert(
       fc.asyncProperty(fc.array(faultArb, { maxLength: 25 }), async (faults) => {
-        const clock = new FakeClock();
+        const clock = new ManualClock();
         const store = new FakeLeaseStore(clock);
         const replicas = ['a', 'b', 'c'].map((identity) => {
           const client = store.client(identity);

@@ -8,7 +8,8 @@ import {
   type LeaderElectorOptions,
   type RunOutcome,
 } from '../../../src/leader/elector.js';
-import { FakeClock, FakeLeaseStore, memoryLogger, microTime, type FakeLeaseClient } from './fakes.js';
+import { ManualClock } from '../../support/manual-clock.js';
+import { FakeLeaseStore, memoryLogger, microTime, type FakeLeaseClient } from './fakes.js';
 
 const lock = { namespace: 'kube-system', name: 'podcidr-allocator' };
 const LEASE = 15_000;
@@ -70,8 +71,8 @@ function candidate(
   };
 }
 
-function setup(): { clock: FakeClock; store: FakeLeaseStore } {
-  const clock = new FakeClock();
+function setup(): { clock: ManualClock; store: FakeLeaseStore } {
+  const clock = new ManualClock();
   return { clock, store: new FakeLeaseStore(clock) };
 }
 

@@ -1,9 +1,8 @@
-// Test doubles for the elector: a simulated clock with an injected sleep, and an in-memory Lease
-// store that models resourceVersion and 409 Conflict the way the API server does.
+// Test doubles for the elector: an in-memory Lease store on the test clock that models
+// resourceVersion and 409 Conflict the way the API server does.
 
 import { Writable } from 'node:stream';
 import { pino, type Logger } from 'pino';
-import type { ElectorClock, Sleep } from '../../../src/leader/elector.js';
 import {
   LeaseError,
   type LeaseClient,
@@ -11,86 +10,7 @@ import {
   type LeaseRef,
   type ObservedLease,
 } from '../../../src/leader/lease-client.js';
-
-/** Lets every pending promise continuation run; setImmediate fires only after microtasks drain. */
-export async function settle(): Promise<void> {
-  for (let i = 0; i < 5; i++) await new Promise<void>((resolve) => setImmediate(resolve));
-}
-
-interface Timer {
-  readonly at: number;
-  readonly seq: number;
-  readonly fire: () => void;
-}
-
-/** Simulated time: nothing happens until the test advances it. */
-export class FakeClock implements ElectorClock {
-  #now = 0;
-  #seq = 0;
-  #timers: Timer[] = [];
-  /** Wall clock at simulated time 0; tests shift it to model skew. */
-  wallBase = Date.UTC(2025, 0, 1, 12, 0, 0);
-  /** Every sleep requested, in ms, in order. */
-  readonly sleeps: number[] = [];
-
-  now(): number {
-    return this.#now;
-  }
-
-  wallNow(): Date {
-    return new Date(this.wallBase + this.#now);
-  }
-
-  readonly sleep: Sleep = (ms, signal) =>
-    new Promise<void>((resolve) => {
-      this.sleeps.push(ms);
-      if (signal.aborted) {
-        resolve();
-        return;
-      }
-      const timer: Timer = {
-        at: this.#now + Math.max(0, ms),
-        seq: this.#seq++,
-        fire: () => {
-          signal.removeEventListener('abort', onAbort);
-          resolve();
-        },
-      };
-      const onAbort = (): void => {
-        this.#timers = this.#timers.filter((t) => t !== timer);
-        resolve();
-      };
-      signal.addEventListener('abort', onAbort, { once: true });
-      this.#timers.push(timer);
-    });
-
-  /** Moves time forward by ms, firing due timers in order and letting their effects run. */
-  async advance(ms: number): Promise<void> {
-    const target = this.#now + ms;
-    for (;;) {
-      await settle();
-      const due = this.#timers
-        .filter((t) => t.at <= target)
-        .sort((a, b) => a.at - b.at || a.seq - b.seq)[0];
-      if (due === undefined) break;
-      this.#timers = this.#timers.filter((t) => t !== due);
-      this.#now = due.at;
-      due.fire();
-    }
-    this.#now = target;
-    await settle();
-  }
-
-  /** Advances to an absolute simulated time. */
-  async advanceTo(at: number): Promise<void> {
-    await this.advance(at - this.#now);
-  }
-
-  /** Time passes but no timer fires: a stalled event loop. */
-  jump(ms: number): void {
-    this.#now += ms;
-  }
-}
+import type { ManualClock } from '../../support/manual-clock.js';
 
 /** The spec as the server stores and returns it: MicroTime strings with six digits. */
 export interface WireSpec {
@@ -123,7 +43,7 @@ export class FakeLeaseStore {
   readonly writes: WriteLog[] = [];
   conflicts = 0;
 
-  constructor(readonly clock: FakeClock) {}
+  constructor(readonly clock: ManualClock) {}
 
   /** Writes a Lease behind every client's back (another replica, or an admin). */
   put(ref: LeaseRef, spec: WireSpec): void {

@@ -8,7 +8,7 @@ import type { ConflictKind } from '../../../src/controller/ports.js';
 import { WorkQueue } from '../../../src/controller/workqueue.js';
 import { describeMetrics } from '../../../src/metrics/describe.js';
 import { createMetrics, type Metrics } from '../../../src/metrics/metrics.js';
-import { ManualClock } from '../controller/manual-clock.js';
+import { ManualClock } from '../../support/manual-clock.js';
 
 interface Harness {
   readonly registry: Registry;

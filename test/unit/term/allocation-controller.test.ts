@@ -8,7 +8,7 @@ import { NodeInformer } from '../../../src/controller/node-informer.js';
 import { termHandle } from '../../../src/term/features/index.js';
 import type { NodeInfo, NodeWriter } from '../../../src/controller/ports.js';
 import { FakeSource, node } from '../controller/fake-node-source.js';
-import { ManualClock } from '../controller/manual-clock.js';
+import { ManualClock } from '../../support/manual-clock.js';
 import { RecordingEvents } from '../controller/reconciler-fakes.js';
 
 /** Patches land in the fake API server; the informer sees them only when the test delivers a watch event. */

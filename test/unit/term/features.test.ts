@@ -10,7 +10,7 @@ import type { EventType, NodeInfo, NodeLister, ObjectEventSink } from '../../../
 import { QUARANTINE_STATE_NAME, QuarantinePersister } from '../../../src/controller/quarantine-store.js';
 import { createFeatureMetrics } from '../../../src/metrics/features.js';
 import { type Features, type TermHandle, createFeatures, prepareTerm, startAll } from '../../../src/term/features/index.js';
-import { ManualClock } from '../controller/manual-clock.js';
+import { ManualClock } from '../../support/manual-clock.js';
 import { MemoryConfigMaps } from '../controller/memory-config-maps.js';
 import { RecordingEvents, memoryLogger } from '../controller/reconciler-fakes.js';
 
