@@ -11,11 +11,7 @@ import {
   type AllocatorObserver,
   type ClusterAllocatorOptions,
 } from '../../../src/allocator/index.js';
-
-class Clock {
-  ms = 1_000;
-  readonly now = (): number => this.ms;
-}
+import { ManualClock } from '../../support/manual-clock.js';
 
 function recorder(): { events: string[]; observer: AllocatorObserver } {
   const events: string[] = [];
@@ -89,7 +85,7 @@ describe('ClusterAllocator families and order', () => {
 
 describe('ClusterAllocator dual-stack allocation is all or nothing', () => {
   it('gives back the IPv4 part when IPv6 is exhausted, without quarantine, and restores the cursor', () => {
-    const clock = new Clock();
+    const clock = new ManualClock(1_000);
     const { events, observer } = recorder();
     const a = allocator({
       ranges: [
@@ -111,12 +107,12 @@ describe('ClusterAllocator dual-stack allocation is all or nothing', () => {
     expect(a.isAllocated('10.244.2.0/24')).toBe(false);
     a.occupy('fd00:0:0:1::/64');
     a.release('fd00::/64');
-    clock.ms += 60_000;
+    clock.jump(60_000);
     expect(a.allocate()).toEqual(['10.244.2.0/24', 'fd00::/64']);
   });
 
   it('reports the exhausted family, its ranges and when quarantine frees space', () => {
-    const clock = new Clock();
+    const clock = new ManualClock(1_000);
     const a = allocator({
       ranges: [{ clusterCIDR: 'fd00::/63', nodeMask: 64 }],
       quarantineMs: 5_000,
@@ -164,12 +160,12 @@ describe('ClusterAllocator reserved ranges', () => {
 });
 
 describe('ClusterAllocator release quarantine', () => {
-  function quarantined(ms: number, clock: Clock) {
+  function quarantined(ms: number, clock: ManualClock) {
     return allocator({ ranges: [{ clusterCIDR: '10.0.0.0/30', nodeMask: 31 }], quarantineMs: ms, now: clock.now });
   }
 
   it('keeps a released CIDR away from allocation until the delay has passed', () => {
-    const clock = new Clock();
+    const clock = new ManualClock(1_000);
     const a = quarantined(30_000, clock);
     expect(a.allocate()).toEqual(['10.0.0.0/31']);
     expect(a.allocate()).toEqual(['10.0.0.2/31']);
@@ -179,16 +175,16 @@ describe('ClusterAllocator release quarantine', () => {
     expect(a.nextQuarantineExpiry()).toBe(31_000);
     expect(a.isAllocated('10.0.0.0/31')).toBe(false);
     expect(a.usage()[0]).toMatchObject({ used: 2, free: 0, quarantined: 1 });
-    clock.ms = 30_999;
+    clock.jumpTo(30_999);
     expect(() => a.allocate()).toThrow(RangeExhaustedError);
-    clock.ms = 31_000;
+    clock.jumpTo(31_000);
     expect(a.allocate()).toEqual(['10.0.0.0/31']);
     expect(a.quarantined()).toEqual([]);
     expect(a.nextQuarantineExpiry()).toBeUndefined();
   });
 
   it('frees at once with a zero delay, like upstream', () => {
-    const clock = new Clock();
+    const clock = new ManualClock(1_000);
     const a = quarantined(0, clock);
     a.allocate();
     a.release('10.0.0.0/31');
@@ -197,21 +193,21 @@ describe('ClusterAllocator release quarantine', () => {
   });
 
   it('takes a quarantined CIDR out of quarantine when a node turns up holding it', () => {
-    const clock = new Clock();
+    const clock = new ManualClock(1_000);
     const a = quarantined(30_000, clock);
     a.allocate();
     a.release('10.0.0.0/31');
     a.occupy('10.0.0.0/31');
     expect(a.quarantined()).toEqual([]);
     expect(a.isAllocated('10.0.0.0/31')).toBe(true);
-    clock.ms += 60_000;
+    clock.jump(60_000);
     expect(a.isAllocated('10.0.0.0/31')).toBe(true);
     expect(a.allocate()).toEqual(['10.0.0.2/31']);
     expect(() => a.allocate()).toThrow(RangeExhaustedError);
   });
 
   it('quarantines every subnet of a larger released CIDR, and a larger occupy ends it', () => {
-    const clock = new Clock();
+    const clock = new ManualClock(1_000);
     const a = quarantined(30_000, clock);
     a.occupy('10.0.0.0/30');
     a.release('10.0.0.0/30');
@@ -222,8 +218,8 @@ describe('ClusterAllocator release quarantine', () => {
   });
 
   it('restores saved entries, skipping expired, in-use and foreign ones', () => {
-    const clock = new Clock();
-    clock.ms = 100_000;
+    const clock = new ManualClock(1_000);
+    clock.jumpTo(100_000);
     const a = allocator({
       ranges: [{ clusterCIDR: '10.0.0.0/29', nodeMask: 31 }],
       quarantineMs: 30_000,
@@ -243,56 +239,56 @@ describe('ClusterAllocator release quarantine', () => {
     expect(a.nextQuarantineExpiry()).toBe(120_000);
     expect([a.allocate(), a.allocate()]).toEqual([['10.0.0.2/31'], ['10.0.0.4/31']]);
     expect(() => a.allocate()).toThrow(RangeExhaustedError);
-    clock.ms = 120_000;
+    clock.jumpTo(120_000);
     expect(a.allocate()).toEqual(['10.0.0.0/31']);
   });
 
   it('expires entries in time order even when the clock steps backwards between releases', () => {
-    const clock = new Clock();
+    const clock = new ManualClock(1_000);
     const a = allocator({ ranges: [{ clusterCIDR: '10.0.0.0/29', nodeMask: 31 }], quarantineMs: 10, now: clock.now });
     a.occupy('10.0.0.0/29');
-    clock.ms = 500;
+    clock.jumpTo(500);
     a.release('10.0.0.2/31');
-    clock.ms = 300;
+    clock.jumpTo(300);
     a.release('10.0.0.4/31');
     expect(a.nextQuarantineExpiry()).toBe(310);
-    clock.ms = 310;
+    clock.jumpTo(310);
     expect(a.quarantined()).toEqual([{ cidr: '10.0.0.2/31', releasedAt: 500 }]);
     expect(a.allocate()).toEqual(['10.0.0.4/31']);
   });
 
   it('ignores saved entries when there is no quarantine, even ones stamped in the future', () => {
-    const clock = new Clock();
+    const clock = new ManualClock(1_000);
     const a = allocator({ ranges: [{ clusterCIDR: '10.0.0.0/30', nodeMask: 31 }], now: clock.now });
-    expect(a.seedQuarantine([{ cidr: '10.0.0.0/31', releasedAt: clock.ms + 60_000 }])).toEqual([]);
+    expect(a.seedQuarantine([{ cidr: '10.0.0.0/31', releasedAt: clock.now() + 60_000 }])).toEqual([]);
     expect(a.quarantined()).toEqual([]);
     expect(a.allocate()).toEqual(['10.0.0.0/31']);
     a.release('10.0.0.0/31');
     expect(a.allocate()).toEqual(['10.0.0.2/31']);
-    clock.ms += 120_000;
+    clock.jump(120_000);
     expect(a.isAllocated('10.0.0.0/31')).toBe(false);
     expect(a.isAllocated('10.0.0.2/31')).toBe(true);
   });
 
   it('reports the next expiry of a live entry, not of one a node took back', () => {
-    const clock = new Clock();
+    const clock = new ManualClock(1_000);
     const a = quarantined(30_000, clock);
     a.occupy('10.0.0.0/30');
     a.release('10.0.0.0/31');
-    clock.ms += 10_000;
+    clock.jump(10_000);
     a.release('10.0.0.2/31');
     a.occupy('10.0.0.0/31');
     expect(a.nextQuarantineExpiry()).toBe(41_000);
   });
 
   it('refuses a negative delay', () => {
-    expect(() => quarantined(-1, new Clock())).toThrow(RangeError);
+    expect(() => quarantined(-1, new ManualClock(1_000))).toThrow(RangeError);
   });
 });
 
 /** 16 addresses in /30s, one reserved, a 10 ms quarantine, every observer call recorded. */
 function observedSixteen() {
-  const clock = new Clock();
+  const clock = new ManualClock(1_000);
   const { events, observer } = recorder();
   const a = allocator({
     ranges: [{ clusterCIDR: '10.0.0.0/28', nodeMask: 30 }],
@@ -329,7 +325,7 @@ describe('ClusterAllocator occupy, release and the observer', () => {
     a.occupy('10.0.0.8/29');
     a.occupy('10.0.0.8/30');
     a.release('10.0.0.0/30');
-    clock.ms += 10;
+    clock.jump(10);
     a.usage();
     expect(events).toEqual([
       'occupied 10.0.0.0/28 1',
@@ -397,7 +393,7 @@ describe('ClusterAllocator taken subnets', () => {
   ];
 
   it('hands what one allocator holds taken to another: in use, reserved and quarantined alike', () => {
-    const clock = new Clock();
+    const clock = new ManualClock(1_000);
     const first = allocator({ ranges, reserved: ['10.0.255.0/24'], quarantineMs: 60_000, now: clock.now });
     first.allocate();
     first.allocate();
@@ -432,13 +428,13 @@ describe('ClusterAllocator taken subnets', () => {
   });
 
   it('ends a quarantine on the subnets it marks taken', () => {
-    const clock = new Clock();
+    const clock = new ManualClock(1_000);
     const a = allocator({ ranges, quarantineMs: 60_000, now: clock.now });
     a.occupy('10.0.3.0/24');
     a.release('10.0.3.0/24');
     expect(a.markTaken({ clusterCIDR: '10.0.0.0/16', nodeMask: 24, runs: [2, 4] })).toBe(true);
     expect(a.quarantined()).toEqual([]);
-    clock.ms += 120_000;
+    clock.jump(120_000);
     expect(a.isAllocated('10.0.3.0/24')).toBe(true);
   });
 });

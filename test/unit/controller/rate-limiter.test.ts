@@ -66,13 +66,13 @@ describe('TokenBucket', () => {
         fc.integer({ min: 1, max: 20 }),
         fc.array(fc.integer({ min: 0, max: 500 }), { minLength: 1, maxLength: 200 }),
         (qps, burst, gaps) => {
-          let t = 0;
-          const bucket = new TokenBucket(qps, burst, { now: () => t, setTimer: () => () => {} });
+          const clock = new ManualClock();
+          const bucket = new TokenBucket(qps, burst, clock);
           // Each request acts at the time the bucket tells it to.
           const actAt: number[] = [];
           for (const gap of gaps) {
-            t += gap;
-            actAt.push(t + bucket.reserve());
+            clock.jump(gap);
+            actAt.push(clock.now() + bucket.reserve());
           }
           actAt.sort((a, b) => a - b);
           for (let i = 0; i < actAt.length; i++) {

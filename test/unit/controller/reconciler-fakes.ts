@@ -16,6 +16,7 @@ import {
   type PatchFailure,
   type ReconcilerObserver,
 } from '../../../src/controller/ports.js';
+import { ManualClock } from '../../support/manual-clock.js';
 
 export interface NodeSpec {
   readonly podCIDRs?: readonly string[];
@@ -194,14 +195,13 @@ export interface Harness {
   readonly observer: CountingObserver;
   readonly lines: LogLine[];
   readonly requeued: { name: string; afterMs: number | undefined }[];
-  readonly clock: { now(): number; advance(ms: number): void };
+  readonly clock: ManualClock;
 }
 
 export function harness(
   options: { ranges?: readonly RangeSpec[]; quarantineMs?: number; reserved?: readonly string[]; fieldManager?: string } = {},
 ): Harness {
-  let time = 1_000_000;
-  const clock = { now: () => time, advance: (ms: number) => void (time += ms) };
+  const clock = new ManualClock(1_000_000);
   const cluster = new FakeCluster();
   const allocator = new ClusterAllocator({
     ranges: options.ranges ?? [{ clusterCIDR: '10.0.0.0/22', nodeMask: 24 }],

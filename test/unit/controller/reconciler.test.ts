@@ -363,14 +363,14 @@ describe('exhaustion', () => {
 
     const gone = h.cluster.remove('a');
     if (gone) h.reconciler.nodeDeleted(gone);
-    h.clock.advance(10_000);
+    h.clock.jump(10_000);
     await expect(h.reconciler.sync('b')).rejects.toBeInstanceOf(RangeExhaustedError);
 
     expect(h.requeued).toEqual([
       { name: 'b', afterMs: 60_000 },
       { name: 'b', afterMs: 50_000 },
     ]);
-    h.clock.advance(50_000);
+    h.clock.jump(50_000);
     await h.reconciler.sync('b');
     expect(h.cluster.get('b')?.podCIDRs).toEqual(['10.0.0.0/24']);
   });

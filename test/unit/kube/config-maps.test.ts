@@ -8,11 +8,12 @@ import type { EventBody } from '../../../src/kube/event-sink.js';
 import type { HttpMethod } from '../../../src/kube/transport.js';
 import { json, status } from './fake-rest.js';
 import { memoryLogger } from '../controller/reconciler-fakes.js';
+import { ManualClock } from '../../support/manual-clock.js';
 
 function sink(fail = false) {
   const bodies: EventBody[] = [];
   const paths: string[] = [];
-  let now = 0;
+  const clock = new ManualClock();
   const { logger, lines } = memoryLogger();
   const events = new KubeObjectEvents({
     api: {
@@ -26,9 +27,9 @@ function sink(fail = false) {
     identity: 'replica-1',
     log: logger,
     windowMs: 1000,
-    now: () => now,
+    now: clock.now,
   });
-  return { events, bodies, paths, lines, advance: (ms: number) => (now += ms) };
+  return { events, bodies, paths, lines, advance: (ms: number) => clock.jump(ms) };
 }
 
 const regarding = { kind: 'ConfigMap', name: 'podcidr-allocator-config', uid: 'u-1' };

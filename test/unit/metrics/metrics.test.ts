@@ -14,7 +14,7 @@ interface Harness {
   readonly registry: Registry;
   readonly metrics: Metrics;
   readonly allocator: ClusterAllocator;
-  readonly clock: { ms: number };
+  readonly clock: ManualClock;
   readonly state: {
     leader: boolean;
     withoutPodCIDR: number;
@@ -33,7 +33,7 @@ interface Options {
 /** A fresh registry and a real allocator wired to it, as the controller wires them. */
 function harness(options: Options = { ranges: [{ clusterCIDR: '10.0.0.0/22', nodeMask: 24 }] }): Harness {
   const registry = new Registry();
-  const clock = { ms: 0 };
+  const clock = new ManualClock();
   const state = { leader: false, withoutPodCIDR: 0, conflicts: {}, running: true };
   // Filled in below: the allocator needs the observers, the metrics read the allocator.
   const live: { allocator?: ClusterAllocator } = {};
@@ -43,7 +43,7 @@ function harness(options: Options = { ranges: [{ clusterCIDR: '10.0.0.0/22', nod
     conflicts: () => state.conflicts,
     isLeader: () => state.leader,
   });
-  const allocator = new ClusterAllocator({ ...options, now: () => clock.ms, observer: metrics.allocator });
+  const allocator = new ClusterAllocator({ ...options, now: clock.now, observer: metrics.allocator });
   live.allocator = allocator;
   return { registry, metrics, allocator, clock, state };
 }
@@ -128,7 +128,7 @@ describe("kube-controller-manager's cidrset series", () => {
     expect(await samples(registry, 'podcidr_allocator_range_quarantined_cidrs')).toEqual([
       `podcidr_allocator_range_quarantined_cidrs{${range},family="IPv4"} 1`,
     ]);
-    clock.ms = 60_000;
+    clock.jumpTo(60_000);
     expect(await samples(registry, releases)).toEqual([`${releases}{${range}} 1`]);
     expect(await samples(registry, 'podcidr_allocator_range_quarantined_cidrs')).toEqual([
       `podcidr_allocator_range_quarantined_cidrs{${range},family="IPv4"} 0`,

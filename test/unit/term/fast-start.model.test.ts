@@ -18,6 +18,7 @@ import {
   ResourceExpiredError,
 } from '../../../src/controller/ports.js';
 import { Reconciler, type CarriedAllocation } from '../../../src/controller/reconciler.js';
+import { ManualClock } from '../../support/manual-clock.js';
 import { RecordingEvents } from '../controller/reconciler-fakes.js';
 import { SimServer, SimSource, SimWriter, Wire, sharesAddress, type LoggedEvent } from '../controller/simulated-api-server.js';
 
@@ -191,7 +192,7 @@ function checkTermAfter(w: World, term: Term, carried: readonly CarriedAllocatio
   for (const e of w.server.log) if (Number(e.node.resourceVersion) <= listAt) apply(e);
   const allocator = new ClusterAllocator({ ranges: RANGES });
   const lister = { get: (name: string) => cache.get(name), list: () => [...cache.values()] };
-  const clock = { now: () => 0 };
+  const clock = new ManualClock();
   const options = { allocator, lister, writer: NO_WRITES, events: new RecordingEvents(), logger: SILENT, clock };
   const reconciler = new Reconciler({ ...options, fieldManager: 'podcidr-allocator' });
   reconciler.rebuild(lister.list(), carried, String(listAt));

@@ -199,43 +199,42 @@ describe('Operator features: second allocator', () => {
 
 describe('Operator features: durable quarantine', () => {
   it('hands the quarantine of one term to the next through the state ConfigMap', async () => {
-    let now = 1_000_000;
-    const clock = (): number => now;
+    const clock = new ManualClock(1_000_000);
     const s = setup(60_000);
-    const first = new ClusterAllocator({ ranges: flagRanges, quarantineMs: 60_000, now: clock });
+    const first = new ClusterAllocator({ ranges: flagRanges, quarantineMs: 60_000, now: clock.now });
     const [cidr = ''] = first.allocate();
     first.release(cidr);
-    const persister = new QuarantinePersister({ store: s.configMaps, quarantined: () => first.quarantined(), quarantineMs: 60_000, log: memoryLogger().logger, now: clock });
+    const persister = new QuarantinePersister({ store: s.configMaps, quarantined: () => first.quarantined(), quarantineMs: 60_000, log: memoryLogger().logger, now: clock.now });
     expect(await persister.flush()).toBe(true);
     expect(await persister.flush()).toBe(false);
     expect(s.configMaps.maps.get(QUARANTINE_STATE_NAME)?.data['quarantine.json']).toContain(cidr);
 
-    now += 30_000;
+    clock.jump(30_000);
     const seeded = await s.prepareTerm(new AbortController().signal);
-    const second = new ClusterAllocator({ ranges: flagRanges, quarantineMs: 60_000, now: clock });
+    const second = new ClusterAllocator({ ranges: flagRanges, quarantineMs: 60_000, now: clock.now });
     second.seedQuarantine(seeded);
     const handed = new Set<string>();
     for (let i = 0; i < 3; i++) handed.add(second.allocate()[0] ?? '');
     expect(handed.has(cidr)).toBe(false);
     expect(() => second.allocate()).toThrow();
     // Released at t, read with a 10 s margin: free again 70 s after the release, not 60 s.
-    now += 35_000;
+    clock.jump(35_000);
     expect(() => second.allocate()).toThrow();
-    now += 6_000;
+    clock.jump(6_000);
     expect(second.allocate()).toEqual([cidr]);
   });
 
   it('writes back stored entries a term could not load, until they expire', async () => {
-    let now = 1_000_000;
+    const clock = new ManualClock(1_000_000);
     const s = setup(60_000);
-    s.configMaps.set(QUARANTINE_STATE_NAME, { 'quarantine.json': JSON.stringify({ version: 1, entries: [['10.0.3.0/24', now - 1000]] }) });
-    const live = [{ cidr: '10.0.1.0/24', releasedAt: now }];
-    const persister = new QuarantinePersister({ store: s.configMaps, quarantined: () => live, quarantineMs: 60_000, log: memoryLogger().logger, now: () => now });
+    s.configMaps.set(QUARANTINE_STATE_NAME, { 'quarantine.json': JSON.stringify({ version: 1, entries: [['10.0.3.0/24', clock.now() - 1000]] }) });
+    const live = [{ cidr: '10.0.1.0/24', releasedAt: clock.now() }];
+    const persister = new QuarantinePersister({ store: s.configMaps, quarantined: () => live, quarantineMs: 60_000, log: memoryLogger().logger, now: clock.now });
     expect(await persister.flush()).toBe(true);
     const stored = (): string => s.configMaps.maps.get(QUARANTINE_STATE_NAME)?.data['quarantine.json'] ?? '';
     expect(stored()).toContain('10.0.3.0/24');
     expect(stored()).toContain('10.0.1.0/24');
-    now += 59_500;
+    clock.jump(59_500);
     expect(await persister.flush()).toBe(true);
     expect(stored()).not.toContain('10.0.3.0/24');
   });
