@@ -2,7 +2,8 @@
 // If an upgrade changes one of these facts, this file fails before the controller misbehaves.
 import * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { TestScope, describeWithControlPlane, eventually, expectApiError, kubeClients, type KubeClients } from './harness.js';
+import { eventually } from '../support/eventually.js';
+import { TestScope, describeWithControlPlane, expectApiError, kubeClients, type KubeClients } from './harness.js';
 
 const smp = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.StrategicMergePatch);
 const CHANGE_FORBIDDEN = 'node updates may not change podCIDR except from "" to valid';

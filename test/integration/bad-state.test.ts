@@ -2,6 +2,7 @@
 // no crash at start or on a restart, the rest allocated; and a node re-created inside the release quarantine.
 import { expect, it } from 'vitest';
 import { overlaps, parseCidr } from '../../src/cidr/index.js';
+import { eventually } from '../support/eventually.js';
 import {
   createNode,
   deleteNode,
@@ -15,7 +16,7 @@ import {
   type ControllerProcess,
   useControllerTestSetup,
 } from './controller-harness.js';
-import { describeWithControlPlane, eventually, expectApiError } from './harness.js';
+import { describeWithControlPlane, expectApiError } from './harness.js';
 
 describeWithControlPlane('the controller facing bad cluster state', () => {
   const setup = useControllerTestSetup({ namespacePrefix: 'bad-state-controller', scopePrefix: 'bad-state', expectCleanExit: false });

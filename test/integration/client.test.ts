@@ -8,11 +8,11 @@ import { createKubeClient, jsonBody, type KubeClient } from '../../src/kube/clie
 import { loadKubeConfig } from '../../src/kube/config.js';
 import { KubeEventSink } from '../../src/kube/event-sink.js';
 import { KubeNodeWriter } from '../../src/kube/node-writer.js';
+import { eventually } from '../support/eventually.js';
 import {
   TestScope,
   controlPlane,
   describeWithControlPlane,
-  eventually,
   kubeClients,
   type KubeClients,
 } from './harness.js';

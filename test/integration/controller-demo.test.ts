@@ -6,8 +6,9 @@ import { join } from 'node:path';
 import { expect, it } from 'vitest';
 import { REPO_DIR } from '../../hack/lib/controller-process.js';
 import { isAlive } from '../../hack/lib/control-plane.js';
+import { eventually } from '../support/eventually.js';
 import { isInside } from './controller-harness.js';
-import { describeWithControlPlane, eventually } from './harness.js';
+import { describeWithControlPlane } from './harness.js';
 
 interface DemoRun {
   code: number | null;

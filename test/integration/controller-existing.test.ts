@@ -1,6 +1,7 @@
 // The controller as a process on a real API server, facing podCIDRs it did not write: adopted ones,
 // bad ones (what the API lets through), duplicates, reserved ranges, dual-stack, and lingering nodes.
 import { expect, it } from 'vitest';
+import { eventually } from '../support/eventually.js';
 import {
   FIELD_MANAGER,
   createNode,
@@ -18,7 +19,7 @@ import {
   waitForPodCIDRs,
   useControllerTestSetup,
 } from './controller-harness.js';
-import { describeWithControlPlane, eventually, expectApiError } from './harness.js';
+import { describeWithControlPlane, expectApiError } from './harness.js';
 
 describeWithControlPlane('the controller with podCIDRs already on nodes', () => {
   const setup = useControllerTestSetup({ namespacePrefix: 'controller-state', scopePrefix: 'controller', expectCleanExit: true });

@@ -4,7 +4,8 @@ import * as k8s from '@kubernetes/client-node';
 import { afterAll, afterEach, beforeAll, expect } from 'vitest';
 import { ControllerProcess, type LogLine } from '../../hack/lib/controller-process.js';
 import { contains, overlaps, parseCidr } from '../../src/cidr/index.js';
-import { apiError, controlPlane, eventually, kubeClients, TestScope, type KubeClients } from './harness.js';
+import { eventually } from '../support/eventually.js';
+import { apiError, controlPlane, kubeClients, TestScope, type KubeClients } from './harness.js';
 
 export type { LogLine } from '../../hack/lib/controller-process.js';
 export { ControllerProcess } from '../../hack/lib/controller-process.js';

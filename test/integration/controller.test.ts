@@ -1,6 +1,7 @@
 // The controller as a process on a real API server: allocation at scale, release and reuse, the
 // release quarantine, exhaustion and its Events, and a restart that keeps every existing allocation.
 import { expect, it } from 'vitest';
+import { eventually } from '../support/eventually.js';
 import {
   FIELD_MANAGER,
   createNode,
@@ -20,7 +21,7 @@ import {
   waitForPodCIDRs,
   useControllerTestSetup,
 } from './controller-harness.js';
-import { describeWithControlPlane, eventually } from './harness.js';
+import { describeWithControlPlane } from './harness.js';
 
 describeWithControlPlane('the controller', () => {
   const setup = useControllerTestSetup({ namespacePrefix: 'controller-state', scopePrefix: 'controller', expectCleanExit: true });

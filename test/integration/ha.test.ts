@@ -10,7 +10,8 @@ import { contains, parseCidr } from '../../src/cidr/index.js';
 import { LeaderElector } from '../../src/leader/elector.js';
 import type { KubeClient } from '../../src/kube/client.js';
 import { createKubeLeaseClient } from '../../src/leader/kube-lease-client.js';
-import { TestScope, controlPlane, describeWithControlPlane, eventually, kubeClients, ourClient, type KubeClients } from './harness.js';
+import { eventually } from '../support/eventually.js';
+import { TestScope, controlPlane, describeWithControlPlane, kubeClients, ourClient, type KubeClients } from './harness.js';
 import {
   FAST,
   HaNodes,

@@ -119,24 +119,3 @@ function safeJson(text: string): unknown {
     return undefined;
   }
 }
-
-/** Polls fn until it returns a value other than undefined, or throws after timeoutMs with the last error. */
-export async function eventually<T>(
-  fn: () => Promise<T | undefined>,
-  { timeoutMs = 30_000, intervalMs = 100 }: { timeoutMs?: number; intervalMs?: number } = {},
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) {
-      throw new Error(`condition not met within ${timeoutMs} ms`, { cause: last });
-    }
-    await new Promise((r) => setTimeout(r, intervalMs));
-  }
-}

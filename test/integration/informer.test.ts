@@ -10,11 +10,11 @@ import { createKubeClient, type KubeClient } from '../../src/kube/client.js';
 import { loadKubeConfig } from '../../src/kube/config.js';
 import { KubeNodeSource } from '../../src/kube/node-source.js';
 import { ProtobufNodeSource } from '../../src/kube/protobuf-node-source.js';
+import { eventually } from '../support/eventually.js';
 import {
   TestScope,
   controlPlane,
   describeWithControlPlane,
-  eventually,
   kubeClients,
   type KubeClients,
 } from './harness.js';

@@ -7,7 +7,8 @@ import { LeaderElector, type RunOutcome } from '../../src/leader/elector.js';
 import type { KubeClient } from '../../src/kube/client.js';
 import { createKubeLeaseClient } from '../../src/leader/kube-lease-client.js';
 import { LeaseError, type LeaseClient, type LeaseRecord, type LeaseRef } from '../../src/leader/lease-client.js';
-import { TestScope, describeWithControlPlane, eventually, kubeClients, ourClient, type KubeClients } from './harness.js';
+import { eventually } from '../support/eventually.js';
+import { TestScope, describeWithControlPlane, kubeClients, ourClient, type KubeClients } from './harness.js';
 
 const NAMESPACE = 'kube-system';
 const LEASE_MS = 3_000;

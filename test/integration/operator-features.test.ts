@@ -2,6 +2,7 @@
 // from podcidr-allocator-config, the continuous audit, early warnings, second-allocator detection, durable quarantine.
 import type * as k8s from '@kubernetes/client-node';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
+import { eventually } from '../support/eventually.js';
 import {
   createNode,
   deleteNode,
@@ -15,7 +16,7 @@ import {
   waitForEvent,
   waitForPodCIDRs,
 } from './controller-harness.js';
-import { describeWithControlPlane, eventually, kubeClients, TestScope, type KubeClients } from './harness.js';
+import { describeWithControlPlane, kubeClients, TestScope, type KubeClients } from './harness.js';
 
 const CONFIG = 'podcidr-allocator-config';
 const STATE = 'podcidr-allocator-state';

@@ -8,7 +8,8 @@ import { promisify } from 'node:util';
 import * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { loadObjects, repoRoot } from '../unit/deploy/manifests.js';
-import { TestScope, controlPlane, describeWithControlPlane, eventually, kubeClients, type KubeClients } from './harness.js';
+import { eventually } from '../support/eventually.js';
+import { TestScope, controlPlane, describeWithControlPlane, kubeClients, type KubeClients } from './harness.js';
 import { serviceAccountKubeconfig, type ServiceAccountKubeconfig } from './service-account.js';
 
 const run = promisify(execFile);

@@ -10,6 +10,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { eventually } from '../support/eventually.js';
 import {
   nodeName,
   overlappingPairs,
@@ -21,7 +22,7 @@ import {
   waitForPodCIDRs,
   type ControllerProcess,
 } from './controller-harness.js';
-import { describeWithControlPlane, eventually } from './harness.js';
+import { describeWithControlPlane } from './harness.js';
 import { SlowApiProxy } from './slow-api-proxy.js';
 import { HANDOFF_NAME } from '../../src/term/handoff.js';
 import type * as k8s from '@kubernetes/client-node';
