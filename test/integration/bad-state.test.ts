@@ -2,6 +2,7 @@
 // no crash at start or on a restart, the rest allocated; and a node re-created inside the release quarantine.
 import { expect, it } from 'vitest';
 import { overlaps, parseCidr } from '../../src/cidr/index.js';
+import { sleep, systemClock } from '../../src/time.js';
 import { eventually } from '../support/eventually.js';
 import {
   createNode,
@@ -110,7 +111,7 @@ describeWithControlPlane('the controller facing bad cluster state', () => {
     // Until the quarantine ends, the only free range is the old one, and nobody may get it.
     while (Date.now() < releasedAt + quarantineMs - 2_000) {
       expect((await scopeCIDRs(setup.clients, setup.scope)).get(waiting)).toEqual([]);
-      await new Promise((resolve) => setTimeout(resolve, 500));
+      await sleep(systemClock, 500);
     }
     const got = (await waitForPodCIDRs(setup.clients, setup.scope, [waiting], 30_000)).get(waiting)?.[0];
     expect(got).toBe(old);

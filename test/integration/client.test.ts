@@ -8,6 +8,7 @@ import { createKubeClient, jsonBody, type KubeClient } from '../../src/kube/clie
 import { loadKubeConfig } from '../../src/kube/config.js';
 import { KubeEventSink } from '../../src/kube/event-sink.js';
 import { KubeNodeWriter } from '../../src/kube/node-writer.js';
+import { sleep, systemClock } from '../../src/time.js';
 import { eventually } from '../support/eventually.js';
 import {
   TestScope,
@@ -116,7 +117,7 @@ describeWithControlPlane('the Kubernetes client on a real API server', () => {
     const limited = await newClient({ qps: 5, burst: 3, onRequest: () => seen.push(performance.now()) });
     const started = performance.now();
     const all = Promise.all(Array.from({ length: 13 }, () => limited.request('GET', '/api/v1/nodes', { query: { limit: 1 } })));
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    await sleep(systemClock, 300);
     // At most the burst plus what 0.3 s of refill allows (1.5 tokens), with room for a slow start.
     expect(seen.length).toBeLessThanOrEqual(5);
     await all;
@@ -152,7 +153,7 @@ describeWithControlPlane('the Kubernetes client on a real API server', () => {
     // MicroTime is not in the client's type map: it comes back as the server's string.
     expect(String(event?.eventTime as unknown)).toMatch(MICROTIME);
 
-    await new Promise((resolve) => setTimeout(resolve, 1600));
+    await sleep(systemClock, 1600);
     sink.emit(info, 'Warning', 'CIDRNotAvailable', `Node ${name} status is now: CIDRNotAvailable`);
     await sink.flush();
     const second = await eventually(async () => {

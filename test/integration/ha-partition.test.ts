@@ -3,8 +3,9 @@
 
 import { type AddressInfo, type Server, type Socket, connect, createServer } from 'node:net';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { sleep, systemClock } from '../../src/time.js';
 import { TestScope, controlPlane, describeWithControlPlane, kubeClients, type KubeClients } from './harness.js';
-import { FAST, HaNodes, ReplicaSet, expectDisjointInRange, leaseHolder, sleep } from './replicas.js';
+import { FAST, HaNodes, ReplicaSet, expectDisjointInRange, leaseHolder } from './replicas.js';
 
 const CLUSTER_CIDR = '10.202.0.0/16';
 const LEASE_MS = 4_000;
@@ -108,7 +109,7 @@ describeWithControlPlane('a leader partitioned from the API server', () => {
     const health: number[] = [];
     while (cut.alive) {
       health.push((await cut.healthz().catch(() => ({ status: 0 }))).status);
-      await sleep(100);
+      await sleep(systemClock, 100);
     }
     const exit = await cut.exited;
     const node = await nodes.create('after');

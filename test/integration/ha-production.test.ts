@@ -2,8 +2,9 @@
 // and allocates a newly created node within lease duration plus 2 s on average, twice in a row.
 
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { sleep, systemClock } from '../../src/time.js';
 import { TestScope, controlPlane, describeWithControlPlane, kubeClients, type KubeClients } from './harness.js';
-import { HaNodes, PRODUCTION, ReplicaSet, expectDisjointInRange, leaseHolder, sleep } from './replicas.js';
+import { HaNodes, PRODUCTION, ReplicaSet, expectDisjointInRange, leaseHolder } from './replicas.js';
 
 const NAMESPACE = 'default';
 const CLUSTER_CIDR = '10.201.0.0/16';
@@ -42,7 +43,7 @@ describeWithControlPlane('replicas with the production leader election defaults'
     for (let round = 1; round <= 2; round += 1) {
       const old = await set.leader(LEASE_MS * 2);
       // A few renewals first, so the standbys have seen the lease move.
-      await sleep(5_000);
+      await sleep(systemClock, 5_000);
       const killedAt = Date.now();
       old.signal('SIGKILL');
       const node = await nodes.create('after-kill');

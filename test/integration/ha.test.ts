@@ -10,6 +10,7 @@ import { contains, parseCidr } from '../../src/cidr/index.js';
 import { LeaderElector } from '../../src/leader/elector.js';
 import type { KubeClient } from '../../src/kube/client.js';
 import { createKubeLeaseClient } from '../../src/leader/kube-lease-client.js';
+import { sleep, systemClock } from '../../src/time.js';
 import { eventually } from '../support/eventually.js';
 import { TestScope, controlPlane, describeWithControlPlane, kubeClients, ourClient, type KubeClients } from './harness.js';
 import {
@@ -19,7 +20,6 @@ import {
   ReplicaSet,
   expectDisjointInRange,
   leaseHolder,
-  sleep,
   type Timings,
 } from './replicas.js';
 
@@ -86,13 +86,14 @@ describeWithControlPlane('three replicas on one Lease', () => {
   }
 
   async function holderBecomes(lease: { namespace: string; name: string }, identity: (h: string) => boolean, timeoutMs: number): Promise<number> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const holder = await leaseHolder(c, lease);
-      if (holder !== undefined && identity(holder)) return Date.now();
-      if (Date.now() > deadline) throw new Error(`lease holder still ${holder} after ${timeoutMs} ms`);
-      await sleep(20);
-    }
+    let holder: string | undefined;
+    return eventually(
+      async () => {
+        holder = await leaseHolder(c, lease);
+        return holder !== undefined && identity(holder) ? Date.now() : undefined;
+      },
+      { timeoutMs, intervalMs: 20, message: () => `lease holder still ${holder} after ${timeoutMs} ms` },
+    );
   }
 
   it('keeps exactly one leader at a time, before, during and after a hand-over', async () => {
@@ -103,12 +104,12 @@ describeWithControlPlane('three replicas on one Lease', () => {
 
     const sampler = new LeaderSampler();
     sampler.start(() => set.alive, () => leaseHolder(c, lease));
-    await sleep(3_000);
+    await sleep(systemClock, 3_000);
     first.signal('SIGTERM');
     expect((await first.exited).code).toBe(0);
     expect(first.logs('released leader lease')).toHaveLength(1);
     const second = await set.leader();
-    await sleep(3_000);
+    await sleep(systemClock, 3_000);
     await sampler.stop();
 
     expect(sampler.overlaps()).toEqual([]);
@@ -202,7 +203,7 @@ describeWithControlPlane('three replicas on one Lease', () => {
     churn.start();
     const takeovers: string[] = [];
     for (const kind of ['SIGTERM', 'SIGKILL', 'SIGTERM', 'SIGKILL', 'SIGTERM'] as const) {
-      await sleep(1_500);
+      await sleep(systemClock, 1_500);
       const signalledAt = Date.now();
       leader.signal(kind);
       const replacement = set.start(1);
@@ -214,7 +215,7 @@ describeWithControlPlane('three replicas on one Lease', () => {
       await replacement;
     }
     // The last leader lives through churn of its own, so its count is tested after creates and deletes.
-    await sleep(3_000);
+    await sleep(systemClock, 3_000);
     const { created, deleted } = await churn.stop();
 
     const remaining = await nodes.list();
@@ -260,12 +261,12 @@ describeWithControlPlane('three replicas on one Lease', () => {
     await Promise.all(set.all.filter((r) => r !== frozen).map((r) => r.exited));
     const waiting: string[] = [];
     for (let i = 0; i < 5; i += 1) waiting.push(await nodes.create('while-frozen'));
-    await sleep(500);
+    await sleep(systemClock, 500);
 
     const resumedAt = Date.now();
     frozen.signal('SIGCONT');
     const exit = await frozen.exited;
-    await sleep(500);
+    await sleep(systemClock, 500);
 
     expect(successor).not.toBe(frozen);
     expect(exit.code).toBe(1);
@@ -315,16 +316,16 @@ describeWithControlPlane('three replicas on one Lease', () => {
     try {
       const queued = await Promise.all(Array.from({ length: 30 }, () => nodes.create('queued')));
       await frozen.waitForLog((l) => l.msg === 'assigned podCIDRs', 20_000);
-      await sleep(200);
+      await sleep(systemClock, 200);
       frozen.signal('SIGSTOP');
-      await waitFor(() => takenAt > 0, LEASE_MS * 3);
+      await eventually(() => (takenAt > 0 ? true : undefined), { timeoutMs: LEASE_MS * 3, intervalMs: 20 });
       const buffered = await Promise.all(Array.from({ length: 30 }, () => nodes.create('while-frozen')));
       const before = await podCIDRs(nodes);
 
       const resumedAt = Date.now();
       frozen.signal('SIGCONT');
       const exit = await frozen.exited;
-      await sleep(1_000);
+      await sleep(systemClock, 1_000);
       const after = await podCIDRs(nodes);
       const held = [...before.values()].filter((cidr) => cidr !== undefined).length;
       console.log(
@@ -358,14 +359,6 @@ function countChanged(before: Map<string, string | undefined>, after: Map<string
   return [...after].filter(([name, cidr]) => before.get(name) !== cidr).length;
 }
 
-async function waitFor(condition: () => boolean, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
-    await sleep(20);
-  }
-}
-
 /** Creates a node every 150 ms and deletes a random earlier one every third round, until stopped. */
 class Churn {
   #created = 0;
@@ -382,7 +375,7 @@ class Churn {
         this.#live.push(await this.nodes.create('churn'));
         this.#created += 1;
         if (round % 3 === 0) await this.#deleteOne();
-        await sleep(150);
+        await sleep(systemClock, 150);
       }
     })();
   }

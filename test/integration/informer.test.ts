@@ -10,6 +10,7 @@ import { createKubeClient, type KubeClient } from '../../src/kube/client.js';
 import { loadKubeConfig } from '../../src/kube/config.js';
 import { KubeNodeSource } from '../../src/kube/node-source.js';
 import { ProtobufNodeSource } from '../../src/kube/protobuf-node-source.js';
+import { sleep, systemClock } from '../../src/time.js';
 import { eventually } from '../support/eventually.js';
 import {
   TestScope,
@@ -219,7 +220,7 @@ describeWithControlPlane.each(['protobuf', 'json'] as const)('the Node informer 
     const { informer, seen } = start();
     expect(await informer.waitForSync(AbortSignal.timeout(20_000))).toBe(true);
     // Nothing in this scope changes: before the limit was raised, k8s.Watch ended such a watch after 30 s.
-    await new Promise((resolve) => setTimeout(resolve, 40_000));
+    await sleep(systemClock, 40_000);
     expect(seen.restarts).toEqual([]);
   }, 60_000);
 
@@ -228,7 +229,7 @@ describeWithControlPlane.each(['protobuf', 'json'] as const)('the Node informer 
     await informer.waitForSync(AbortSignal.timeout(20_000));
     await informer.stop();
     const name = await createNode('after-stop');
-    await new Promise((resolve) => setTimeout(resolve, 1000));
+    await sleep(systemClock, 1000);
     expect(seen.events).not.toContain(`add ${name}`);
     expect(informer.get(name)).toBeUndefined();
   });

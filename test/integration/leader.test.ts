@@ -7,6 +7,7 @@ import { LeaderElector, type RunOutcome } from '../../src/leader/elector.js';
 import type { KubeClient } from '../../src/kube/client.js';
 import { createKubeLeaseClient } from '../../src/leader/kube-lease-client.js';
 import { LeaseError, type LeaseClient, type LeaseRecord, type LeaseRef } from '../../src/leader/lease-client.js';
+import { sleep, systemClock } from '../../src/time.js';
 import { eventually } from '../support/eventually.js';
 import { TestScope, describeWithControlPlane, kubeClients, ourClient, type KubeClients } from './harness.js';
 
@@ -102,7 +103,7 @@ describeWithControlPlane('leader election on a real Lease', () => {
     const other = leader === a ? b : a;
 
     for (let i = 0; i < 8; i++) {
-      await new Promise((r) => setTimeout(r, RETRY_MS / 2));
+      await sleep(systemClock, RETRY_MS / 2);
       expect(leader.elector.isLeader()).toBe(true);
       expect(other.elector.isLeader()).toBe(false);
     }

@@ -10,6 +10,8 @@ import { fileURLToPath } from 'node:url';
 import type * as k8s from '@kubernetes/client-node';
 import { expect } from 'vitest';
 import { contains, overlaps, parseCidr } from '../../src/cidr/index.js';
+import { sleep, systemClock } from '../../src/time.js';
+import { eventually } from '../support/eventually.js';
 import type { KubeClients, TestScope } from './harness.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -232,18 +234,17 @@ export class ReplicaSet {
 
   /** The one replica whose podcidr_allocator_leader gauge reads 1, once exactly one does. */
   async leader(timeoutMs = 30_000): Promise<Replica> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const candidates = this.alive.filter((r) => !r.frozen);
-      const values = await Promise.all(candidates.map((r) => r.metric('podcidr_allocator_leader').catch(() => undefined)));
-      const leaders = candidates.filter((_, i) => values[i]?.value === 1);
-      const [only] = leaders;
-      if (only !== undefined && leaders.length === 1) return only;
-      if (Date.now() > deadline) {
-        throw new Error(`no single leader within ${timeoutMs} ms: ${leaders.map((r) => r.name).join(', ') || 'none'}`);
-      }
-      await sleep(100);
-    }
+    let leaders: Replica[] = [];
+    return eventually(
+      async () => {
+        const candidates = this.alive.filter((r) => !r.frozen);
+        const values = await Promise.all(candidates.map((r) => r.metric('podcidr_allocator_leader').catch(() => undefined)));
+        leaders = candidates.filter((_, i) => values[i]?.value === 1);
+        const [only] = leaders;
+        return only !== undefined && leaders.length === 1 ? only : undefined;
+      },
+      { timeoutMs, message: () => `no single leader within ${timeoutMs} ms: ${leaders.map((r) => r.name).join(', ') || 'none'}` },
+    );
   }
 
   async stopAll(): Promise<void> {
@@ -332,10 +333,6 @@ function stringField(line: LogLine, key: string): string {
   return value;
 }
 
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
 // --- checks over nodes, the Lease and leader samples ---------------------------------------------
 
 export class HaNodes {
@@ -365,22 +362,20 @@ export class HaNodes {
 
   /** Date.now() at the first poll that saw the node's podCIDR; polls every 20 ms. */
   async waitForPodCIDR(name: string, timeoutMs: number): Promise<number> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      if ((await this.podCIDR(name)) !== undefined) return Date.now();
-      if (Date.now() > deadline) throw new Error(`node ${name} got no podCIDR within ${timeoutMs} ms`);
-      await sleep(20);
-    }
+    return eventually(async () => ((await this.podCIDR(name)) !== undefined ? Date.now() : undefined), {
+      timeoutMs,
+      intervalMs: 20,
+      message: `node ${name} got no podCIDR within ${timeoutMs} ms`,
+    });
   }
 
   /** Deletes every node of the scope and waits until the API server no longer lists them. */
   async deleteAll(): Promise<void> {
     await this.c.core.deleteCollectionNode({ labelSelector: this.scope.selector });
-    const deadline = Date.now() + 30_000;
-    while ((await this.list()).length > 0) {
-      if (Date.now() > deadline) throw new Error('scope nodes still listed 30 s after their deletion');
-      await sleep(100);
-    }
+    await eventually(async () => ((await this.list()).length === 0 ? true : undefined), {
+      timeoutMs: 30_000,
+      message: 'scope nodes still listed 30 s after their deletion',
+    });
   }
 }
 
@@ -437,7 +432,7 @@ export class LeaderSampler {
           this.holders.push({ holder: h, sentAt, receivedAt: Date.now() });
         })();
         await Promise.all([lease, ...replicas().filter((r) => !r.frozen).map((r) => this.#sample(r))]);
-        await sleep(intervalMs);
+        await sleep(systemClock, intervalMs);
       }
     })();
   }

@@ -9,6 +9,7 @@ import { request, type RequestOptions } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { Transform, type TransformCallback } from 'node:stream';
+import { sleep, systemClock } from '../../src/time.js';
 
 export interface SlowApiProxyOptions {
   /** How late a Node list of more than one Node answers. */
@@ -61,7 +62,7 @@ function kubeconfig(server: string): string {
 async function forward(req: IncomingMessage, res: ServerResponse, upstream: URL, tls: RequestOptions, o: SlowApiProxyOptions): Promise<void> {
   const url = new URL(req.url ?? '/', upstream);
   const kind = classify(req.method, url);
-  if (kind === 'list') await new Promise((resolve) => setTimeout(resolve, o.listDelayMs));
+  if (kind === 'list') await sleep(systemClock, o.listDelayMs);
   const out = request(
     { ...tls, hostname: upstream.hostname, port: upstream.port, method: req.method, path: url.pathname + url.search, headers: { ...req.headers, host: upstream.host } },
     (reply) => {
@@ -100,7 +101,7 @@ class Trickle extends Transform {
   async #pass(chunk: Buffer): Promise<void> {
     for (let at = 0; at < chunk.length; at += this.#bytes) {
       this.push(chunk.subarray(at, at + this.#bytes));
-      await new Promise((resolve) => setTimeout(resolve, this.#ms));
+      await sleep(systemClock, this.#ms);
     }
   }
 }
