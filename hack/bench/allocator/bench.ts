@@ -11,7 +11,8 @@ import { cpus, homedir, loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CidrSet } from '../../../src/allocator/index.js';
-import { churn, fill, occupy, randomSubnets, type Metering, type ScenarioResult } from './scenarios.js';
+import { reconcilerMemory } from './reconciler-memory.js';
+import { churn, churnDualStack, fill, occupy, randomSubnets, type Metering, type ScenarioResult } from './scenarios.js';
 
 interface Scenario {
   readonly label: string;
@@ -193,6 +194,28 @@ async function printMetricsNote(seed: number, scale: number, rounds: number): Pr
   );
 }
 
+/**
+ * Dual-stack allocate (one subnet per family, all or nothing) against IPv4 alone, in (b)'s shape:
+ * 200,000 release+allocate rounds at scale 1 on IPv4 /8→/24 plus IPv6 /48→/64, 90% held. Upstream
+ * has no dual-stack cidrset; the two sides alternate within each round.
+ */
+async function printDualStackNote(seed: number, scale: number, rounds: number): Promise<void> {
+  const ops = Math.max(1000, Math.round(200_000 * scale));
+  const held = Math.floor(65_536 * 0.9);
+  const v6 = { clusterCIDR: 'fd00::/48', nodeMask: 64 };
+  let single: ScenarioResult | undefined;
+  let dual: ScenarioResult | undefined;
+  for (let round = 0; round < rounds; round++) {
+    single = faster(single, await churn('10.0.0.0/8', 24, held, ops, seed, 3, 'production'));
+    dual = faster(dual, await churnDualStack('10.0.0.0/8', 24, v6, held, ops, seed, 3, 'production'));
+  }
+  const ratio = single === undefined || dual === undefined ? 'n/a' : `${(single.opsPerSecond / dual.opsPerSecond).toFixed(2)}×`;
+  console.log(
+    `note: dual-stack IPv4+IPv6 release+allocate of a pair, ${ops.toLocaleString('en')} ops: ${formatNs(dual)} per op, ` +
+      `${ratio} IPv4 alone (${formatNs(single)}).`,
+  );
+}
+
 /** Memory of one range holding 2^24 subnets (IPv6 /40 cut into /64): the bitmap and its summaries. */
 function printMemoryNote(): void {
   const before = process.memoryUsage().arrayBuffers;
@@ -201,6 +224,17 @@ function printMemoryNote(): void {
   console.log(
     `note: a range of ${set.capacity.toLocaleString('en')} subnets (${set.clusterCIDR} with /64 nodes) takes ` +
       `${(bytes / 2 ** 20).toFixed(2)} MiB of bitmap (bits/8 = ${(set.capacity / 8 / 2 ** 20).toFixed(2)} MiB).`,
+  );
+}
+
+/** Heap the reconciler keeps for 50,000 Nodes (one podCIDR each), against the NodeInfo list it reads. */
+async function printReconcilerMemoryNote(): Promise<void> {
+  const m = await reconcilerMemory(50_000);
+  const ratio = (bytes: number): string => `${(bytes / m.nodeInfoBytes).toFixed(2)}×`;
+  console.log(
+    `note: the reconciler of ${m.nodes.toLocaleString('en')} nodes keeps ${m.rebuiltBytes.toFixed(0)} B a node after a ` +
+      `rebuild (${ratio(m.rebuiltBytes)} the NodeInfo list, ${m.nodeInfoBytes.toFixed(0)} B a node) and ` +
+      `${m.allocatedBytes.toFixed(0)} B a node after allocating to them (${ratio(m.allocatedBytes)}).`,
   );
 }
 
@@ -240,7 +274,9 @@ async function main(): Promise<void> {
   process.stderr.write('\n');
   printTable(rows);
   await printMetricsNote(options.seed, options.scale, options.rounds);
+  await printDualStackNote(options.seed, options.scale, options.rounds);
   printMemoryNote();
+  await printReconcilerMemoryNote();
   if (options.json !== undefined) {
     const report = { seed: options.seed, scale: options.scale, rounds: options.rounds, loadAverage: loadavg(), rows };
     writeFileSync(options.json, `${JSON.stringify(report, null, 2)}\n`);

@@ -2,7 +2,7 @@
 // with the metrics it ships. Each mirrors hack/bench/cidrset-go/main.go: same PRNG, order and checksum.
 
 import { Counter, Histogram, Registry } from 'prom-client';
-import { ClusterAllocator, type AllocatorObserver } from '../../../src/allocator/index.js';
+import { ClusterAllocator, type AllocatorObserver, type RangeSpec } from '../../../src/allocator/index.js';
 import { createMetrics } from '../../../src/metrics/metrics.js';
 import { TRIES_BUCKETS } from '../../../src/metrics/tally.js';
 
@@ -55,8 +55,8 @@ export interface Metered {
   readonly registry: Registry | undefined;
 }
 
-export function newAllocator(cluster: string, mask: number, metering: Metering): Metered {
-  const ranges = [{ clusterCIDR: cluster, nodeMask: mask }];
+export function newAllocator(cluster: string, mask: number, metering: Metering, also?: RangeSpec): Metered {
+  const ranges = [{ clusterCIDR: cluster, nodeMask: mask }, ...(also === undefined ? [] : [also])];
   if (metering === 'none') return { allocator: new ClusterAllocator({ ranges }), registry: undefined };
   const registry = new Registry();
   if (metering === 'prom-client') {
@@ -203,6 +203,44 @@ export async function churn(
     await expectCounted(metered, { allocations: allocateCalls, releases: ops, allocateCalls });
   }
   return result(ops, best, checksum(held));
+}
+
+/**
+ * Like churn, on a dual-stack allocator (the first range and `second`): each round releases one
+ * held pair and allocates a pair. The checksum covers both families.
+ */
+export async function churnDualStack(
+  cluster: string,
+  mask: number,
+  second: RangeSpec,
+  heldCount: number,
+  ops: number,
+  seed: number,
+  reps: number,
+  metering: Metering,
+): Promise<ScenarioResult> {
+  let best = Infinity;
+  let held: string[][] = [];
+  for (let rep = 0; rep < reps; rep++) {
+    const metered = newAllocator(cluster, mask, metering, second);
+    const { allocator } = metered;
+    held = new Array<string[]>(heldCount);
+    for (let i = 0; i < heldCount; i++) held[i] = allocator.allocate();
+    const rng = new XorShift32(seed);
+    best = Math.min(
+      best,
+      timed(() => {
+        for (let i = 0; i < ops; i++) {
+          const j = rng.next() % heldCount;
+          for (const cidr of held[j] ?? []) allocator.release(cidr);
+          held[j] = allocator.allocate();
+        }
+      }),
+    );
+    const allocateCalls = 2 * (heldCount + ops);
+    await expectCounted(metered, { allocations: allocateCalls, releases: 2 * ops, allocateCalls });
+  }
+  return result(ops, best, checksum(held.flat()));
 }
 
 /** Occupies every CIDR text in a fresh allocator, as a restarting controller does. */
