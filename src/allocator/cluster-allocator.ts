@@ -39,6 +39,12 @@ interface Range {
   readonly held: Map<number, HeldSubnet<Range>>;
 }
 
+/** One node subnet of one range. */
+interface NodeSubnet {
+  readonly range: Range;
+  readonly index: number;
+}
+
 export class ClusterAllocator implements PodCidrAllocator {
   readonly families: readonly Family[];
   readonly #ranges: Range[] = [];
@@ -47,8 +53,6 @@ export class ClusterAllocator implements PodCidrAllocator {
   readonly #now: () => number;
   readonly #observer: AllocatorObserver;
   readonly #expiries = new ExpiryHeap<Range>();
-  /** Out-parameter of #nodeSubnet, so the hot path allocates nothing. */
-  #found = -1;
 
   constructor(options: ClusterAllocatorOptions) {
     if (options.ranges.length === 0) throw new RangeError('at least one range is required');
@@ -130,9 +134,9 @@ export class ClusterAllocator implements PodCidrAllocator {
 
   occupy(cidr: string): void {
     this.#expire();
-    const range = this.#nodeSubnet(cidr);
-    if (range !== undefined) {
-      this.#occupyIndex(range, this.#found);
+    const subnet = this.#locate(cidr);
+    if (subnet !== undefined) {
+      this.#occupyIndex(subnet.range, subnet.index);
       return;
     }
     this.#forEachSpan(cidr, (range, span) => {
@@ -151,8 +155,8 @@ export class ClusterAllocator implements PodCidrAllocator {
    */
   occupyFree(cidr: string): boolean {
     this.#expire();
-    const range = this.#nodeSubnet(cidr);
-    return range !== undefined && this.#occupyIndex(range, this.#found);
+    const subnet = this.#locate(cidr);
+    return subnet !== undefined && this.#occupyIndex(subnet.range, subnet.index);
   }
 
   /** Marks one subnet in use; false when it already was. */
@@ -166,9 +170,9 @@ export class ClusterAllocator implements PodCidrAllocator {
 
   release(cidr: string): void {
     this.#expire();
-    const range = this.#nodeSubnet(cidr);
-    if (range !== undefined) {
-      this.#releaseIndex(range, this.#found);
+    const subnet = this.#locate(cidr);
+    if (subnet !== undefined) {
+      this.#releaseIndex(subnet.range, subnet.index);
       return;
     }
     this.#forEachSpan(cidr, (range, span) => {
@@ -184,8 +188,8 @@ export class ClusterAllocator implements PodCidrAllocator {
   /** True when every subnet the CIDR touches is in use (quarantined ones are not). False outside all ranges. */
   isAllocated(cidr: string): boolean {
     this.#expire();
-    const range = this.#nodeSubnet(cidr);
-    if (range !== undefined) return range.set.hasIndex(this.#found) && !range.held.has(this.#found);
+    const subnet = this.#locate(cidr);
+    if (subnet !== undefined) return subnet.range.set.hasIndex(subnet.index) && !subnet.range.held.has(subnet.index);
     const parsed = parseCidr(cidr);
     let touched = false;
     for (const range of this.#ranges) {
@@ -259,14 +263,14 @@ export class ClusterAllocator implements PodCidrAllocator {
     const rejected: QuarantineEntry[] = [];
     const now = this.#now();
     for (const entry of entries) {
-      const found = this.#locate(entry.cidr);
-      if (found === undefined || !Number.isFinite(entry.releasedAt)) {
+      const subnet = this.#locate(entry.cidr);
+      if (subnet === undefined || !Number.isFinite(entry.releasedAt)) {
         rejected.push(entry);
         continue;
       }
       // Without a quarantine nothing is ever held: release frees at once and must stay the only path.
       if (this.#quarantineMs === 0) continue;
-      const [range, index] = found;
+      const { range, index } = subnet;
       const expiresAt = entry.releasedAt + this.#quarantineMs;
       if (expiresAt <= now || range.set.hasIndex(index)) continue;
       range.set.occupyIndex(index);
@@ -317,17 +321,11 @@ export class ClusterAllocator implements PodCidrAllocator {
     return undefined;
   }
 
-  /** The range holding `cidr` as one of its node subnets, with the index in #found; hot path, no allocation. */
-  #nodeSubnet(cidr: string): Range | undefined {
-    const ranges = this.#ranges;
-    for (let k = 0; k < ranges.length; k++) {
-      const range = ranges[k];
-      if (range === undefined) continue;
+  /** The range and index of `cidr` when it is one of the ranges' node subnets, else undefined. */
+  #locate(cidr: string): NodeSubnet | undefined {
+    for (const range of this.#ranges) {
       const index = range.set.codec.indexOf(cidr);
-      if (index >= 0) {
-        this.#found = index;
-        return range;
-      }
+      if (index >= 0) return { range, index };
     }
     return undefined;
   }
@@ -382,12 +380,6 @@ export class ClusterAllocator implements PodCidrAllocator {
       if (earliest === undefined || held.expiresAt < earliest) earliest = held.expiresAt;
     }
     return earliest;
-  }
-
-  /** The range and index of a node-sized subnet, or undefined. */
-  #locate(cidr: string): [Range, number] | undefined {
-    const range = this.#nodeSubnet(cidr);
-    return range === undefined ? undefined : [range, this.#found];
   }
 
   /** Calls `visit` for each range the CIDR touches; throws CidrParseError or CidrOutOfRangeError. */
