@@ -45,6 +45,15 @@ interface NodeSubnet {
   readonly index: number;
 }
 
+/** A subnet taken by a dual-stack allocate, with what is needed to give it back if a later family is full. */
+interface Picked {
+  readonly range: Range;
+  readonly index: number;
+  /** The range's cursor before the allocation. */
+  readonly cursor: number;
+  readonly tries: number;
+}
+
 export class ClusterAllocator implements PodCidrAllocator {
   readonly families: readonly Family[];
   readonly #ranges: Range[] = [];
@@ -105,31 +114,21 @@ export class ClusterAllocator implements PodCidrAllocator {
       this.#allocated(range.set.clusterCIDR, range.set.lastTries);
       return [cidr];
     }
-    const picked: Range[] = [];
-    const indices: number[] = [];
-    const cursors: number[] = [];
-    const tries: number[] = [];
+    const picks: Picked[] = [];
     for (const family of families) {
       const range = this.#firstWithSpace(family);
       if (range === undefined) {
-        for (let k = picked.length - 1; k >= 0; k--) {
-          picked[k]?.set.undoAllocation(indices[k] ?? -1, cursors[k] ?? 0);
-        }
+        for (const pick of picks.reverse()) pick.range.set.undoAllocation(pick.index, pick.cursor);
         throw this.#exhausted(family);
       }
-      cursors.push(range.set.cursor);
-      indices.push(range.set.allocateNextIndex());
-      tries.push(range.set.lastTries);
-      picked.push(range);
+      const cursor = range.set.cursor;
+      const index = range.set.allocateNextIndex();
+      picks.push({ range, index, cursor, tries: range.set.lastTries });
     }
-    const cidrs: string[] = [];
-    for (let k = 0; k < picked.length; k++) {
-      const range = picked[k];
-      if (range === undefined) continue;
-      cidrs.push(range.set.format(indices[k] ?? -1));
-      this.#allocated(range.set.clusterCIDR, tries[k] ?? 0);
-    }
-    return cidrs;
+    return picks.map(({ range, index, tries }) => {
+      this.#allocated(range.set.clusterCIDR, tries);
+      return range.set.format(index);
+    });
   }
 
   occupy(cidr: string): void {
@@ -313,11 +312,7 @@ export class ClusterAllocator implements PodCidrAllocator {
   }
 
   #firstWithSpace(family: Family): Range | undefined {
-    const ranges = this.#ranges;
-    for (let k = 0; k < ranges.length; k++) {
-      const range = ranges[k];
-      if (range !== undefined && range.set.family === family && range.set.free > 0) return range;
-    }
+    for (const range of this.#ranges) if (range.set.family === family && range.set.free > 0) return range;
     return undefined;
   }
 
