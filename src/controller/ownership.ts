@@ -3,6 +3,7 @@
 
 import { contains, prefixMask } from '../cidr/cidr.js';
 import type { Cidr } from '../cidr/cidr.js';
+import { isEmpty, itemsOf, none, withItems, without, type OneOrMany } from './one-or-many.js';
 
 export type { Cidr };
 
@@ -48,12 +49,11 @@ function keyOf(cidr: Cidr, prefix: number): Key {
 
 type Key = number | bigint;
 
-/** Almost every range has one claim: that claim is stored as is, an array only for two or more. */
-type Bucket = Claim | Claim[];
+/** The claims on one range; almost every range has one. */
+type Bucket = OneOrMany<Claim>;
 
 function claimsIn(bucket: Bucket | undefined): readonly Claim[] {
-  if (bucket === undefined) return [];
-  return Array.isArray(bucket) ? bucket : [bucket];
+  return bucket === undefined ? [] : itemsOf(bucket);
 }
 
 /**
@@ -76,10 +76,7 @@ export class ClaimIndex {
     if (!byPrefix) this.#groups.set(family, (byPrefix = new Map()));
     let byBase = byPrefix.get(prefix);
     if (!byBase) byPrefix.set(prefix, (byBase = new Map()));
-    const bucket = byBase.get(key);
-    if (bucket === undefined) byBase.set(key, claim);
-    else if (Array.isArray(bucket)) bucket.push(claim);
-    else byBase.set(key, [bucket, claim]);
+    byBase.set(key, withItems(byBase.get(key) ?? none(), [claim]));
     this.#size++;
   }
 
@@ -90,15 +87,10 @@ export class ClaimIndex {
     const byBase = this.#groups.get(family)?.get(prefix);
     const bucket = byBase?.get(key);
     if (!byBase || bucket === undefined) return false;
-    if (!Array.isArray(bucket)) {
-      if (bucket !== claim) return false;
-      byBase.delete(key);
-    } else {
-      const at = bucket.indexOf(claim);
-      if (at < 0) return false;
-      bucket.splice(at, 1);
-      if (bucket.length === 1 && bucket[0] !== undefined) byBase.set(key, bucket[0]);
-    }
+    const rest = without(bucket, claim);
+    if (rest === bucket) return false;
+    if (isEmpty(rest)) byBase.delete(key);
+    else byBase.set(key, rest);
     this.#size--;
     return true;
   }

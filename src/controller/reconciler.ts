@@ -16,6 +16,7 @@ import {
   type PatchFailure,
   type ReconcilerObserver,
 } from './ports.js';
+import { find, isEmpty, itemsOf, none, withItems, type OneOrMany } from './one-or-many.js';
 import { type Claim, ClaimIndex, makeCidr, sameCidr } from './ownership.js';
 import type { Clock as TimeClock } from '../time.js';
 import { isAtOrPast } from './resource-version-mark.js';
@@ -100,47 +101,16 @@ interface Attempt {
 /** What we know about one node incarnation (name + uid). */
 interface NodeRecord {
   readonly uid: string;
-  /** Owned and shadowed claims, all in the index. */
-  claims: Held;
+  /** Owned and shadowed claims, all in the index; almost always one. */
+  claims: OneOrMany<Claim>;
   attempt?: Attempt;
   /** CIDRs already reported, so resyncs do not repeat the Event; created on the first report (rare). */
   reported?: Set<string>;
 }
 
-/**
- * A node's claims: almost always one, held as is, as the index holds its buckets; an array only for
- * none or two or more. An array of one costs some 60 bytes a node more, 3 MB at 50,000 nodes.
- * Arrays are replaced with concat, never pushed to or spread into: both leave room for 17 elements.
- */
-type Held = Claim | readonly Claim[];
-
-const NO_CLAIMS: readonly Claim[] = Object.freeze([]);
-
-function isList(held: Held): held is readonly Claim[] {
-  return Array.isArray(held);
-}
-
-function claimList(held: Held): readonly Claim[] {
-  return isList(held) ? held : [held];
-}
-
-function hasClaims(held: Held): boolean {
-  return !isList(held) || held.length > 0;
-}
-
-function findClaim(held: Held, text: string): Claim | undefined {
-  if (!isList(held)) return held.text === text ? held : undefined;
-  return held.find((c) => c.text === text);
-}
-
-function withClaims(held: Held, added: readonly Claim[]): Held {
-  if (isList(held) && held.length === 0 && added.length === 1 && added[0] !== undefined) return added[0];
-  return added.length === 0 ? held : claimList(held).concat(added);
-}
-
 /** All fields in the literal, so that setting attempt later needs no separate property array. */
 function newRecord(uid: string): NodeRecord {
-  return { uid, claims: NO_CLAIMS, attempt: undefined, reported: undefined };
+  return { uid, claims: none(), attempt: undefined, reported: undefined };
 }
 
 /** The claim of a CIDR reserved for a node while its patch is out; undefined when the text is no CIDR. */
@@ -348,7 +318,7 @@ export class Reconciler {
       return;
     }
     // Our patch landed and the watch has not shown it yet: a second one would only be refused.
-    if (record.attempt === undefined && hasClaims(record.claims)) return;
+    if (record.attempt === undefined && !isEmpty(record.claims)) return;
     await this.#assign(node);
   }
 
@@ -386,7 +356,7 @@ export class Reconciler {
     const record = this.#recordFor(node);
     const found: ConflictKind[] = [];
     for (const text of node.podCIDRs) {
-      const known = findClaim(record.claims, text);
+      const known = find(record.claims, (c) => c.text === text);
       // Level-triggered like upstream: occupying again is free (only flipped bits count, #96416).
       if (known) {
         this.#allocator.occupy(text);
@@ -402,7 +372,7 @@ export class Reconciler {
   #claimOne(node: NodeInfo, record: NodeRecord, text: string): ConflictKind | undefined {
     const outcome = claimPodCIDR(this.#index, this.#allocator, node, text);
     if ('claim' in outcome && outcome.claim) {
-      record.claims = withClaims(record.claims, [outcome.claim]);
+      record.claims = withItems(record.claims, [outcome.claim]);
       this.#log.debug({ node: node.name, cidr: text, state: outcome.claim.state }, 'occupied existing podCIDR');
     }
     if (outcome.kind === 'owned') return undefined;
@@ -462,7 +432,7 @@ export class Reconciler {
     if (record?.attempt !== attempt) return;
     record.attempt = undefined;
     for (const claim of attempt.claims) claim.state = 'owned';
-    record.claims = withClaims(record.claims, attempt.claims);
+    record.claims = withItems(record.claims, attempt.claims);
     this.#observer.allocated?.();
     this.#log.debug({ node: name, podCIDRs: attempt.cidrs }, 'assigned podCIDRs');
   }
@@ -607,7 +577,7 @@ export class Reconciler {
     if (!record) return;
     this.#records.delete(name);
     this.#stopWaiting(name);
-    const claims = [...claimList(record.claims), ...(record.attempt?.claims ?? [])];
+    const claims = [...itemsOf(record.claims), ...(record.attempt?.claims ?? [])];
     for (const claim of claims) this.#index.remove(claim);
     this.#promoteAround(claims);
     const released = this.#freeAll(claims);
@@ -690,7 +660,7 @@ export class Reconciler {
    */
   assigned(node: { readonly name: string; readonly uid: string }): boolean {
     const record = this.#records.get(node.name);
-    return record?.uid === node.uid && (hasClaims(record.claims) || record.attempt !== undefined);
+    return record?.uid === node.uid && (!isEmpty(record.claims) || record.attempt !== undefined);
   }
 
   /** The node owning exactly this range, if any (for `check` and tests). */
