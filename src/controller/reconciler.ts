@@ -99,18 +99,14 @@ interface Attempt {
 }
 
 /** What we know about one node incarnation (name + uid). */
-interface NodeRecord {
-  readonly uid: string;
+class NodeRecord {
   /** Owned and shadowed claims, all in the index; almost always one. */
-  claims: OneOrMany<Claim>;
-  attempt?: Attempt;
+  claims: OneOrMany<Claim> = none();
+  attempt: Attempt | undefined = undefined;
   /** CIDRs already reported, so resyncs do not repeat the Event; created on the first report (rare). */
-  reported?: Set<string>;
-}
+  reported: Set<string> | undefined = undefined;
 
-/** All fields in the literal, so that setting attempt later needs no separate property array. */
-function newRecord(uid: string): NodeRecord {
-  return { uid, claims: none(), attempt: undefined, reported: undefined };
+  constructor(readonly uid: string) {}
 }
 
 /** The claim of a CIDR reserved for a node while its patch is out; undefined when the text is no CIDR. */
@@ -246,7 +242,7 @@ export class Reconciler {
       // Some listed node now holds part of it: the attempt is void (its patch would be a duplicate).
       if (attempt.claims.some((c) => this.#index.overlapping(c.cidr).length > 0)) continue;
       for (const claim of attempt.claims) this.#index.add(claim);
-      const record = this.#records.get(name) ?? newRecord(uid);
+      const record = this.#records.get(name) ?? new NodeRecord(uid);
       record.attempt = attempt;
       this.#records.set(name, record);
     }
@@ -279,7 +275,7 @@ export class Reconciler {
         this.#allocator.occupy(claim.text);
         this.#index.add(claim);
       }
-      const record = this.#records.get(allocation.name) ?? newRecord(allocation.uid);
+      const record = this.#records.get(allocation.name) ?? new NodeRecord(allocation.uid);
       record.attempt = { cidrs: allocation.cidrs, claims: parsed, uncertain: true };
       this.#records.set(allocation.name, record);
     }
@@ -330,7 +326,7 @@ export class Reconciler {
       this.#log.info({ node: node.name, uid: node.uid, oldUid: known.uid }, 'node was re-created; releasing what the old one held');
       this.#forget(node.name);
     }
-    const record = newRecord(node.uid);
+    const record = new NodeRecord(node.uid);
     this.#records.set(node.name, record);
     return record;
   }
