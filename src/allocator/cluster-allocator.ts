@@ -7,7 +7,7 @@
 // - a failed dual-stack allocate leaves no trace: bits and cursors are restored, nothing is quarantined;
 // - the observer hears of every bit that flips, after the state has changed.
 
-import { parseCidr, type Cidr, type IndexSpan } from '../cidr/index.js';
+import { formatCidr, makeCidr, overlaps, parseCidr, subnetsOf, type Cidr, type IndexSpan } from '../cidr/index.js';
 import { CidrSet } from './cidr-set.js';
 import { CidrOutOfRangeError, InvalidRangeError, RangeExhaustedError } from './errors.js';
 import { ExpiryHeap, type HeldSubnet } from './quarantine.js';
@@ -18,8 +18,12 @@ import type {
   QuarantineEntry,
   RangeSpec,
   RangeUsage,
+  SpelledCidr,
   TakenSubnets,
 } from './types.js';
+
+/** Above this many node subnets in one shared CIDR, releaseUnheld frees it whole and occupies the holders again. */
+const MAX_SUBNET_WALK = 4096;
 
 export interface ClusterAllocatorOptions {
   /** Ranges in priority order; the first range's family comes first in podCIDRs. */
@@ -182,6 +186,40 @@ export class ClusterAllocator implements PodCidrAllocator {
       }
       for (let index = span.begin; index <= span.end; index++) this.#releaseIndex(range, index);
     });
+  }
+
+  /**
+   * The bitmap knows only whole node subnets, so a subnet shared with a holder (a /25 beside a /25,
+   * a /24 inside a /23) stays taken: we would rather leak than hand out a range that a live node
+   * still carries. The node mask is that of the first range `released` overlaps.
+   */
+  releaseUnheld(released: SpelledCidr, holdersOf: (cidr: Cidr) => readonly SpelledCidr[]): number {
+    const { cidr } = released;
+    const range = this.#ranges.find((r) => overlaps(r.set.codec.cluster, cidr));
+    const nodeMask = range?.set.nodeMask ?? cidr.prefix;
+    if (cidr.prefix >= nodeMask) {
+      if (holdersOf(makeCidr(cidr, cidr.base, nodeMask)).length > 0) return 0;
+      this.release(released.text);
+      return 1;
+    }
+    const subnets = 2 ** (nodeMask - cidr.prefix);
+    const holders = holdersOf(cidr);
+    if (holders.length === 0) {
+      this.release(released.text);
+      return subnets;
+    }
+    if (subnets > MAX_SUBNET_WALK) {
+      this.release(released.text);
+      for (const holder of holders) this.occupy(holder.text);
+      return subnets;
+    }
+    let freed = 0;
+    for (const subnet of subnetsOf(cidr, nodeMask)) {
+      if (holdersOf(subnet).length > 0) continue;
+      this.release(formatCidr(subnet));
+      freed++;
+    }
+    return freed;
   }
 
   /** True when every subnet the CIDR touches is in use (quarantined ones are not). False outside all ranges. */

@@ -8,6 +8,7 @@ export type {
   QuarantineEntry,
   RangeSpec,
   RangeUsage,
+  SpelledCidr,
   TakenSubnets,
 } from './types.js';
 export { ClusterAllocator, type ClusterAllocatorOptions } from './cluster-allocator.js';

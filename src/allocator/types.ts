@@ -1,6 +1,8 @@
 // The allocator's public surface, shared by the controller and the operator tools.
 // Implementations live beside this file; nothing here imports from Kubernetes.
 
+import type { Cidr } from '../cidr/index.js';
+
 export type Family = 'IPv4' | 'IPv6';
 
 /** One cluster CIDR carved into node subnets of one mask. */
@@ -47,6 +49,12 @@ export interface QuarantineEntry {
   readonly releasedAt: number;
 }
 
+/** A CIDR as a node spells it (what occupy and release take) and as it reads. */
+export interface SpelledCidr {
+  readonly text: string;
+  readonly cidr: Cidr;
+}
+
 /**
  * What the controller needs from the allocator. CIDR lists are ordered like the families of the
  * configured ranges (the first range's family first), matching node.spec.podCIDRs order.
@@ -63,7 +71,16 @@ export interface PodCidrAllocator {
    * subnets are never freed. Throws CidrParseError / CidrOutOfRangeError.
    */
   release(cidr: string): void;
+  /**
+   * Releases the node subnets `released` touches that no CIDR `holdersOf` names still shares: a subnet
+   * shared with another holder (a /25 beside a /25, a /24 inside a /23) stays taken. `holdersOf(cidr)`
+   * gives the CIDRs still held that share addresses with `cidr`. Returns the node subnets released
+   * (a CIDR of more than 4096 subnets shared with others counts all of them).
+   */
+  releaseUnheld(released: SpelledCidr, holdersOf: (cidr: Cidr) => readonly SpelledCidr[]): number;
   /** True when every subnet the CIDR touches is in use (quarantined ones are not); false outside all ranges. */
   isAllocated(cidr: string): boolean;
   usage(): RangeUsage[];
+  /** When the earliest quarantined subnet becomes free (allocator clock, ms); undefined when none is waiting. */
+  nextQuarantineExpiry(): number | undefined;
 }

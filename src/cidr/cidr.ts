@@ -105,6 +105,18 @@ export function prefixMask(bits: number, prefix: number): bigint {
   return all ^ ((1n << BigInt(bits - prefix)) - 1n);
 }
 
+/** The CIDR of `prefix` bits holding `base` (host bits cleared), e.g. the node subnet around a /25. */
+export function makeCidr(like: Cidr, base: bigint, prefix: number): Cidr {
+  return { family: like.family, bits: like.bits, base: base & prefixMask(like.bits, prefix), prefix };
+}
+
+/** The CIDRs of `prefix` bits (at least cidr.prefix) that make up `cidr`, lowest first. */
+export function* subnetsOf(cidr: Cidr, prefix: number): Generator<Cidr> {
+  const step = 1n << BigInt(cidr.bits - prefix);
+  const count = 1n << BigInt(prefix - cidr.prefix);
+  for (let i = 0n; i < count; i++) yield makeCidr(cidr, cidr.base + i * step, prefix);
+}
+
 /** The highest address inside the CIDR. */
 export function lastAddress(cidr: Cidr): bigint {
   return cidr.base | ((1n << BigInt(cidr.bits - cidr.prefix)) - 1n);

@@ -1,7 +1,7 @@
 // Who holds which podCIDR: an index of the ranges live nodes claim, searchable by overlap across sizes.
 // Pure bookkeeping (no allocator, no Kubernetes): the reconciler decides what is owned and what is released.
 
-import { contains, prefixMask } from '../cidr/cidr.js';
+import { contains } from '../cidr/cidr.js';
 import type { Cidr } from '../cidr/cidr.js';
 import { isEmpty, itemsOf, none, withItems, without, type OneOrMany } from './one-or-many.js';
 
@@ -25,11 +25,6 @@ export interface Claim {
   text: string;
   readonly cidr: Cidr;
   state: ClaimState;
-}
-
-/** The CIDR of `prefix` bits holding `base` (host bits cleared), e.g. the node subnet around a /25. */
-export function makeCidr(like: Cidr, base: bigint, prefix: number): Cidr {
-  return { family: like.family, bits: like.bits, base: base & prefixMask(like.bits, prefix), prefix };
 }
 
 export function sameCidr(a: Cidr, b: Cidr): boolean {

@@ -4,7 +4,7 @@
 import type { Logger } from 'pino';
 import { RangeExhaustedError } from '../allocator/errors.js';
 import type { PodCidrAllocator } from '../allocator/types.js';
-import { type Cidr, formatCidr, overlaps, tryParseCidr } from '../cidr/index.js';
+import { type Cidr, overlaps, tryParseCidr } from '../cidr/index.js';
 import { claimPodCIDR, firstHolderOrder } from './claim.js';
 import {
   type ConflictKind,
@@ -17,7 +17,7 @@ import {
   type ReconcilerObserver,
 } from './ports.js';
 import { find, isEmpty, itemsOf, none, withItems, type OneOrMany } from './one-or-many.js';
-import { type Claim, ClaimIndex, makeCidr, sameCidr } from './ownership.js';
+import { type Claim, ClaimIndex, sameCidr } from './ownership.js';
 import type { Clock as TimeClock } from '../time.js';
 import { isAtOrPast } from './resource-version-mark.js';
 
@@ -115,9 +115,6 @@ function pendingClaim(node: { readonly name: string; readonly uid: string }, tex
   return cidr && { node: node.name, uid: node.uid, text, cidr, state: 'pending' };
 }
 
-/** Above this many node subnets in one claim, release it whole and re-occupy what others hold. */
-const MAX_SUBNET_WALK = 4096;
-
 const NO_CONFLICTS: Readonly<Record<ConflictKind, number>> = {
   malformed: 0,
   'out-of-range': 0,
@@ -136,10 +133,12 @@ export class Reconciler {
   readonly #requeue: (name: string, afterMs?: number) => void;
   readonly #fieldManager: string | undefined;
   readonly #announceRebuild: boolean;
-  /** Cluster CIDRs with their node masks, to release claims node subnet by node subnet. */
-  #ranges: { cidr: Cidr; nodeMask: number }[];
+  /** The allocator's cluster CIDRs: where a carried allocation may be, and which ranges are new. */
+  #clusterCIDRs: readonly Cidr[];
   /** Every claim of every known node: owned, shadowed and pending. */
   readonly #index = new ClaimIndex();
+  /** What still holds addresses when a claim is released: the claims left in the index. */
+  readonly #holdersOf = (cidr: Cidr): readonly Claim[] => this.#index.overlapping(cidr);
   readonly #records = new Map<string, NodeRecord>();
   /** Nodes that found the range exhausted, requeued whenever space frees. */
   readonly #waiting = new Set<string>();
@@ -157,7 +156,7 @@ export class Reconciler {
     this.#requeue = options.requeue ?? (() => {});
     this.#fieldManager = options.fieldManager;
     this.#announceRebuild = options.announceRebuild ?? true;
-    this.#ranges = rangesOf(options.allocator);
+    this.#clusterCIDRs = clusterCIDRsOf(options.allocator);
   }
 
   // ---- startup -------------------------------------------------------------------------------
@@ -198,9 +197,9 @@ export class Reconciler {
    * patch that landed but is not in the cache yet keeps its claim, so its subnet cannot go to another node.
    */
   rangesAppended(nodes: readonly NodeInfo[]): ConflictKind[] {
-    const before = this.#ranges;
-    this.#ranges = rangesOf(this.#allocator);
-    const added = this.#ranges.filter((r) => !before.some((b) => sameCidr(b.cidr, r.cidr)));
+    const before = this.#clusterCIDRs;
+    this.#clusterCIDRs = clusterCIDRsOf(this.#allocator);
+    const added = this.#clusterCIDRs.filter((r) => !before.some((b) => sameCidr(b, r)));
     const found: ConflictKind[] = [];
     for (const node of this.#firstHolderOrder(nodes)) {
       const reported = this.#records.get(node.name)?.reported;
@@ -266,7 +265,7 @@ export class Reconciler {
       if (this.#records.get(allocation.name)?.attempt) continue;
       const claims = allocation.cidrs.map((text) => pendingClaim({ name: allocation.name, uid: allocation.uid }, text));
       const parsed = claims.filter((c): c is Claim => c !== undefined);
-      const usable = (c: Claim): boolean => this.#index.overlapping(c.cidr).length === 0 && this.#ranges.some((r) => overlaps(r.cidr, c.cidr));
+      const usable = (c: Claim): boolean => this.#index.overlapping(c.cidr).length === 0 && this.#clusterCIDRs.some((r) => overlaps(r, c.cidr));
       if (parsed.length !== claims.length || !parsed.every(usable)) {
         this.#log.warn({ node: allocation.name, podCIDRs: allocation.cidrs }, 'not carrying an allocation made before the list: its range is held or unknown here');
         continue;
@@ -518,7 +517,7 @@ export class Reconciler {
       const note = `Node ${node.name} status is now: CIDRNotAvailable (${err.message})`;
       this.#events.emit(node, 'Warning', 'CIDRNotAvailable', note);
     }
-    const retryAt = err.retryAt ?? this.#nextQuarantineExpiry();
+    const retryAt = err.retryAt ?? this.#allocator.nextQuarantineExpiry();
     if (retryAt !== undefined) this.#requeueAt([node.name], retryAt);
   }
 
@@ -530,7 +529,7 @@ export class Reconciler {
   #wakeWaiting(): void {
     if (this.#waiting.size === 0) return;
     const names = [...this.#waiting];
-    const retryAt = this.#nextQuarantineExpiry();
+    const retryAt = this.#allocator.nextQuarantineExpiry();
     if (retryAt !== undefined) this.#requeueAt(names, retryAt);
     else for (const name of names) this.#requeue(name);
   }
@@ -538,14 +537,6 @@ export class Reconciler {
   #requeueAt(names: readonly string[], at: number): void {
     const afterMs = Math.max(0, at - this.#clock.now());
     for (const name of names) this.#requeue(name, afterMs);
-  }
-
-  /** An allocator with a release quarantine may say when its next quarantined subnet frees up. */
-  #nextQuarantineExpiry(): number | undefined {
-    const allocator: PodCidrAllocator & { nextQuarantineExpiry?: unknown } = this.#allocator;
-    if (typeof allocator.nextQuarantineExpiry !== 'function') return undefined;
-    const at: unknown = allocator.nextQuarantineExpiry();
-    return typeof at === 'number' ? at : undefined;
   }
 
   // ---- deletion ------------------------------------------------------------------------------
@@ -600,47 +591,12 @@ export class Reconciler {
   /** Releases what of these claims no indexed claim still covers; wakes waiting nodes. */
   #freeAll(claims: readonly Claim[]): number {
     let released = 0;
-    for (const claim of claims) released += this.#free(claim);
+    for (const claim of claims) released += this.#allocator.releaseUnheld(claim, this.#holdersOf);
     if (released > 0) {
       this.#observer.released?.(released);
       this.#wakeWaiting();
     }
     return released;
-  }
-
-  /**
-   * The allocator's bitmap knows only whole node subnets, so a subnet shared with another claim
-   * (a /25 beside a /25, a /24 inside a /23) stays occupied; we would rather leak than hand out
-   * a range that a live node still carries. Returns the node subnets released.
-   */
-  #free(claim: Claim): number {
-    const { cidr } = claim;
-    const range = this.#ranges.find((r) => overlaps(r.cidr, cidr));
-    const nodeMask = range?.nodeMask ?? cidr.prefix;
-    if (cidr.prefix >= nodeMask) {
-      if (this.#index.overlapping(makeCidr(cidr, cidr.base, nodeMask)).length > 0) return 0;
-      this.#allocator.release(claim.text);
-      return 1;
-    }
-    const subnets = 2 ** (nodeMask - cidr.prefix);
-    if (this.#index.overlapping(cidr).length === 0) {
-      this.#allocator.release(claim.text);
-      return subnets;
-    }
-    if (subnets > MAX_SUBNET_WALK) return this.#releaseThenReoccupy(claim, subnets);
-    let released = 0;
-    for (const subnet of subnetsOf(cidr, nodeMask)) {
-      if (this.#index.overlapping(subnet).length > 0) continue;
-      this.#allocator.release(formatCidr(subnet));
-      released++;
-    }
-    return released;
-  }
-
-  #releaseThenReoccupy(claim: Claim, subnets: number): number {
-    this.#allocator.release(claim.text);
-    for (const other of this.#index.overlapping(claim.cidr)) this.#allocator.occupy(other.text);
-    return subnets;
   }
 
   // ---- introspection -------------------------------------------------------------------------
@@ -672,12 +628,6 @@ export class Reconciler {
   }
 }
 
-function* subnetsOf(cidr: Cidr, nodeMask: number): Generator<Cidr> {
-  const step = 1n << BigInt(cidr.bits - nodeMask);
-  const count = 1n << BigInt(nodeMask - cidr.prefix);
-  for (let i = 0n; i < count; i++) yield makeCidr(cidr, cidr.base + i * step, nodeMask);
-}
-
 /** Metrics must never break reconciling: a throwing hook is ignored. */
 function guarded(observer: ReconcilerObserver | undefined): ReconcilerObserver {
   if (!observer) return {};
@@ -707,14 +657,14 @@ function sameList(a: readonly string[], b: readonly string[]): boolean {
   });
 }
 
-function rangesOf(allocator: Pick<PodCidrAllocator, 'usage'>): { cidr: Cidr; nodeMask: number }[] {
+function clusterCIDRsOf(allocator: Pick<PodCidrAllocator, 'usage'>): Cidr[] {
   return allocator.usage().flatMap((u) => {
     const cidr = tryParseCidr(u.clusterCIDR);
-    return cidr ? [{ cidr, nodeMask: u.nodeMask }] : [];
+    return cidr ? [cidr] : [];
   });
 }
 
-function insideAny(ranges: readonly { cidr: Cidr }[], text: string): boolean {
+function insideAny(ranges: readonly Cidr[], text: string): boolean {
   const cidr = tryParseCidr(text);
-  return cidr !== undefined && ranges.some((r) => overlaps(r.cidr, cidr));
+  return cidr !== undefined && ranges.some((r) => overlaps(r, cidr));
 }

@@ -12,6 +12,7 @@ import {
   type ClusterAllocatorOptions,
 } from '../../../src/allocator/index.js';
 import { ManualClock } from '../../support/manual-clock.js';
+import { overlaps, parseCidr, type Cidr } from '../../../src/cidr/index.js';
 
 function recorder(): { events: string[]; observer: AllocatorObserver } {
   const events: string[] = [];
@@ -436,5 +437,37 @@ describe('ClusterAllocator taken subnets', () => {
     expect(a.quarantined()).toEqual([]);
     clock.jump(120_000);
     expect(a.isAllocated('10.0.3.0/24')).toBe(true);
+  });
+});
+
+describe('ClusterAllocator releaseUnheld', () => {
+  const spelled = (text: string) => ({ text, cidr: parseCidr(text) });
+  /** Holders as the reconciler's index gives them: every CIDR sharing an address with the query. */
+  const holdersOf = (texts: readonly string[]) => (cidr: Cidr) => texts.map(spelled).filter((h) => overlaps(h.cidr, cidr));
+  const v4 = () => allocator({ ranges: [{ clusterCIDR: '10.0.0.0/16', nodeMask: 24 }] });
+
+  it('releases a node subnet no holder shares, and keeps one a smaller holder shares', () => {
+    const a = v4();
+    a.occupy('10.0.1.0/24');
+    a.occupy('10.0.2.0/25');
+    expect(a.releaseUnheld(spelled('10.0.1.0/24'), holdersOf([]))).toBe(1);
+    expect(a.isAllocated('10.0.1.0/24')).toBe(false);
+    expect(a.releaseUnheld(spelled('10.0.2.128/25'), holdersOf(['10.0.2.0/25']))).toBe(0);
+    expect(a.isAllocated('10.0.2.0/24')).toBe(true);
+  });
+
+  it('walks a larger CIDR node subnet by node subnet, keeping those a holder shares', () => {
+    const a = v4();
+    a.occupy('10.0.4.0/22');
+    expect(a.releaseUnheld(spelled('10.0.4.0/22'), holdersOf(['10.0.5.0/24', '10.0.7.128/25']))).toBe(2);
+    expect(['10.0.4.0/24', '10.0.5.0/24', '10.0.6.0/24', '10.0.7.0/24'].map((c) => a.isAllocated(c))).toEqual([false, true, false, true]);
+  });
+
+  it('releases a CIDR of more than 4096 node subnets whole and occupies its holders again, counting all', () => {
+    const a = allocator({ ranges: [{ clusterCIDR: '10.0.0.0/8', nodeMask: 24 }] });
+    a.occupy('10.0.0.0/11');
+    expect(a.releaseUnheld(spelled('10.0.0.0/11'), holdersOf(['10.3.0.0/24']))).toBe(8192);
+    expect(a.usage()[0]).toMatchObject({ used: 1 });
+    expect(a.isAllocated('10.3.0.0/24')).toBe(true);
   });
 });
