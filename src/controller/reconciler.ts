@@ -301,7 +301,7 @@ export class Reconciler {
     if (!this.#rebuilt) throw new Error('sync before rebuild: existing podCIDRs are not occupied yet');
     const node = this.#lister.get(name);
     if (!node) return;
-    const record = this.#recordFor(node); // a new uid under this name releases what the old node held
+    const record = this.#recordForgettingEarlier(node);
     if (node.podCIDRs.length > 0) {
       this.#adopt(node);
       return;
@@ -317,8 +317,11 @@ export class Reconciler {
     await this.#assign(node);
   }
 
-  /** The record for this incarnation; a new uid under a known name means the old node is gone. */
-  #recordFor(node: NodeInfo): NodeRecord {
+  /**
+   * This incarnation's record, made if new. A record of another uid under the name means that node
+   * is gone: it is forgotten first, and what it held released.
+   */
+  #recordForgettingEarlier(node: NodeInfo): NodeRecord {
     const known = this.#records.get(node.name);
     if (known?.uid === node.uid) return known;
     if (known) {
@@ -332,7 +335,7 @@ export class Reconciler {
 
   /** The node carries podCIDRs (ours landed, or someone else's): hold them, end any reservation. */
   #adopt(node: NodeInfo): void {
-    const record = this.#recordFor(node);
+    const record = this.#recordForgettingEarlier(node);
     const attempt = record.attempt;
     this.#stopWaiting(node.name);
     if (attempt && sameList(node.podCIDRs, attempt.cidrs)) {
@@ -348,7 +351,7 @@ export class Reconciler {
 
   /** Occupies and indexes a node's podCIDRs; returns the problems newly reported. Idempotent. */
   #claim(node: NodeInfo): ConflictKind[] {
-    const record = this.#recordFor(node);
+    const record = this.#recordForgettingEarlier(node);
     const found: ConflictKind[] = [];
     for (const text of node.podCIDRs) {
       const known = find(record.claims, (c) => c.text === text);
@@ -375,7 +378,7 @@ export class Reconciler {
   }
 
   #report(node: NodeInfo, cidr: string, problem: ConflictKind, detail: string): ConflictKind {
-    const record = this.#recordFor(node);
+    const record = this.#recordForgettingEarlier(node);
     (record.reported ??= new Set()).add(cidr);
     this.#log.warn({ node: node.name, cidr, problem }, `podCIDR ${detail}; leaving the node as it is`);
     this.#events.emit(node, 'Warning', REASONS[problem], `podCIDR ${cidr} ${detail}`);
@@ -386,7 +389,7 @@ export class Reconciler {
   // ---- allocation ----------------------------------------------------------------------------
 
   async #assign(node: NodeInfo): Promise<void> {
-    const record = this.#recordFor(node);
+    const record = this.#recordForgettingEarlier(node);
     const attempt = record.attempt ?? this.#reserve(node, record);
     try {
       await this.#writer.patchPodCIDRs(node.name, attempt.cidrs);
