@@ -1,5 +1,6 @@
 // CidrSet: one cluster CIDR cut into node subnets, tracked in a Bitmap, with upstream's verbs.
 // allocateNext hands out subnets in kube-controller-manager's order; occupy/release are idempotent.
+// Besides those, only what ClusterAllocator needs: the same verbs by subnet index, reserve and counts.
 
 import { formatCidr, parseCidr, SubnetCodec, type Cidr, type IndexSpan } from '../cidr/index.js';
 import { Bitmap } from './bitmap.js';
@@ -121,7 +122,7 @@ export class CidrSet {
   occupy(cidr: string): number {
     const index = this.codec.indexOf(cidr);
     if (index >= 0) return this.#used.set(index) ? 1 : 0;
-    const span = this.spanOf(cidr);
+    const span = this.#spanOf(cidr);
     return this.#used.setRange(span.begin, span.end);
   }
 
@@ -129,31 +130,15 @@ export class CidrSet {
   release(cidr: string): number {
     const index = this.codec.indexOf(cidr);
     if (index >= 0) return this.releaseIndex(index) ? 1 : 0;
-    return this.releaseSpan(this.spanOf(cidr));
+    return this.releaseSpan(this.#spanOf(cidr));
   }
 
   /** Blocks every subnet `cidr` touches for good; returns how many were newly marked used. */
-  reserve(cidr: string | Cidr): number {
-    const span = typeof cidr === 'string' ? this.spanOf(cidr) : this.#spanOrThrow(cidr, formatCidr(cidr));
+  reserve(cidr: Cidr): number {
+    const span = this.#spanOrThrow(cidr, formatCidr(cidr));
     this.#reserved ??= new Bitmap(this.capacity);
     this.#reserved.setRange(span.begin, span.end);
     return this.#used.setRange(span.begin, span.end);
-  }
-
-  /** True when every subnet `cidr` touches is taken. Throws CidrParseError; false outside the range. */
-  isAllocated(cidr: string): boolean {
-    const index = this.codec.indexOf(cidr);
-    if (index >= 0) return this.#used.has(index);
-    const span = this.codec.span(parseCidr(cidr));
-    if (span === undefined) return false;
-    return this.#used.countRange(span.begin, span.end) === span.end - span.begin + 1;
-  }
-
-  /** The subnet indices `cidr` touches. Throws CidrParseError or CidrOutOfRangeError. */
-  spanOf(cidr: string): IndexSpan {
-    const index = this.codec.indexOf(cidr);
-    if (index >= 0) return { begin: index, end: index };
-    return this.#spanOrThrow(parseCidr(cidr), cidr);
   }
 
   hasIndex(index: number): boolean {
@@ -192,6 +177,13 @@ export class CidrSet {
 
   format(index: number): string {
     return this.codec.format(index);
+  }
+
+  /** The subnet indices `cidr` touches. Throws CidrParseError or CidrOutOfRangeError. */
+  #spanOf(cidr: string): IndexSpan {
+    const index = this.codec.indexOf(cidr);
+    if (index >= 0) return { begin: index, end: index };
+    return this.#spanOrThrow(parseCidr(cidr), cidr);
   }
 
   #spanOrThrow(cidr: Cidr, text: string): IndexSpan {
