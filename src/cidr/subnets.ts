@@ -31,7 +31,10 @@ export class SubnetCodec {
   /** Per word: bits below the node mask (must be zero in a node subnet). */
   readonly #hostBits: Uint32Array;
   readonly #scratch: Uint32Array;
-  /** IPv4 copies of word 0 of #base, #clusterBits and #hostBits, kept as plain numbers for the hot path. */
+  /**
+   * IPv4 copies of word 0 of #base, #clusterBits and #hostBits as plain numbers, read by the two hot
+   * paths without a bounds fallback (docs/decisions/0003-memory-tricks-behind-names.md).
+   */
   readonly #base0: number;
   readonly #clusterMask0: number;
   readonly #hostMask0: number;

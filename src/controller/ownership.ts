@@ -35,7 +35,8 @@ export function sameCidr(a: Cidr, b: Cidr): boolean {
  * The network number of the `prefix`-bit CIDR holding `cidr`: its address shifted right past the
  * host bits. Keys of one group differ in their low bits, which V8 hashes BigInts by; raw IPv6
  * /64 addresses all end in 64 zero bits and would land in one hash bucket. IPv4 keys are plain
- * numbers, which a Map holds without a BigInt object each.
+ * numbers, which a Map holds without a BigInt object each: 24 B a node at 50,000 nodes
+ * (docs/decisions/0003-memory-tricks-behind-names.md).
  */
 function keyOf(cidr: Cidr, prefix: number): Key {
   const key = cidr.base >> BigInt(cidr.bits - prefix);
