@@ -29,7 +29,7 @@ export interface ClusterAllocatorOptions {
   /** Ranges in priority order; the first range's family comes first in podCIDRs. */
   readonly ranges: readonly RangeSpec[];
   /** CIDRs never handed out (service ranges, --exclude-cidr); those outside every range are ignored. */
-  readonly reserved?: readonly string[];
+  readonly reserved?: readonly Cidr[];
   /** How long a released subnet waits before it can be handed out again; 0 (default) = at once. */
   readonly quarantineMs?: number;
   /** Milliseconds; defaults to Date.now. Only differences matter. */
@@ -76,7 +76,7 @@ export class ClusterAllocator implements PodCidrAllocator {
     this.#quarantineMs = quarantineMs;
     this.#now = options.now ?? Date.now;
     this.#observer = options.observer ?? {};
-    this.#reserved = (options.reserved ?? []).map((text) => parseCidr(text));
+    this.#reserved = [...(options.reserved ?? [])];
     const families: Family[] = [];
     for (const spec of options.ranges) {
       const range = this.#buildRange(spec);
@@ -86,9 +86,9 @@ export class ClusterAllocator implements PodCidrAllocator {
     this.families = families;
   }
 
-  /** The ranges in priority order, canonical text. */
+  /** The ranges in priority order. */
   ranges(): RangeSpec[] {
-    return this.#ranges.map((r) => ({ clusterCIDR: r.set.clusterCIDR, nodeMask: r.set.nodeMask }));
+    return this.#ranges.map((r) => ({ clusterCIDR: r.set.codec.cluster, nodeMask: r.set.nodeMask }));
   }
 
   /**
@@ -330,7 +330,7 @@ export class ClusterAllocator implements PodCidrAllocator {
   }
 
   #buildRange(spec: RangeSpec): Range {
-    const cluster = parseCidr(spec.clusterCIDR);
+    const cluster = spec.clusterCIDR;
     const set = new CidrSet(cluster, spec.nodeMask);
     for (const other of this.#ranges) {
       if (other.set.codec.span(cluster) !== undefined) {

@@ -36,7 +36,7 @@ export interface ClusterConfig {
   /** Ranges in configured order (canonical text); empty when any cluster CIDR or mask problem exists. */
   readonly ranges: RangeSpec[];
   /** Service ranges and excluded CIDRs, canonical text, to pass to the allocator as reserved. */
-  readonly reserved: string[];
+  readonly reserved: Cidr[];
   readonly problems: ConfigProblem[];
 }
 
@@ -61,7 +61,7 @@ export function validateClusterConfig(input: ClusterConfigInput, options: Valida
   const excludes = parseAll(input.excludeCIDRs ?? [], EXCLUDE, problems);
   return {
     ranges: problems.some((p) => p.flag !== SERVICE && p.flag !== EXCLUDE) ? [] : ranges,
-    reserved: [...services, ...excludes].map(formatCidr),
+    reserved: [...services, ...excludes],
     problems,
   };
 }
@@ -187,7 +187,7 @@ function clusterRanges(
     const text = formatCidr(cluster);
     const problem = rangeProblem(cluster.prefix, mask.size, cluster.bits);
     if (problem === undefined) {
-      ranges.push({ clusterCIDR: text, nodeMask: mask.size });
+      ranges.push({ clusterCIDR: cluster, nodeMask: mask.size });
     } else if (problem.kind === 'mask-shorter-than-cluster') {
       problems.push({
         flag: CLUSTER,

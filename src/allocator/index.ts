@@ -12,6 +12,7 @@ export type {
   TakenSubnets,
 } from './types.js';
 export { ClusterAllocator, type ClusterAllocatorOptions } from './cluster-allocator.js';
+export { parseRange } from './range-spec.js';
 export { CidrSet, MAX_SUBNETS_PER_RANGE, rangeProblem, type RangeProblem } from './cidr-set.js';
 export { Bitmap } from './bitmap.js';
 export {

@@ -5,10 +5,10 @@ import type { Cidr } from '../cidr/index.js';
 
 export type Family = 'IPv4' | 'IPv6';
 
-/** One cluster CIDR carved into node subnets of one mask. */
+/** One cluster CIDR carved into node subnets of one mask; parseRange makes one from text. */
 export interface RangeSpec {
-  /** e.g. "10.233.64.0/18"; host bits must be clear. */
-  readonly clusterCIDR: string;
+  /** e.g. 10.233.64.0/18, parsed: host bits clear. */
+  readonly clusterCIDR: Cidr;
   /** Prefix length of each node subnet, e.g. 24. */
   readonly nodeMask: number;
 }
@@ -81,6 +81,8 @@ export interface PodCidrAllocator {
   /** True when every subnet the CIDR touches is in use (quarantined ones are not); false outside all ranges. */
   isAllocated(cidr: string): boolean;
   usage(): RangeUsage[];
+  /** The ranges in priority order. */
+  ranges(): RangeSpec[];
   /** When the earliest quarantined subnet becomes free (allocator clock, ms); undefined when none is waiting. */
   nextQuarantineExpiry(): number | undefined;
 }

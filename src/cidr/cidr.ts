@@ -14,6 +14,32 @@ export interface Cidr {
   readonly bits: 32 | 128;
 }
 
+/**
+ * The Cidr the parser and the arithmetic here make: a value whose text, in a template, a join, a log
+ * line or JSON, is its canonical form, so a range printed anywhere reads as the operator wrote it.
+ */
+class CidrValue implements Cidr {
+  constructor(
+    readonly family: IpFamily,
+    readonly base: bigint,
+    readonly prefix: number,
+    readonly bits: 32 | 128,
+  ) {}
+
+  toString(): string {
+    return formatCidr(this);
+  }
+
+  toJSON(): string {
+    return formatCidr(this);
+  }
+}
+
+/** A Cidr of that family and width; host bits of base must be clear. */
+export function cidrOf(family: IpFamily, base: bigint, prefix: number): Cidr {
+  return new CidrValue(family, base, prefix, family === 'IPv4' ? 32 : 128);
+}
+
 /** Thrown for text that is not a valid, canonical-network CIDR; `reason` states the rule broken. */
 export class CidrParseError extends Error {
   constructor(
@@ -52,7 +78,7 @@ export function parseCidr(text: string): Cidr {
   }
   const base = wordsToBigint(words, width);
   const network = base & prefixMask(bits, prefix);
-  const cidr: Cidr = { family, base: network, prefix, bits };
+  const cidr = new CidrValue(family, network, prefix, bits);
   if (network !== base) {
     throw new CidrParseError(text, `host bits set (did you mean ${formatCidr(cidr)}?)`);
   }
@@ -83,6 +109,11 @@ function parsePrefix(text: string, start: number): number {
   return value;
 }
 
+/** True when a and b are the same network: family, base and prefix. */
+export function sameCidr(a: Cidr, b: Cidr): boolean {
+  return a.family === b.family && a.base === b.base && a.prefix === b.prefix;
+}
+
 /** Canonical text: dotted quad, or RFC 5952 for IPv6. */
 export function formatCidr(cidr: Cidr): string {
   return `${formatAddress(cidr.family, cidr.base)}/${cidr.prefix}`;
@@ -107,7 +138,7 @@ export function prefixMask(bits: number, prefix: number): bigint {
 
 /** The CIDR of `prefix` bits holding `base` (host bits cleared), e.g. the node subnet around a /25. */
 export function makeCidr(like: Cidr, base: bigint, prefix: number): Cidr {
-  return { family: like.family, bits: like.bits, base: base & prefixMask(like.bits, prefix), prefix };
+  return new CidrValue(like.family, base & prefixMask(like.bits, prefix), prefix, like.bits);
 }
 
 /** The CIDRs of `prefix` bits (at least cidr.prefix) that make up `cidr`, lowest first. */

@@ -4,6 +4,7 @@
 export {
   CidrParseError,
   canonicalCidr,
+  cidrOf,
   contains,
   formatAddress,
   formatCidr,
@@ -11,6 +12,7 @@ export {
   makeCidr,
   overlaps,
   parseCidr,
+  sameCidr,
   subnetsOf,
   tryParseCidr,
   type Cidr,

@@ -2,7 +2,7 @@
 // Hot paths (format an index, read a node's CIDR text back to its index) use 32-bit words only.
 
 import { formatIPv4, formatIPv6, parseIPv4, parseIPv6 } from './address.js';
-import { bigintToWords, contains, formatCidr, lastAddress, type Cidr } from './cidr.js';
+import { bigintToWords, contains, formatCidr, lastAddress, makeCidr, type Cidr } from './cidr.js';
 
 /** Largest index width the word arithmetic supports; the allocator sets its own, lower limit. */
 export const MAX_INDEX_BITS = 32;
@@ -108,7 +108,7 @@ export class SubnetCodec {
   /** The subnet at `index` as a Cidr value (slow path: bigint). */
   cidrAt(index: number): Cidr {
     const base = this.cluster.base | (BigInt(index) << BigInt(this.#shift));
-    return { family: this.cluster.family, base, prefix: this.nodeMask, bits: this.cluster.bits };
+    return makeCidr(this.cluster, base, this.nodeMask);
   }
 
   /**

@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import type { RangeSpec } from '../allocator/types.js';
 import { auditProblems, problemKinds, type Problem, type ProblemKind } from './node-audit.js';
 import { type ConflictKind, conflictKinds, type EventSink, type NodeInfo } from './ports.js';
+import type { Cidr } from '../cidr/index.js';
 
 export type { ProblemKind };
 export { problemKinds };
@@ -58,7 +59,7 @@ export class ContinuousAudit {
   run(
     nodes: readonly NodeInfo[],
     ranges: readonly RangeSpec[],
-    reserved: readonly string[],
+    reserved: readonly Cidr[],
     inProgress: (node: NodeInfo) => boolean = () => false,
   ): AuditRun {
     if (ranges.length === 0) return { findings: [], fresh: [] };

@@ -3,8 +3,8 @@
 
 import { CidrOutOfRangeError } from '../allocator/errors.js';
 import type { PodCidrAllocator } from '../allocator/types.js';
-import { CidrParseError, formatCidr, tryParseCidr, type Cidr } from '../cidr/index.js';
-import { sameCidr, type Claim, type ClaimIndex } from './ownership.js';
+import { CidrParseError, formatCidr, sameCidr, tryParseCidr, type Cidr } from '../cidr/index.js';
+import type { Claim, ClaimIndex } from './ownership.js';
 
 /** What claiming needs of an index: the audit passes one that holds nothing when no two claims can overlap. */
 export type ClaimLookup = Pick<ClaimIndex, 'overlapping' | 'add'>;

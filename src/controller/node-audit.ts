@@ -3,7 +3,7 @@
 
 import { ClusterAllocator } from '../allocator/cluster-allocator.js';
 import type { Family, RangeSpec } from '../allocator/types.js';
-import { overlaps, parseCidr, tryParseCidr } from '../cidr/index.js';
+import { formatCidr, overlaps, tryParseCidr, type Cidr } from '../cidr/index.js';
 import { NO_OVERLAPS, claimPodCIDR, firstHolderOrder } from './claim.js';
 import { type ConflictKind, type NodeInfo } from './ports.js';
 import { ClaimIndex } from './ownership.js';
@@ -96,7 +96,7 @@ export interface AuditOptions {
 export function auditNodes(
   nodes: readonly NodeInfo[],
   ranges: readonly RangeSpec[],
-  reserved: readonly string[],
+  reserved: readonly Cidr[],
   options: AuditOptions = {},
 ): Findings {
   const { problems, foreignManagers, allocator } = auditProblems(nodes, ranges, reserved, options);
@@ -125,13 +125,13 @@ export function auditNodes(
 export function auditProblems(
   nodes: readonly NodeInfo[],
   ranges: readonly RangeSpec[],
-  reserved: readonly string[],
+  reserved: readonly Cidr[],
   options: AuditOptions = {},
 ): Pick<Findings, 'problems' | 'foreignManagers'> & { readonly allocator: ClusterAllocator } {
   const fieldManager = options.fieldManager ?? OUR_FIELD_MANAGER;
   const allocator = new ClusterAllocator({ ranges, reserved });
   const index = occupyDistinctSubnets(nodes, allocator) ? NO_OVERLAPS : new ClaimIndex();
-  const reservedCidrs = reserved.map((text) => ({ text, cidr: parseCidr(text) }));
+  const reservedCidrs = reserved.map((cidr) => ({ text: formatCidr(cidr), cidr }));
   const families = new Set(allocator.families);
   const problems: Problem[] = [];
   const foreignManagers: ForeignManager[] = [];

@@ -2,7 +2,7 @@
 // Ranges may only be appended: a shrunk, edited or reordered list is refused and the old one stays in force.
 
 import type { Family, RangeSpec } from '../allocator/types.js';
-import { formatCidr, tryParseCidr } from '../cidr/index.js';
+import { type Cidr, sameCidr, tryParseCidr } from '../cidr/index.js';
 
 export const RANGE_CONFIG_NAME = 'podcidr-allocator-config';
 export const RANGE_CONFIG_KEY = 'clusterCIDRs';
@@ -22,11 +22,11 @@ export type RangeChange =
 export function planRangeChange(current: readonly RangeSpec[], text: string | undefined): RangeChange {
   if (text === undefined || text.trim() === '') return { kind: 'unchanged' };
   const entries = text.split(',').map((s) => s.trim()).filter((s) => s !== '');
-  const parsed: { text: string; canonical: string; family: Family }[] = [];
+  const parsed: { text: string; cidr: Cidr }[] = [];
   for (const entry of entries) {
     const cidr = tryParseCidr(entry);
     if (cidr === undefined) return { kind: 'refused', reason: `${JSON.stringify(entry)} is not a CIDR (or has host bits set)` };
-    parsed.push({ text: entry, canonical: canonical(entry), family: cidr.family });
+    parsed.push({ text: entry, cidr });
   }
   for (let i = 0; i < current.length; i++) {
     const range = current[i];
@@ -35,7 +35,7 @@ export function planRangeChange(current: readonly RangeSpec[], text: string | un
     if (next === undefined) {
       return { kind: 'refused', reason: `the list drops ${range.clusterCIDR}; ranges may only be appended, never removed` };
     }
-    if (next.canonical !== canonical(range.clusterCIDR)) {
+    if (!sameCidr(next.cidr, range.clusterCIDR)) {
       return {
         kind: 'refused',
         reason: `entry ${i + 1} is ${next.text} where ${range.clusterCIDR} is in force; ranges may only be appended, never edited or reordered`,
@@ -44,21 +44,17 @@ export function planRangeChange(current: readonly RangeSpec[], text: string | un
   }
   const added: RangeSpec[] = [];
   for (const entry of parsed.slice(current.length)) {
-    const mask = nodeMaskOf(current, entry.family);
-    if (mask === undefined) return { kind: 'refused', reason: `${entry.text} is ${entry.family}, a family this cluster does not serve` };
-    if (added.some((r) => canonical(r.clusterCIDR) === entry.canonical)) {
+    const { family } = entry.cidr;
+    const mask = nodeMaskOf(current, family);
+    if (mask === undefined) return { kind: 'refused', reason: `${entry.text} is ${family}, a family this cluster does not serve` };
+    if (added.some((r) => sameCidr(r.clusterCIDR, entry.cidr))) {
       return { kind: 'refused', reason: `${entry.text} is listed twice` };
     }
-    added.push({ clusterCIDR: entry.canonical, nodeMask: mask });
+    added.push({ clusterCIDR: entry.cidr, nodeMask: mask });
   }
   return added.length === 0 ? { kind: 'unchanged' } : { kind: 'append', added };
 }
 
 function nodeMaskOf(ranges: readonly RangeSpec[], family: Family): number | undefined {
-  return ranges.find((r) => tryParseCidr(r.clusterCIDR)?.family === family)?.nodeMask;
-}
-
-function canonical(text: string): string {
-  const cidr = tryParseCidr(text);
-  return cidr === undefined ? text : formatCidr(cidr);
+  return ranges.find((r) => r.clusterCIDR.family === family)?.nodeMask;
 }

@@ -4,7 +4,7 @@
 import type { Logger } from 'pino';
 import { RangeExhaustedError } from '../allocator/errors.js';
 import type { PodCidrAllocator } from '../allocator/types.js';
-import { type Cidr, overlaps, tryParseCidr } from '../cidr/index.js';
+import { type Cidr, overlaps, sameCidr, tryParseCidr } from '../cidr/index.js';
 import { claimPodCIDR, firstHolderOrder } from './claim.js';
 import {
   type ConflictKind,
@@ -17,7 +17,7 @@ import {
   type ReconcilerObserver,
 } from './ports.js';
 import { find, isEmpty, itemsOf, none, withItems, type OneOrMany } from './one-or-many.js';
-import { type Claim, ClaimIndex, sameCidr } from './ownership.js';
+import { type Claim, ClaimIndex } from './ownership.js';
 import type { Clock as TimeClock } from '../time.js';
 import { isAtOrPast } from './resource-version-mark.js';
 
@@ -650,21 +650,19 @@ function guarded(observer: ReconcilerObserver | undefined): ReconcilerObserver {
   };
 }
 
-/** Same CIDRs in the same order, however each is spelled. */
+/** Same CIDRs in the same order, however each is spelled; the same text needs no parse. */
 function sameList(a: readonly string[], b: readonly string[]): boolean {
   if (a.length !== b.length) return false;
   return a.every((text, i) => {
+    if (text === b[i]) return true;
     const x = tryParseCidr(text);
     const y = tryParseCidr(b[i] ?? '');
     return x !== undefined && y !== undefined && sameCidr(x, y);
   });
 }
 
-function clusterCIDRsOf(allocator: Pick<PodCidrAllocator, 'usage'>): Cidr[] {
-  return allocator.usage().flatMap((u) => {
-    const cidr = tryParseCidr(u.clusterCIDR);
-    return cidr ? [cidr] : [];
-  });
+function clusterCIDRsOf(allocator: Pick<PodCidrAllocator, 'ranges'>): Cidr[] {
+  return allocator.ranges().map((r) => r.clusterCIDR);
 }
 
 function insideAny(ranges: readonly Cidr[], text: string): boolean {

@@ -16,6 +16,7 @@ import {
   type WorkQueueObserver,
 } from '../controller/ports.js';
 import { WorkQueue, runWorkers } from '../controller/workqueue.js';
+import type { Cidr } from '../cidr/index.js';
 
 /** What a term and a fast start allocate with alike: flags, the patch writer, Events, metrics. */
 export type AllocatingOptions = Pick<
@@ -25,7 +26,7 @@ export type AllocatingOptions = Pick<
 
 export interface AllocationControllerOptions {
   readonly ranges: readonly RangeSpec[];
-  readonly reserved: readonly string[];
+  readonly reserved: readonly Cidr[];
   readonly quarantineMs: number;
   /** Quarantine entries from before this term (durable quarantine), on the same clock as now(). */
   readonly quarantined?: readonly QuarantineEntry[];

@@ -5,7 +5,7 @@
 import type { Logger } from 'pino';
 import { ClusterAllocator } from '../allocator/cluster-allocator.js';
 import type { PodCidrAllocator, RangeSpec, TakenSubnets } from '../allocator/types.js';
-import { formatCidr, parseCidr } from '../cidr/index.js';
+import { sameCidr, tryParseCidr } from '../cidr/index.js';
 import { NO_OVERLAPS, claimPodCIDR } from '../controller/claim.js';
 import { ConfigMapConflictError, type ConfigMapStore, type NodeInfo } from '../controller/ports.js';
 
@@ -93,11 +93,16 @@ function isTakenSubnets(value: unknown): value is TakenSubnets {
  */
 export function handoffRanges(handoff: Handoff, flagRanges: readonly RangeSpec[]): RangeSpec[] | undefined {
   if (handoff.ranges.length < flagRanges.length) return undefined;
-  const ranges = handoff.ranges.map((r) => ({ clusterCIDR: r.clusterCIDR, nodeMask: r.nodeMask }));
-  // The handoff holds the allocator's canonical text of each range; the flag may spell it otherwise.
-  const same = flagRanges.every(
-    (r, i) => ranges[i]?.clusterCIDR === formatCidr(parseCidr(r.clusterCIDR)) && ranges[i]?.nodeMask === r.nodeMask,
-  );
+  const ranges: RangeSpec[] = [];
+  for (const { clusterCIDR, nodeMask } of handoff.ranges) {
+    const cidr = tryParseCidr(clusterCIDR);
+    if (cidr === undefined) return undefined;
+    ranges.push({ clusterCIDR: cidr, nodeMask });
+  }
+  const same = flagRanges.every((r, i) => {
+    const stored = ranges[i];
+    return stored !== undefined && sameCidr(stored.clusterCIDR, r.clusterCIDR) && stored.nodeMask === r.nodeMask;
+  });
   return same ? ranges : undefined;
 }
 

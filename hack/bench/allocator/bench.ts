@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { CidrSet } from '../../../src/allocator/index.js';
 import { reconcilerMemory } from './reconciler-memory.js';
 import { churn, churnDualStack, fill, occupy, randomSubnets, type Metering, type ScenarioResult } from './scenarios.js';
+import { parseRange } from '../../../src/allocator/range-spec.js';
 
 interface Scenario {
   readonly label: string;
@@ -202,7 +203,7 @@ async function printMetricsNote(seed: number, scale: number, rounds: number): Pr
 async function printDualStackNote(seed: number, scale: number, rounds: number): Promise<void> {
   const ops = Math.max(1000, Math.round(200_000 * scale));
   const held = Math.floor(65_536 * 0.9);
-  const v6 = { clusterCIDR: 'fd00::/48', nodeMask: 64 };
+  const v6 = parseRange('fd00::/48', 64);
   let single: ScenarioResult | undefined;
   let dual: ScenarioResult | undefined;
   for (let round = 0; round < rounds; round++) {

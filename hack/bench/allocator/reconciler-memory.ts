@@ -7,6 +7,7 @@ import { pino } from 'pino';
 import { ClusterAllocator } from '../../../src/allocator/index.js';
 import type { NodeInfo, NodeLister, NodeWriter } from '../../../src/controller/ports.js';
 import { Reconciler } from '../../../src/controller/reconciler.js';
+import { parseRange } from '../../../src/allocator/range-spec.js';
 
 export interface ReconcilerMemory {
   readonly nodes: number;
@@ -47,7 +48,7 @@ function reconcilerOf(nodes: readonly NodeInfo[]): Reconciler {
   const lister: NodeLister = { get: (name) => byName.get(name), list: () => [...nodes] };
   const writer: NodeWriter = { patchPodCIDRs: async () => {}, getNode: async (name) => byName.get(name) };
   return new Reconciler({
-    allocator: new ClusterAllocator({ ranges: [{ clusterCIDR: '10.0.0.0/8', nodeMask: 24 }] }),
+    allocator: new ClusterAllocator({ ranges: [parseRange('10.0.0.0/8', 24)] }),
     lister,
     writer,
     events: { emit: () => {} },

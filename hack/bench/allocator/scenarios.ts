@@ -2,7 +2,7 @@
 // with the metrics it ships. Each mirrors hack/bench/cidrset-go/main.go: same PRNG, order and checksum.
 
 import { Counter, Histogram, Registry } from 'prom-client';
-import { ClusterAllocator, type AllocatorObserver, type RangeSpec } from '../../../src/allocator/index.js';
+import { ClusterAllocator, parseRange, type AllocatorObserver, type RangeSpec } from '../../../src/allocator/index.js';
 import { createMetrics } from '../../../src/metrics/metrics.js';
 import { TRIES_BUCKETS } from '../../../src/metrics/tally.js';
 
@@ -56,7 +56,7 @@ export interface Metered {
 }
 
 export function newAllocator(cluster: string, mask: number, metering: Metering, also?: RangeSpec): Metered {
-  const ranges = [{ clusterCIDR: cluster, nodeMask: mask }, ...(also === undefined ? [] : [also])];
+  const ranges = [parseRange(cluster, mask), ...(also === undefined ? [] : [also])];
   if (metering === 'none') return { allocator: new ClusterAllocator({ ranges }), registry: undefined };
   const registry = new Registry();
   if (metering === 'prom-client') {

@@ -3,7 +3,7 @@
 
 import { ClusterAllocator } from '../../allocator/cluster-allocator.js';
 import type { Family, RangeSpec } from '../../allocator/types.js';
-import { parseCidr, SubnetCodec } from '../../cidr/index.js';
+import { formatCidr, parseCidr, SubnetCodec, type Cidr } from '../../cidr/index.js';
 import { group } from './group.js';
 
 /** Upstream cidrset's clusterSubnetMaxDiff: an IPv6 node mask may be at most this much longer. */
@@ -12,9 +12,9 @@ export const UPSTREAM_IPV6_MAX_MASK_DIFF = 16;
 export interface PlanInput {
   readonly ranges: readonly RangeSpec[];
   /** Service ranges then excluded ranges, canonical text. */
-  readonly reserved: readonly string[];
+  readonly reserved: readonly Cidr[];
   /** Which of `reserved` are service ranges. */
-  readonly services: readonly string[];
+  readonly services: readonly Cidr[];
 }
 
 export interface ReservedImpact {
@@ -60,13 +60,15 @@ export interface Plan {
 /** The capacity of a configuration `run` would accept (ranges already validated). */
 export function planCapacity(input: PlanInput): Plan {
   const usage = new ClusterAllocator({ ranges: input.ranges, reserved: input.reserved }).usage();
-  const services = new Set(input.services);
+  // Reserved CIDRs leave as text: they are the plan's output.
+  const services = new Set(input.services.map(formatCidr));
+  const reserved = input.reserved.map((cidr) => ({ cidr, text: formatCidr(cidr) }));
   const ranges = usage.map((u): PlanRange => {
     const codec = new SubnetCodec(parseCidr(u.clusterCIDR), u.nodeMask);
-    const reservedBy = input.reserved.flatMap((cidr): ReservedImpact[] => {
-      const span = codec.span(parseCidr(cidr));
+    const reservedBy = reserved.flatMap(({ cidr, text }): ReservedImpact[] => {
+      const span = codec.span(cidr);
       if (span === undefined) return [];
-      return [{ cidr, source: services.has(cidr) ? 'service' : 'exclude', subnets: span.end - span.begin + 1 }];
+      return [{ cidr: text, source: services.has(text) ? 'service' : 'exclude', subnets: span.end - span.begin + 1 }];
     });
     const pods = podAddresses(u.family, u.nodeMask);
     return {
@@ -84,9 +86,9 @@ export function planCapacity(input: PlanInput): Plan {
     };
   });
   const maxNodes = clusterLimit(ranges);
-  const unusedReserved = input.reserved
-    .filter((cidr) => !ranges.some((r) => r.reservedBy.some((b) => b.cidr === cidr)))
-    .map((cidr): ReservedImpact => ({ cidr, source: services.has(cidr) ? 'service' : 'exclude', subnets: 0 }));
+  const unusedReserved = reserved
+    .filter(({ text }) => !ranges.some((r) => r.reservedBy.some((b) => b.cidr === text)))
+    .map(({ text }): ReservedImpact => ({ cidr: text, source: services.has(text) ? 'service' : 'exclude', subnets: 0 }));
   return { ranges, maxNodes, warnings: warningsFor(ranges, maxNodes), unusedReserved };
 }
 

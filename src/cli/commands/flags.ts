@@ -5,6 +5,7 @@ import type { Options } from 'yargs';
 import type { RangeSpec } from '../../allocator/types.js';
 import { parseRunConfig, type Env, type KubeOptions } from '../config.js';
 import { envVarName, helpOptions, type RunFlagName } from '../flags.js';
+import type { Cidr } from '../../cidr/index.js';
 
 export type OutputFormat = 'text' | 'json';
 
@@ -63,9 +64,9 @@ export interface ToolConfig {
   /** In podCIDRs order, canonical text. */
   readonly ranges: readonly RangeSpec[];
   /** Service ranges then --exclude-cidr entries, canonical text. */
-  readonly reserved: readonly string[];
+  readonly reserved: readonly Cidr[];
   /** The service ranges alone (a prefix of `reserved`). */
-  readonly services: readonly string[];
+  readonly services: readonly Cidr[];
   readonly kube: KubeOptions;
   readonly output: OutputFormat;
   readonly selector?: string;

@@ -8,6 +8,7 @@ import type { ConfigMapData, ConfigMapStore } from '../../controller/ports.js';
 import { RANGE_CONFIG_KEY, RANGE_CONFIG_NAME, planRangeChange } from '../../controller/range-config.js';
 import { CurrentTerm, type TermFeature, type TermHandle } from './feature.js';
 import type { RangeEvents } from './range-events.js';
+import type { Cidr } from '../../cidr/index.js';
 
 export interface AppendedRangesOptions {
   readonly configMaps: ConfigMapStore;
@@ -15,7 +16,7 @@ export interface AppendedRangesOptions {
   readonly log: Logger;
   /** --cluster-cidr as parsed: always the start of the ranges in force. */
   readonly ranges: readonly RangeSpec[];
-  readonly reserved: readonly string[];
+  readonly reserved: readonly Cidr[];
 }
 
 export class AppendedRanges implements TermFeature {

@@ -8,6 +8,7 @@ import { auditProblems } from '../../controller/node-audit.js';
 import { type ConflictKind, type EventSink, isConflictKind, type NodeLister } from '../../controller/ports.js';
 import { type Clock, repeat } from '../../time.js';
 import { CurrentTerm, type TermFeature, type TermHandle } from './feature.js';
+import type { Cidr } from '../../cidr/index.js';
 
 /** Without the timed audit, the conflicts gauge re-audits at most this often; scrapes come every 15-60 s. */
 const AUDIT_MAX_AGE_MS = 15_000;
@@ -19,7 +20,7 @@ export interface AuditFeatureOptions {
   readonly fieldManager: string;
   /** The ranges in force now (they grow when ranges are appended). */
   readonly ranges: () => readonly RangeSpec[];
-  readonly reserved: readonly string[];
+  readonly reserved: readonly Cidr[];
   /** 0 turns the timed audit off; the conflicts gauge then audits on demand. */
   readonly intervalMs: number;
   readonly clock: Clock;

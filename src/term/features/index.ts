@@ -11,6 +11,7 @@ import { EarlyWarning } from './early-warning.js';
 import type { TermFeature } from './feature.js';
 import { RangeEvents } from './range-events.js';
 import { SecondAllocator } from './second-allocator.js';
+import type { Cidr } from '../../cidr/index.js';
 
 export { startAll, termHandle, type TermFeature, type TermHandle } from './feature.js';
 export type { RangeLevel } from './early-warning.js';
@@ -25,7 +26,7 @@ export interface FeaturesOptions {
   readonly clock: Clock;
   /** --cluster-cidr as parsed. */
   readonly ranges: readonly RangeSpec[];
-  readonly reserved: readonly string[];
+  readonly reserved: readonly Cidr[];
   /** 0 turns the durable quarantine off. */
   readonly quarantineMs: number;
   /** 0 turns the timed audit off. */

@@ -12,7 +12,9 @@ import {
   type ClusterAllocatorOptions,
 } from '../../../src/allocator/index.js';
 import { ManualClock } from '../../support/manual-clock.js';
-import { overlaps, parseCidr, type Cidr } from '../../../src/cidr/index.js';
+import { formatCidr, overlaps, parseCidr, type Cidr } from '../../../src/cidr/index.js';
+import { parseRange } from '../../../src/allocator/range-spec.js';
+import { cidrs } from '../../support/cidrs.js';
 
 function recorder(): { events: string[]; observer: AllocatorObserver } {
   const events: string[] = [];
@@ -33,16 +35,16 @@ function allocator(options: Partial<ClusterAllocatorOptions> & Pick<ClusterAlloc
 describe('ClusterAllocator families and order', () => {
   it.each([
     [
-      [{ clusterCIDR: '10.244.0.0/16', nodeMask: 24 }, { clusterCIDR: 'fd00:10:244::/56', nodeMask: 64 }],
+      [parseRange('10.244.0.0/16', 24), parseRange('fd00:10:244::/56', 64)],
       ['IPv4', 'IPv6'],
       [['10.244.0.0/24', 'fd00:10:244::/64'], ['10.244.1.0/24', 'fd00:10:244:1::/64']],
     ],
     [
-      [{ clusterCIDR: 'fd00:10:244::/56', nodeMask: 64 }, { clusterCIDR: '10.244.0.0/16', nodeMask: 24 }],
+      [parseRange('fd00:10:244::/56', 64), parseRange('10.244.0.0/16', 24)],
       ['IPv6', 'IPv4'],
       [['fd00:10:244::/64', '10.244.0.0/24'], ['fd00:10:244:1::/64', '10.244.1.0/24']],
     ],
-    [[{ clusterCIDR: '10.233.64.0/18', nodeMask: 24 }], ['IPv4'], [['10.233.64.0/24'], ['10.233.65.0/24']]],
+    [[parseRange('10.233.64.0/18', 24)], ['IPv4'], [['10.233.64.0/24'], ['10.233.65.0/24']]],
   ])('orders podCIDRs like the configured ranges', (ranges, families, expected) => {
     const a = allocator({ ranges });
     expect(a.families).toEqual(families);
@@ -50,23 +52,24 @@ describe('ClusterAllocator families and order', () => {
   });
 
   it('fills the first range of a family before the next, and uses appended ranges', () => {
-    const a = allocator({ ranges: [{ clusterCIDR: '10.0.0.0/23', nodeMask: 24 }] });
+    const a = allocator({ ranges: [parseRange('10.0.0.0/23', 24)] });
     expect([a.allocate(), a.allocate()]).toEqual([['10.0.0.0/24'], ['10.0.1.0/24']]);
     expect(() => a.allocate()).toThrow(RangeExhaustedError);
-    a.appendRange({ clusterCIDR: '10.1.0.0/24', nodeMask: 26 });
+    a.appendRange(parseRange('10.1.0.0/24', 26));
     expect(a.allocate()).toEqual(['10.1.0.0/26']);
     a.release('10.0.1.0/24');
     expect(a.allocate()).toEqual(['10.0.1.0/24']);
-    expect(a.ranges().map((r) => r.clusterCIDR)).toEqual(['10.0.0.0/23', '10.1.0.0/24']);
+    expect(a.ranges().map((r) => formatCidr(r.clusterCIDR))).toEqual(['10.0.0.0/23', '10.1.0.0/24']);
   });
 
   it.each([
-    [{ clusterCIDR: '10.0.1.0/24', nodeMask: 26 }, 'overlaps the range 10.0.0.0/23'],
-    [{ clusterCIDR: 'fd00::/48', nodeMask: 64 }, 'a new family cannot be added at runtime'],
-    [{ clusterCIDR: '10.9.0.0/8', nodeMask: 24 }, 'host bits set'],
-  ])('refuses to append %j', (spec, reason) => {
-    const a = allocator({ ranges: [{ clusterCIDR: '10.0.0.0/23', nodeMask: 24 }] });
-    expect(() => a.appendRange(spec)).toThrow(reason);
+    ['10.0.1.0/24', 26, 'overlaps the range 10.0.0.0/23'],
+    ['fd00::/48', 64, 'a new family cannot be added at runtime'],
+    // A range is parsed before it can be appended, so this one never reaches the allocator.
+    ['10.9.0.0/8', 24, 'host bits set'],
+  ])('refuses to append %s with /%i subnets', (cidr, mask, reason) => {
+    const a = allocator({ ranges: [parseRange('10.0.0.0/23', 24)] });
+    expect(() => a.appendRange(parseRange(cidr, mask))).toThrow(reason);
     expect(a.ranges()).toHaveLength(1);
   });
 
@@ -75,8 +78,8 @@ describe('ClusterAllocator families and order', () => {
       () =>
         new ClusterAllocator({
           ranges: [
-            { clusterCIDR: '10.0.0.0/16', nodeMask: 24 },
-            { clusterCIDR: '10.0.128.0/17', nodeMask: 24 },
+            parseRange('10.0.0.0/16', 24),
+            parseRange('10.0.128.0/17', 24),
           ],
         }),
     ).toThrow(InvalidRangeError);
@@ -90,8 +93,8 @@ describe('ClusterAllocator dual-stack allocation is all or nothing', () => {
     const { events, observer } = recorder();
     const a = allocator({
       ranges: [
-        { clusterCIDR: '10.244.0.0/16', nodeMask: 24 },
-        { clusterCIDR: 'fd00::/63', nodeMask: 64 },
+        parseRange('10.244.0.0/16', 24),
+        parseRange('fd00::/63', 64),
       ],
       quarantineMs: 60_000,
       now: clock.now,
@@ -115,7 +118,7 @@ describe('ClusterAllocator dual-stack allocation is all or nothing', () => {
   it('reports the exhausted family, its ranges and when quarantine frees space', () => {
     const clock = new ManualClock(1_000);
     const a = allocator({
-      ranges: [{ clusterCIDR: 'fd00::/63', nodeMask: 64 }],
+      ranges: [parseRange('fd00::/63', 64)],
       quarantineMs: 5_000,
       now: clock.now,
     });
@@ -141,8 +144,8 @@ describe('ClusterAllocator dual-stack allocation is all or nothing', () => {
 describe('ClusterAllocator reserved ranges', () => {
   it('never hands out reserved subnets and never frees them on release', () => {
     const a = allocator({
-      ranges: [{ clusterCIDR: '10.96.0.0/22', nodeMask: 24 }],
-      reserved: ['10.96.0.0/24', '10.96.2.128/25', '192.168.0.0/16'],
+      ranges: [parseRange('10.96.0.0/22', 24)],
+      reserved: cidrs('10.96.0.0/24', '10.96.2.128/25', '192.168.0.0/16'),
     });
     expect(a.usage()[0]).toMatchObject({ capacity: 4, used: 2, free: 2, reserved: 2 });
     expect([a.allocate(), a.allocate()]).toEqual([['10.96.1.0/24'], ['10.96.3.0/24']]);
@@ -154,15 +157,15 @@ describe('ClusterAllocator reserved ranges', () => {
   });
 
   it('applies reserved ranges to ranges appended later', () => {
-    const a = allocator({ ranges: [{ clusterCIDR: '10.0.0.0/24', nodeMask: 24 }], reserved: ['10.1.0.0/25'] });
-    a.appendRange({ clusterCIDR: '10.1.0.0/24', nodeMask: 25 });
+    const a = allocator({ ranges: [parseRange('10.0.0.0/24', 24)], reserved: cidrs('10.1.0.0/25') });
+    a.appendRange(parseRange('10.1.0.0/24', 25));
     expect(a.usage()[1]).toMatchObject({ capacity: 2, reserved: 1, used: 1 });
   });
 });
 
 describe('ClusterAllocator release quarantine', () => {
   function quarantined(ms: number, clock: ManualClock) {
-    return allocator({ ranges: [{ clusterCIDR: '10.0.0.0/30', nodeMask: 31 }], quarantineMs: ms, now: clock.now });
+    return allocator({ ranges: [parseRange('10.0.0.0/30', 31)], quarantineMs: ms, now: clock.now });
   }
 
   it('keeps a released CIDR away from allocation until the delay has passed', () => {
@@ -222,7 +225,7 @@ describe('ClusterAllocator release quarantine', () => {
     const clock = new ManualClock(1_000);
     clock.jumpTo(100_000);
     const a = allocator({
-      ranges: [{ clusterCIDR: '10.0.0.0/29', nodeMask: 31 }],
+      ranges: [parseRange('10.0.0.0/29', 31)],
       quarantineMs: 30_000,
       now: clock.now,
     });
@@ -246,7 +249,7 @@ describe('ClusterAllocator release quarantine', () => {
 
   it('expires entries in time order even when the clock steps backwards between releases', () => {
     const clock = new ManualClock(1_000);
-    const a = allocator({ ranges: [{ clusterCIDR: '10.0.0.0/29', nodeMask: 31 }], quarantineMs: 10, now: clock.now });
+    const a = allocator({ ranges: [parseRange('10.0.0.0/29', 31)], quarantineMs: 10, now: clock.now });
     a.occupy('10.0.0.0/29');
     clock.jumpTo(500);
     a.release('10.0.0.2/31');
@@ -260,7 +263,7 @@ describe('ClusterAllocator release quarantine', () => {
 
   it('ignores saved entries when there is no quarantine, even ones stamped in the future', () => {
     const clock = new ManualClock(1_000);
-    const a = allocator({ ranges: [{ clusterCIDR: '10.0.0.0/30', nodeMask: 31 }], now: clock.now });
+    const a = allocator({ ranges: [parseRange('10.0.0.0/30', 31)], now: clock.now });
     expect(a.seedQuarantine([{ cidr: '10.0.0.0/31', releasedAt: clock.now() + 60_000 }])).toEqual([]);
     expect(a.quarantined()).toEqual([]);
     expect(a.allocate()).toEqual(['10.0.0.0/31']);
@@ -292,8 +295,8 @@ function observedSixteen() {
   const clock = new ManualClock(1_000);
   const { events, observer } = recorder();
   const a = allocator({
-    ranges: [{ clusterCIDR: '10.0.0.0/28', nodeMask: 30 }],
-    reserved: ['10.0.0.4/30'],
+    ranges: [parseRange('10.0.0.0/28', 30)],
+    reserved: cidrs('10.0.0.4/30'),
     quarantineMs: 10,
     now: clock.now,
     observer,
@@ -339,7 +342,7 @@ describe('ClusterAllocator occupy, release and the observer', () => {
 
   it('keeps working when an observer throws', () => {
     const a = allocator({
-      ranges: [{ clusterCIDR: '10.0.0.0/24', nodeMask: 25 }],
+      ranges: [parseRange('10.0.0.0/24', 25)],
       observer: {
         allocated: () => {
           throw new Error('metrics broke');
@@ -356,13 +359,13 @@ describe('ClusterAllocator occupy, release and the observer', () => {
     ['10.0.0.1/24', CidrParseError, 'host bits set (did you mean 10.0.0.0/24?)'],
     ['node-a', CidrParseError, 'missing prefix length'],
   ])('rejects %s on occupy and release', (cidr, type, message) => {
-    const a = allocator({ ranges: [{ clusterCIDR: '10.0.0.0/16', nodeMask: 24 }] });
+    const a = allocator({ ranges: [parseRange('10.0.0.0/16', 24)] });
     expect(() => a.occupy(cidr)).toThrow(type);
     expect(() => a.release(cidr)).toThrow(message);
   });
 
   it('answers isAllocated for node subnets, smaller and larger CIDRs', () => {
-    const a = allocator({ ranges: [{ clusterCIDR: '10.0.0.0/16', nodeMask: 24 }] });
+    const a = allocator({ ranges: [parseRange('10.0.0.0/16', 24)] });
     a.occupy('10.0.4.0/23');
     expect(a.isAllocated('10.0.4.0/24')).toBe(true);
     expect(a.isAllocated('10.0.5.7/32')).toBe(true);
@@ -374,8 +377,8 @@ describe('ClusterAllocator occupy, release and the observer', () => {
   it('handles CIDRs of a second range of the same family', () => {
     const a = allocator({
       ranges: [
-        { clusterCIDR: '10.0.0.0/24', nodeMask: 24 },
-        { clusterCIDR: '10.1.0.0/24', nodeMask: 26 },
+        parseRange('10.0.0.0/24', 24),
+        parseRange('10.1.0.0/24', 26),
       ],
     });
     a.occupy('10.1.0.64/26');
@@ -389,13 +392,13 @@ describe('ClusterAllocator occupy, release and the observer', () => {
 
 describe('ClusterAllocator taken subnets', () => {
   const ranges = [
-    { clusterCIDR: '10.0.0.0/16', nodeMask: 24 },
-    { clusterCIDR: 'fd00::/112', nodeMask: 120 },
+    parseRange('10.0.0.0/16', 24),
+    parseRange('fd00::/112', 120),
   ];
 
   it('hands what one allocator holds taken to another: in use, reserved and quarantined alike', () => {
     const clock = new ManualClock(1_000);
-    const first = allocator({ ranges, reserved: ['10.0.255.0/24'], quarantineMs: 60_000, now: clock.now });
+    const first = allocator({ ranges, reserved: cidrs('10.0.255.0/24'), quarantineMs: 60_000, now: clock.now });
     first.allocate();
     first.allocate();
     first.occupy('10.0.8.0/23');
@@ -444,7 +447,7 @@ describe('ClusterAllocator releaseUnheld', () => {
   const spelled = (text: string) => ({ text, cidr: parseCidr(text) });
   /** Holders as the reconciler's index gives them: every CIDR sharing an address with the query. */
   const holdersOf = (texts: readonly string[]) => (cidr: Cidr) => texts.map(spelled).filter((h) => overlaps(h.cidr, cidr));
-  const v4 = () => allocator({ ranges: [{ clusterCIDR: '10.0.0.0/16', nodeMask: 24 }] });
+  const v4 = () => allocator({ ranges: [parseRange('10.0.0.0/16', 24)] });
 
   it('releases a node subnet no holder shares, and keeps one a smaller holder shares', () => {
     const a = v4();
@@ -464,7 +467,7 @@ describe('ClusterAllocator releaseUnheld', () => {
   });
 
   it('releases a CIDR of more than 4096 node subnets whole and occupies its holders again, counting all', () => {
-    const a = allocator({ ranges: [{ clusterCIDR: '10.0.0.0/8', nodeMask: 24 }] });
+    const a = allocator({ ranges: [parseRange('10.0.0.0/8', 24)] });
     a.occupy('10.0.0.0/11');
     expect(a.releaseUnheld(spelled('10.0.0.0/11'), holdersOf(['10.3.0.0/24']))).toBe(8192);
     expect(a.usage()[0]).toMatchObject({ used: 1 });

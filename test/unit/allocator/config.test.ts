@@ -3,6 +3,8 @@
 
 import { describe, expect, it } from 'vitest';
 import { validateClusterConfig, type ClusterConfigInput } from '../../../src/allocator/index.js';
+import { parseRange } from '../../../src/allocator/range-spec.js';
+import { formatCidr } from '../../../src/cidr/index.js';
 
 function problemsOf(input: ClusterConfigInput): string[] {
   return validateClusterConfig(input).problems.map((p) => `${p.flag}: ${p.message}`);
@@ -10,19 +12,19 @@ function problemsOf(input: ClusterConfigInput): string[] {
 
 describe('validateClusterConfig accepts', () => {
   it.each([
-    [{ clusterCIDRs: ['10.244.0.0/16'] }, [{ clusterCIDR: '10.244.0.0/16', nodeMask: 24 }]],
-    [{ clusterCIDRs: ['fd00:10:244::/56'] }, [{ clusterCIDR: 'fd00:10:244::/56', nodeMask: 64 }]],
-    [{ clusterCIDRs: ['10.244.0.0/16'], nodeCIDRMaskSize: 26 }, [{ clusterCIDR: '10.244.0.0/16', nodeMask: 26 }]],
-    [{ clusterCIDRs: ['fd00::/48'], nodeCIDRMaskSize: 60 }, [{ clusterCIDR: 'fd00::/48', nodeMask: 60 }]],
+    [{ clusterCIDRs: ['10.244.0.0/16'] }, [parseRange('10.244.0.0/16', 24)]],
+    [{ clusterCIDRs: ['fd00:10:244::/56'] }, [parseRange('fd00:10:244::/56', 64)]],
+    [{ clusterCIDRs: ['10.244.0.0/16'], nodeCIDRMaskSize: 26 }, [parseRange('10.244.0.0/16', 26)]],
+    [{ clusterCIDRs: ['fd00::/48'], nodeCIDRMaskSize: 60 }, [parseRange('fd00::/48', 60)]],
     [
       { clusterCIDRs: ['fd00::/40', '10.0.0.0/8'], nodeCIDRMaskSizeIPv4: 20 },
       [
-        { clusterCIDR: 'fd00::/40', nodeMask: 64 },
-        { clusterCIDR: '10.0.0.0/8', nodeMask: 20 },
+        parseRange('fd00::/40', 64),
+        parseRange('10.0.0.0/8', 20),
       ],
     ],
-    [{ clusterCIDRs: ['10.0.0.0/24'], nodeCIDRMaskSizeIPv4: 24 }, [{ clusterCIDR: '10.0.0.0/24', nodeMask: 24 }]],
-    [{ clusterCIDRs: ['FD00:0::/48'], nodeCIDRMaskSizeIPv6: 0 }, [{ clusterCIDR: 'fd00::/48', nodeMask: 64 }]],
+    [{ clusterCIDRs: ['10.0.0.0/24'], nodeCIDRMaskSizeIPv4: 24 }, [parseRange('10.0.0.0/24', 24)]],
+    [{ clusterCIDRs: ['FD00:0::/48'], nodeCIDRMaskSizeIPv6: 0 }, [parseRange('fd00::/48', 64)]],
   ])('%j', (input, ranges) => {
     const config = validateClusterConfig(input);
     expect(config.problems).toEqual([]);
@@ -36,7 +38,7 @@ describe('validateClusterConfig accepts', () => {
       excludeCIDRs: ['10.244.255.0/24'],
     });
     expect(config.problems).toEqual([]);
-    expect(config.reserved).toEqual(['10.96.0.0/12', 'fd00:0:0:ffff::/112', '10.244.255.0/24']);
+    expect(config.reserved.map(formatCidr)).toEqual(['10.96.0.0/12', 'fd00:0:0:ffff::/112', '10.244.255.0/24']);
   });
 
   it('accepts several ranges per family only when asked to', () => {
@@ -44,7 +46,7 @@ describe('validateClusterConfig accepts', () => {
     expect(validateClusterConfig(input).problems.length).toBeGreaterThan(0);
     const config = validateClusterConfig(input, { multipleRangesPerFamily: true });
     expect(config.problems).toEqual([]);
-    expect(config.ranges.map((r) => r.clusterCIDR)).toEqual(['10.0.0.0/16', '10.1.0.0/16', 'fd00::/48']);
+    expect(config.ranges.map((r) => formatCidr(r.clusterCIDR))).toEqual(['10.0.0.0/16', '10.1.0.0/16', 'fd00::/48']);
   });
 });
 

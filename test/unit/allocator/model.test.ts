@@ -6,6 +6,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ClusterAllocator, RangeExhaustedError, type Family } from '../../../src/allocator/index.js';
 import { ManualClock } from '../../support/manual-clock.js';
+import { parseRange } from '../../../src/allocator/range-spec.js';
+import { cidrs } from '../../support/cidrs.js';
 
 // Written out by hand so the model does not lean on the code under test.
 const V4_A = [0, 8, 16, 24, 32, 40, 48, 56].map((o) => `10.0.0.${o}/29`); // 10.0.0.0/26, /29 nodes
@@ -161,11 +163,11 @@ describe('ClusterAllocator against a Set model', () => {
         const build = (): ClusterAllocator =>
           new ClusterAllocator({
             ranges: [
-              { clusterCIDR: '10.0.0.0/26', nodeMask: 29 },
-              { clusterCIDR: 'fd00::/61', nodeMask: 64 },
-              { clusterCIDR: '10.1.0.0/28', nodeMask: 30 },
+              parseRange('10.0.0.0/26', 29),
+              parseRange('fd00::/61', 64),
+              parseRange('10.1.0.0/28', 30),
             ],
-            reserved: ['10.0.0.16/29', '10.1.0.8/29', 'fd00:0:0:7::/64', '192.168.0.0/16'],
+            reserved: cidrs('10.0.0.16/29', '10.1.0.8/29', 'fd00:0:0:7::/64', '192.168.0.0/16'),
             quarantineMs: delay,
             now: clock.now,
           });

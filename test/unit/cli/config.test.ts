@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { parseRunConfig, type Config, type Env, type ParseResult } from '../../../src/cli/config.js';
 import { envVarName, runFlagNames } from '../../../src/cli/flags.js';
+import { parseRange } from '../../../src/allocator/range-spec.js';
+import { formatCidr } from '../../../src/cidr/index.js';
 
 const fixed = { hostname: () => 'cp-1', randomSuffix: () => '0a1b2c3d' };
 const cidr = ['--cluster-cidr=10.244.0.0/16'];
@@ -26,7 +28,7 @@ describe('parseRunConfig defaults', () => {
     const config = configOf(cidr);
     expect(config).toMatchObject({
       allocateNodeCIDRs: true,
-      ranges: [{ clusterCIDR: '10.244.0.0/16', nodeMask: 24 }],
+      ranges: [parseRange('10.244.0.0/16', 24)],
       kube: { qps: 20, burst: 30 },
       concurrentNodeSyncs: 30,
       releaseQuarantineMs: 60_000,
@@ -77,8 +79,8 @@ describe('parseRunConfig flags', () => {
       '--leader-elect-resource-namespace=ipam',
     ]);
     expect(config.ranges).toEqual([
-      { clusterCIDR: '10.244.0.0/16', nodeMask: 25 },
-      { clusterCIDR: 'fd00:10:244::/56', nodeMask: 64 },
+      parseRange('10.244.0.0/16', 25),
+      parseRange('fd00:10:244::/56', 64),
     ]);
     expect(config.kube).toEqual({
       kubeconfig: '/etc/kubernetes/allocator.conf',
@@ -118,7 +120,7 @@ describe('parseRunConfig flags', () => {
 
   it('treats a node mask of 0 as unset, like kube-controller-manager', () => {
     expect(configOf([...cidr, '--node-cidr-mask-size=0']).ranges).toEqual([
-      { clusterCIDR: '10.244.0.0/16', nodeMask: 24 },
+      parseRange('10.244.0.0/16', 24),
     ]);
   });
 
@@ -228,7 +230,7 @@ describe('parseRunConfig environment', () => {
       PODCIDR_ALLOCATOR_LEADER_ELECT_RENEW_DEADLINE: '12s',
       PODCIDR_ALLOCATOR_LOG_LEVEL: 'warn',
     });
-    expect(config.ranges).toEqual([{ clusterCIDR: '10.244.0.0/16', nodeMask: 24 }]);
+    expect(config.ranges).toEqual([parseRange('10.244.0.0/16', 24)]);
     expect(config.kube.qps).toBe(50);
     expect(config.leaderElection.enabled).toBe(false);
     expect(config.leaderElection.renewDeadlineMs).toBe(12_000);
@@ -237,7 +239,7 @@ describe('parseRunConfig environment', () => {
 
   it('splits list variables on commas', () => {
     const config = configOf([], { PODCIDR_ALLOCATOR_CLUSTER_CIDR: '10.244.0.0/16, fd00:10:244::/56' });
-    expect(config.ranges.map((r) => r.clusterCIDR)).toEqual(['10.244.0.0/16', 'fd00:10:244::/56']);
+    expect(config.ranges.map((r) => formatCidr(r.clusterCIDR))).toEqual(['10.244.0.0/16', 'fd00:10:244::/56']);
   });
 
   it('lets the command line win over the environment, and the environment over defaults', () => {
@@ -250,7 +252,7 @@ describe('parseRunConfig environment', () => {
 
   it('does not merge a list from the environment with the same list on the command line', () => {
     const env = { PODCIDR_ALLOCATOR_CLUSTER_CIDR: '10.0.0.0/8' };
-    expect(configOf(cidr, env).ranges.map((r) => r.clusterCIDR)).toEqual(['10.244.0.0/16']);
+    expect(configOf(cidr, env).ranges.map((r) => formatCidr(r.clusterCIDR))).toEqual(['10.244.0.0/16']);
   });
 
   it('treats an empty variable as unset', () => {

@@ -5,6 +5,7 @@ import { ClusterAllocator } from '../../../src/allocator/cluster-allocator.js';
 import { formatCidr } from '../../../src/cidr/index.js';
 import { claimPodCIDR, readLeniently } from '../../../src/controller/claim.js';
 import { ClaimIndex } from '../../../src/controller/ownership.js';
+import { parseRange } from '../../../src/allocator/range-spec.js';
 
 describe('readLeniently', () => {
   it.each([
@@ -32,7 +33,7 @@ describe('claimPodCIDR with a malformed podCIDR', () => {
   const node = { name: 'n1', uid: 'u1' };
 
   it('reports host bits as malformed and holds the network kubelet reads', () => {
-    const allocator = new ClusterAllocator({ ranges: [{ clusterCIDR: '10.0.0.0/22', nodeMask: 24 }], reserved: [] });
+    const allocator = new ClusterAllocator({ ranges: [parseRange('10.0.0.0/22', 24)], reserved: [] });
     const index = new ClaimIndex();
 
     const outcome = claimPodCIDR(index, allocator, node, '10.0.0.9/24');
@@ -43,7 +44,7 @@ describe('claimPodCIDR with a malformed podCIDR', () => {
   });
 
   it('holds nothing for text no reader takes for a CIDR, or a network outside every range', () => {
-    const allocator = new ClusterAllocator({ ranges: [{ clusterCIDR: '10.0.0.0/23', nodeMask: 24 }], reserved: [] });
+    const allocator = new ClusterAllocator({ ranges: [parseRange('10.0.0.0/23', 24)], reserved: [] });
     const index = new ClaimIndex();
 
     const garbage = claimPodCIDR(index, allocator, node, '10.0.0.300/24');

@@ -5,11 +5,13 @@ import type { NodeInfo } from '../../../src/controller/ports.js';
 import { auditNodes, auditProblems, type Problem } from '../../../src/controller/node-audit.js';
 import { checkJson, checkText } from '../../../src/cli/commands/report.js';
 import { harness } from './reconciler-fakes.js';
+import { parseRange } from '../../../src/allocator/range-spec.js';
+import { cidrs } from '../../support/cidrs.js';
 
-const V4: RangeSpec[] = [{ clusterCIDR: '10.0.0.0/20', nodeMask: 24 }];
+const V4: RangeSpec[] = [parseRange('10.0.0.0/20', 24)];
 const DUAL: RangeSpec[] = [
-  { clusterCIDR: '10.0.0.0/20', nodeMask: 24 },
-  { clusterCIDR: 'fd00::/56', nodeMask: 64 },
+  parseRange('10.0.0.0/20', 24),
+  parseRange('fd00::/56', 64),
 ];
 
 function node(name: string, podCIDRs: string[] = [], extra: Partial<NodeInfo> = {}): NodeInfo {
@@ -108,7 +110,7 @@ describe('auditNodes', () => {
     const findings = auditNodes(
       [node('a', ['10.0.0.0/24']), node('b', ['10.0.15.0/24']), node('c', ['10.96.0.0/24'])],
       V4,
-      ['10.96.0.0/12', '10.0.15.0/24'],
+      cidrs('10.96.0.0/12', '10.0.15.0/24'),
     );
     expect(kinds(findings.problems)).toEqual([
       ['reserved', 'b', '10.0.15.0/24'],
@@ -308,8 +310,8 @@ describe('auditProblems', () => {
       node('f'),
       node('g', ['10.0.3.0/24'], { podCIDRManager: 'cilium-operator' }),
     ];
-    const full = auditNodes(nodes, DUAL, ['10.0.3.0/24']);
-    const slim = auditProblems(nodes, DUAL, ['10.0.3.0/24']);
+    const full = auditNodes(nodes, DUAL, cidrs('10.0.3.0/24'));
+    const slim = auditProblems(nodes, DUAL, cidrs('10.0.3.0/24'));
     expect(slim.problems).toEqual(full.problems);
     expect(slim.foreignManagers).toEqual(full.foreignManagers);
     expect(new Set(slim.problems.map((p) => p.kind))).toEqual(
@@ -319,7 +321,7 @@ describe('auditProblems', () => {
   });
 
   it('finds a duplicate behind thousands of distinct podCIDRs, and no conflict when all are distinct', () => {
-    const wide: RangeSpec[] = [{ clusterCIDR: '10.0.0.0/8', nodeMask: 24 }];
+    const wide: RangeSpec[] = [parseRange('10.0.0.0/8', 24)];
     const distinct = Array.from({ length: 3000 }, (_, i) => node(`n${i}`, [`10.${i >> 8}.${i & 255}.0/24`]));
     const clean = auditProblems([...distinct, node('z-empty')], wide, []);
     expect(kinds(clean.problems)).toEqual([['missing', 'z-empty', undefined]]);

@@ -13,11 +13,12 @@ import {
 import { planRangeChange } from '../../../src/controller/range-config.js';
 import { ForeignWriteDetector } from '../../../src/controller/second-allocator.js';
 import type { NodeInfo } from '../../../src/controller/ports.js';
+import { parseRange } from '../../../src/allocator/range-spec.js';
 
-const v4 = [{ clusterCIDR: '10.0.0.0/16', nodeMask: 24 }];
+const v4 = [parseRange('10.0.0.0/16', 24)];
 const dual = [
-  { clusterCIDR: '10.0.0.0/16', nodeMask: 24 },
-  { clusterCIDR: 'fd00::/48', nodeMask: 64 },
+  parseRange('10.0.0.0/16', 24),
+  parseRange('fd00::/48', 64),
 ];
 
 describe('planRangeChange', () => {
@@ -34,8 +35,8 @@ describe('planRangeChange', () => {
     expect(planRangeChange(dual, '10.0.0.0/16,fd00::/48,10.1.0.0/16,fd01:0::/48')).toEqual({
       kind: 'append',
       added: [
-        { clusterCIDR: '10.1.0.0/16', nodeMask: 24 },
-        { clusterCIDR: 'fd01::/48', nodeMask: 64 },
+        parseRange('10.1.0.0/16', 24),
+        parseRange('fd01::/48', 64),
       ],
     });
   });

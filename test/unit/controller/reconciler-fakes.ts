@@ -17,6 +17,8 @@ import {
   type ReconcilerObserver,
 } from '../../../src/controller/ports.js';
 import { ManualClock } from '../../support/manual-clock.js';
+import { parseRange } from '../../../src/allocator/range-spec.js';
+import type { Cidr } from '../../../src/cidr/index.js';
 
 export interface NodeSpec {
   readonly podCIDRs?: readonly string[];
@@ -199,12 +201,12 @@ export interface Harness {
 }
 
 export function harness(
-  options: { ranges?: readonly RangeSpec[]; quarantineMs?: number; reserved?: readonly string[]; fieldManager?: string } = {},
+  options: { ranges?: readonly RangeSpec[]; quarantineMs?: number; reserved?: readonly Cidr[]; fieldManager?: string } = {},
 ): Harness {
   const clock = new ManualClock(1_000_000);
   const cluster = new FakeCluster();
   const allocator = new ClusterAllocator({
-    ranges: options.ranges ?? [{ clusterCIDR: '10.0.0.0/22', nodeMask: 24 }],
+    ranges: options.ranges ?? [parseRange('10.0.0.0/22', 24)],
     quarantineMs: options.quarantineMs ?? 0,
     reserved: options.reserved ?? [],
     now: clock.now,

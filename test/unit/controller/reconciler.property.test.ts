@@ -4,6 +4,7 @@ import { formatCidr, overlaps, tryParseCidr, type Cidr } from '../../../src/cidr
 import { readLeniently } from '../../../src/controller/claim.js';
 import type { NodeInfo } from '../../../src/controller/ports.js';
 import { harness, type Harness, type PatchScript } from './reconciler-fakes.js';
+import { parseRange } from '../../../src/allocator/range-spec.js';
 
 // Random add / delete / patch-outcome sequences over tiny ranges (two or four subnets per family), with
 // someone else writing podCIDRs now and then. Two properties:
@@ -13,10 +14,10 @@ import { harness, type Harness, type PatchScript } from './reconciler-fakes.js';
 //   and after every node is deleted it marks none: nothing leaks, nothing is double-freed.
 
 const NAMES = ['n0', 'n1', 'n2', 'n3', 'n4'] as const;
-const V4 = [{ clusterCIDR: '10.0.0.0/28', nodeMask: 30 }];
+const V4 = [parseRange('10.0.0.0/28', 30)];
 /** Two subnets: the allocator's cursor wraps at once, so a wrongly freed range is soon reissued. */
-const TINY = [{ clusterCIDR: '10.0.0.0/29', nodeMask: 30 }];
-const DUAL = [...V4, { clusterCIDR: 'fd00::/125', nodeMask: 127 }];
+const TINY = [parseRange('10.0.0.0/29', 30)];
+const DUAL = [...V4, parseRange('fd00::/125', 127)];
 /** What someone else may write: node subnets, a /29 over two of them, a /31 inside one, and junk. */
 const FOREIGN = [
   '10.0.0.0/30',

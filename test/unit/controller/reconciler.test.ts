@@ -3,10 +3,11 @@ import { RangeExhaustedError } from '../../../src/allocator/errors.js';
 import { PatchPendingError } from '../../../src/controller/reconciler.js';
 import { PatchError } from '../../../src/controller/ports.js';
 import { harness, used } from './reconciler-fakes.js';
+import { parseRange } from '../../../src/allocator/range-spec.js';
 
 const DUAL = [
-  { clusterCIDR: '10.0.0.0/22', nodeMask: 24 },
-  { clusterCIDR: 'fd00::/62', nodeMask: 64 },
+  parseRange('10.0.0.0/22', 24),
+  parseRange('fd00::/62', 64),
 ];
 
 describe('rebuild', () => {
@@ -29,7 +30,7 @@ describe('rebuild', () => {
   });
 
   it('reports bad podCIDRs as Warning events and metrics, without throwing, and still allocates to others', async () => {
-    const h = harness({ ranges: [{ clusterCIDR: '10.0.0.0/21', nodeMask: 24 }] });
+    const h = harness({ ranges: [parseRange('10.0.0.0/21', 24)] });
     h.cluster.add('good', { podCIDRs: ['10.0.0.0/24'] });
     h.cluster.add('malformed', { podCIDRs: ['10.0.1.300/24'] });
     h.cluster.add('hostbits', { podCIDRs: ['10.0.1.1/24'] });
@@ -331,7 +332,7 @@ describe('allocation', () => {
 
 describe('exhaustion', () => {
   it('records CIDRNotAvailable once, then allocates after a delete frees space', async () => {
-    const h = harness({ ranges: [{ clusterCIDR: '10.0.0.0/23', nodeMask: 24 }] });
+    const h = harness({ ranges: [parseRange('10.0.0.0/23', 24)] });
     h.cluster.add('a', { podCIDRs: ['10.0.0.0/24'] });
     h.cluster.add('b', { podCIDRs: ['10.0.1.0/24'] });
     h.cluster.add('c');
@@ -355,7 +356,7 @@ describe('exhaustion', () => {
   });
 
   it('requeues waiting nodes for the end of the release quarantine', async () => {
-    const h = harness({ ranges: [{ clusterCIDR: '10.0.0.0/24', nodeMask: 24 }], quarantineMs: 60_000 });
+    const h = harness({ ranges: [parseRange('10.0.0.0/24', 24)], quarantineMs: 60_000 });
     h.cluster.add('a', { podCIDRs: ['10.0.0.0/24'] });
     h.cluster.add('b');
     h.reconciler.rebuild(h.cluster.list());
@@ -376,7 +377,7 @@ describe('exhaustion', () => {
   });
 
   it('stops waiting for a node that is deleted', async () => {
-    const h = harness({ ranges: [{ clusterCIDR: '10.0.0.0/24', nodeMask: 24 }] });
+    const h = harness({ ranges: [parseRange('10.0.0.0/24', 24)] });
     h.cluster.add('a', { podCIDRs: ['10.0.0.0/24'] });
     h.cluster.add('b');
     h.reconciler.rebuild(h.cluster.list());

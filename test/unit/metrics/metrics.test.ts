@@ -9,6 +9,9 @@ import { WorkQueue } from '../../../src/controller/workqueue.js';
 import { describeMetrics } from '../../../src/metrics/describe.js';
 import { createMetrics, type Metrics } from '../../../src/metrics/metrics.js';
 import { ManualClock } from '../../support/manual-clock.js';
+import { parseRange } from '../../../src/allocator/range-spec.js';
+import { cidrs } from '../../support/cidrs.js';
+import type { Cidr } from '../../../src/cidr/index.js';
 
 interface Harness {
   readonly registry: Registry;
@@ -26,12 +29,12 @@ interface Harness {
 
 interface Options {
   readonly ranges: readonly RangeSpec[];
-  readonly reserved?: readonly string[];
+  readonly reserved?: readonly Cidr[];
   readonly quarantineMs?: number;
 }
 
 /** A fresh registry and a real allocator wired to it, as the controller wires them. */
-function harness(options: Options = { ranges: [{ clusterCIDR: '10.0.0.0/22', nodeMask: 24 }] }): Harness {
+function harness(options: Options = { ranges: [parseRange('10.0.0.0/22', 24)] }): Harness {
   const registry = new Registry();
   const clock = new ManualClock();
   const state = { leader: false, withoutPodCIDR: 0, conflicts: {}, running: true };
@@ -119,7 +122,7 @@ describe("kube-controller-manager's cidrset series", () => {
 
   it('count a quarantined release when its subnet clears, not when it is released', async () => {
     const { registry, allocator, clock } = harness({
-      ranges: [{ clusterCIDR: '10.0.0.0/22', nodeMask: 24 }],
+      ranges: [parseRange('10.0.0.0/22', 24)],
       quarantineMs: 60_000,
     });
     allocator.occupy('10.0.2.0/24');
@@ -137,8 +140,8 @@ describe("kube-controller-manager's cidrset series", () => {
 
   it('count subnets blocked by a service range as allocations, as upstream does', async () => {
     const { registry } = harness({
-      ranges: [{ clusterCIDR: '10.0.0.0/22', nodeMask: 24 }],
-      reserved: ['10.0.3.0/24'],
+      ranges: [parseRange('10.0.0.0/22', 24)],
+      reserved: cidrs('10.0.3.0/24'),
     });
     expect(await samples(registry, allocations)).toEqual([`${allocations}{${range}} 1`]);
     expect(await samples(registry, 'podcidr_allocator_range_reserved_cidrs')).toEqual([
@@ -147,7 +150,7 @@ describe("kube-controller-manager's cidrset series", () => {
   });
 
   it('observe the taken subnets skipped by each allocation in the buckets 1, 5, 25, 125, 625', async () => {
-    const { registry, allocator } = harness({ ranges: [{ clusterCIDR: '10.0.0.0/16', nodeMask: 24 }] });
+    const { registry, allocator } = harness({ ranges: [parseRange('10.0.0.0/16', 24)] });
     for (let i = 0; i < 10; i++) allocator.occupy(`10.0.${i + 1}.0/24`);
     allocator.allocate(); // 10.0.0.0/24: nothing skipped
     allocator.allocate(); // skips the ten occupied subnets
@@ -188,8 +191,8 @@ describe("kube-controller-manager's cidrset series", () => {
 describe('the range gauges', () => {
   const dualStack: Options = {
     ranges: [
-      { clusterCIDR: '10.0.0.0/22', nodeMask: 24 },
-      { clusterCIDR: 'fd00:10::/62', nodeMask: 64 },
+      parseRange('10.0.0.0/22', 24),
+      parseRange('fd00:10::/62', 64),
     ],
   };
   const v4 = `${range},family="IPv4"`;

@@ -8,6 +8,8 @@ import type { AllocatorObserver, RangeUsage } from '../../../src/allocator/index
 import { ClusterAllocator } from '../../../src/allocator/index.js';
 import { createMetrics } from '../../../src/metrics/metrics.js';
 import { AllocatorTally, TRIES_BUCKETS } from '../../../src/metrics/tally.js';
+import { parseRange } from '../../../src/allocator/range-spec.js';
+import { cidrs } from '../../support/cidrs.js';
 
 const allocations = 'node_ipam_controller_cidrset_cidrs_allocations_total';
 const releases = 'node_ipam_controller_cidrset_cidrs_releases_total';
@@ -151,10 +153,10 @@ describe('the tallied cidrset series', () => {
 
   it('print the same for a real dual-stack allocator filled, churned and emptied', async () => {
     const p = pair();
-    const spec = { ranges: [{ clusterCIDR: '10.0.0.0/16', nodeMask: 24 }, { clusterCIDR: 'fd00::/56', nodeMask: 64 }] };
+    const spec = { ranges: [parseRange('10.0.0.0/16', 24), parseRange('fd00::/56', 64)] };
     const [oursObserver, theirsObserver] = p.observers;
-    const ours = new ClusterAllocator({ ...spec, reserved: ['10.0.7.0/24'], observer: oursObserver });
-    const theirs = new ClusterAllocator({ ...spec, reserved: ['10.0.7.0/24'], observer: theirsObserver });
+    const ours = new ClusterAllocator({ ...spec, reserved: cidrs('10.0.7.0/24'), observer: oursObserver });
+    const theirs = new ClusterAllocator({ ...spec, reserved: cidrs('10.0.7.0/24'), observer: theirsObserver });
     p.ranges.current = ours.usage().map((u) => u.clusterCIDR);
     await expectSameSeries(p);
     for (const allocator of [ours, theirs]) {

@@ -10,6 +10,7 @@ import type { NodeInfo, NodeWriter } from '../../../src/controller/ports.js';
 import { FakeSource, node } from '../controller/fake-node-source.js';
 import { ManualClock } from '../../support/manual-clock.js';
 import { RecordingEvents } from '../controller/reconciler-fakes.js';
+import { parseRange } from '../../../src/allocator/range-spec.js';
 
 /** Patches land in the fake API server; the informer sees them only when the test delivers a watch event. */
 class SourceWriter implements NodeWriter {
@@ -54,7 +55,7 @@ function startTerm(
   const stop = new AbortController();
   const controller = new AllocationController(
     {
-      ranges: [{ clusterCIDR: '10.0.0.0/23', nodeMask: 24 }],
+      ranges: [parseRange('10.0.0.0/23', 24)],
       reserved: [],
       quarantineMs: 0,
       lister: informer,
@@ -201,7 +202,7 @@ describe('AllocationController', () => {
     h.source.current.handlers.onEvent('ADDED', node('outside', '3', { podCIDRs: ['10.0.3.0/24'] }));
     h.source.current.handlers.onEvent('ADDED', node('c', '4'));
     await h.clock.advance(0);
-    termHandle(controller, h.informer).appendRanges([{ clusterCIDR: '10.0.2.0/23', nodeMask: 24 }]);
+    termHandle(controller, h.informer).appendRanges([parseRange('10.0.2.0/23', 24)]);
     // Before any sync: what landed is still held, so the next allocation cannot be given it.
     expect(controller.allocator.usage().map((u) => u.used)).toEqual([2, 1]);
     expect(controller.reconciler.ownerOf('10.0.0.0/24')).toBe('a');

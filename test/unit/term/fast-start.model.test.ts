@@ -21,9 +21,10 @@ import { Reconciler, type CarriedAllocation } from '../../../src/controller/reco
 import { ManualClock } from '../../support/manual-clock.js';
 import { RecordingEvents } from '../controller/reconciler-fakes.js';
 import { SimServer, SimSource, SimWriter, Wire, sharesAddress, type LoggedEvent } from '../controller/simulated-api-server.js';
+import { parseRange } from '../../../src/allocator/range-spec.js';
 
 /** Eight subnets: few enough that two allocators meet on one soon. */
-const RANGES = [{ clusterCIDR: '10.0.0.0/27', nodeMask: 30 }];
+const RANGES = [parseRange('10.0.0.0/27', 30)];
 const SUBNETS = Array.from({ length: 8 }, (_, i) => `10.0.0.${i * 4}/30`);
 const NAMES = ['n0', 'n1', 'n2', 'n3', 'n4'] as const;
 const SILENT = pino({ level: 'silent' });

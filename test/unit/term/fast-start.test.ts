@@ -7,8 +7,9 @@ import type { Handoff } from '../../../src/term/handoff.js';
 import { type NodeInfo, ResourceExpiredError } from '../../../src/controller/ports.js';
 import { FakeSource } from '../controller/fake-node-source.js';
 import { FakeCluster, RecordingEvents, memoryLogger } from '../controller/reconciler-fakes.js';
+import { parseRange } from '../../../src/allocator/range-spec.js';
 
-const RANGES = [{ clusterCIDR: '10.0.0.0/28', nodeMask: 30 }];
+const RANGES = [parseRange('10.0.0.0/28', 30)];
 
 /** Four /30 subnets; the first was taken when the last term ended. */
 const HANDOFF: Handoff = { resourceVersion: '500', ranges: [{ clusterCIDR: '10.0.0.0/28', nodeMask: 30, runs: [0, 0] }] };

@@ -13,6 +13,9 @@ import { type Features, type TermHandle, createFeatures, prepareTerm, startAll }
 import { ManualClock } from '../../support/manual-clock.js';
 import { MemoryConfigMaps } from '../controller/memory-config-maps.js';
 import { RecordingEvents, memoryLogger } from '../controller/reconciler-fakes.js';
+import { parseRange } from '../../../src/allocator/range-spec.js';
+import { cidrs } from '../../support/cidrs.js';
+import { formatCidr } from '../../../src/cidr/index.js';
 
 class RecordingObjectEvents implements ObjectEventSink {
   readonly events: { name: string; type: EventType; reason: string; note: string }[] = [];
@@ -36,7 +39,7 @@ class Lister implements NodeLister {
   }
 }
 
-const flagRanges: RangeSpec[] = [{ clusterCIDR: '10.0.0.0/22', nodeMask: 24 }];
+const flagRanges: RangeSpec[] = [parseRange('10.0.0.0/22', 24)];
 
 function setup(quarantineMs = 0, clock = new ManualClock()) {
   const configMaps = new MemoryConfigMaps();
@@ -97,7 +100,7 @@ describe('Operator features: ranges from podcidr-allocator-config', () => {
     const s = setup();
     s.configMaps.set('podcidr-allocator-config', { clusterCIDRs: '10.0.0.0/22,10.1.0.0/22' });
     await s.prepareTerm(new AbortController().signal);
-    expect(s.features.ranges.ranges().map((r) => r.clusterCIDR)).toEqual(['10.0.0.0/22', '10.1.0.0/22']);
+    expect(s.features.ranges.ranges().map((r) => formatCidr(r.clusterCIDR))).toEqual(['10.0.0.0/22', '10.1.0.0/22']);
     expect(s.objectEvents.events.map((e) => e.reason)).toEqual(['PodCIDRRangesAppended']);
   });
 
@@ -110,13 +113,13 @@ describe('Operator features: ranges from podcidr-allocator-config', () => {
     s.termStarted(handle, stop.signal);
     s.configMaps.set('podcidr-allocator-config', { clusterCIDRs: '10.0.0.0/22,10.1.0.0/23' });
     await s.prepareTerm(stop.signal);
-    expect(handle.appended).toEqual([{ clusterCIDR: '10.1.0.0/23', nodeMask: 24 }]);
+    expect(handle.appended).toEqual([parseRange('10.1.0.0/23', 24)]);
     expect(allocator.ranges()).toHaveLength(2);
 
     s.configMaps.set('podcidr-allocator-config', { clusterCIDRs: '10.0.0.0/22,10.1.0.0/22' });
     await s.prepareTerm(stop.signal);
     expect(allocator.ranges()).toHaveLength(2);
-    expect(s.features.ranges.ranges().map((r) => r.clusterCIDR)).toEqual(['10.0.0.0/22', '10.1.0.0/23']);
+    expect(s.features.ranges.ranges().map((r) => formatCidr(r.clusterCIDR))).toEqual(['10.0.0.0/22', '10.1.0.0/23']);
     const refused = s.objectEvents.events.filter((e) => e.reason === 'PodCIDRRangeChangeRefused');
     expect(refused).toHaveLength(1);
     expect(refused[0]?.note).toContain('entry 2 is 10.1.0.0/22 where 10.1.0.0/23 is in force');
@@ -154,7 +157,7 @@ describe('Operator features: ranges from podcidr-allocator-config', () => {
 describe('Operator features: early warning', () => {
   it('warns once on the ConfigMap per threshold crossed and exports the level', async () => {
     const s = setup();
-    const allocator = new ClusterAllocator({ ranges: [{ clusterCIDR: '10.0.0.0/20', nodeMask: 24 }] });
+    const allocator = new ClusterAllocator({ ranges: [parseRange('10.0.0.0/20', 24)] });
     const stop = new AbortController();
     await s.prepareTerm(stop.signal);
     s.termStarted(term(allocator), stop.signal);
@@ -260,17 +263,17 @@ describe('ContinuousAudit', () => {
     lister.put('b', ['10.0.0.0/24']);
     lister.put('c', ['192.168.0.0/24']);
     lister.put('d', []);
-    const first = audit.run(lister.list(), flagRanges, ['10.0.3.0/24']);
+    const first = audit.run(lister.list(), flagRanges, cidrs('10.0.3.0/24'));
     expect(first.findings.map((p) => `${p.kind}:${p.node}`)).toEqual(['duplicate:b', 'out-of-range:c']);
     expect(events.reasons()).toEqual(['PodCIDRConflict', 'PodCIDROutOfRange']);
-    const second = audit.run(lister.list(), flagRanges, ['10.0.3.0/24']);
+    const second = audit.run(lister.list(), flagRanges, cidrs('10.0.3.0/24'));
     expect(second.fresh.map((p) => `${p.kind}:${p.node}`)).toEqual(['missing:d']);
     expect(events.reasons()).toEqual(['PodCIDRConflict', 'PodCIDROutOfRange', 'PodCIDRMissing']);
     expect(audit.counts()).toMatchObject({ duplicate: 1, 'out-of-range': 1, missing: 1, overlap: 0 });
     expect(audit.conflicts()).toEqual({ malformed: 0, 'out-of-range': 1, duplicate: 1, overlap: 0 });
     lister.nodes.delete('b');
     lister.put('e', ['10.0.3.0/24']);
-    audit.run(lister.list(), flagRanges, ['10.0.3.0/24']);
+    audit.run(lister.list(), flagRanges, cidrs('10.0.3.0/24'));
     expect(audit.counts()).toMatchObject({ duplicate: 0, reserved: 1 });
   });
 
@@ -295,7 +298,7 @@ describe('Operator features: timers', () => {
   it('run on the injected clock while the term runs and stop with it', async () => {
     const clock = new ManualClock();
     const s = setup(60_000, clock);
-    const allocator = new ClusterAllocator({ ranges: [{ clusterCIDR: '10.0.0.0/20', nodeMask: 24 }] });
+    const allocator = new ClusterAllocator({ ranges: [parseRange('10.0.0.0/20', 24)] });
     const stop = new AbortController();
     await s.prepareTerm(stop.signal);
     s.termStarted(term(allocator), stop.signal);

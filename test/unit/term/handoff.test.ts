@@ -20,12 +20,14 @@ import {
 import { node } from '../controller/fake-node-source.js';
 import { MemoryConfigMaps } from '../controller/memory-config-maps.js';
 import { memoryLogger } from '../controller/reconciler-fakes.js';
+import { parseRange } from '../../../src/allocator/range-spec.js';
+import { cidrs } from '../../support/cidrs.js';
 
-const ranges: RangeSpec[] = [{ clusterCIDR: '10.0.0.0/16', nodeMask: 24 }];
+const ranges: RangeSpec[] = [parseRange('10.0.0.0/16', 24)];
 
 describe('takeHandoff', () => {
   it('holds what the allocator took and what cached nodes carry that it has not occupied yet', () => {
-    const allocator = new ClusterAllocator({ ranges, reserved: ['10.0.255.0/24'], quarantineMs: 60_000 });
+    const allocator = new ClusterAllocator({ ranges, reserved: cidrs('10.0.255.0/24'), quarantineMs: 60_000 });
     allocator.allocate(); // 10.0.0.0/24, its patch still out
     allocator.occupy('10.0.1.0/24');
     allocator.release('10.0.1.0/24'); // quarantined
@@ -59,7 +61,7 @@ describe('the handoff text', () => {
     ['another version', JSON.stringify({ version: 2, resourceVersion: '1', ranges: handoff.ranges })],
     ['no resourceVersion', JSON.stringify({ version: 1, resourceVersion: '', ranges: handoff.ranges })],
     ['no ranges', JSON.stringify({ version: 1, resourceVersion: '1', ranges: [] })],
-    ['a range without runs', JSON.stringify({ version: 1, resourceVersion: '1', ranges: [{ clusterCIDR: '10.0.0.0/16', nodeMask: 24 }] })],
+    ['a range without runs', JSON.stringify({ version: 1, resourceVersion: '1', ranges: [parseRange('10.0.0.0/16', 24)] })],
     ['a fractional run', JSON.stringify({ version: 1, resourceVersion: '1', ranges: [{ clusterCIDR: '10.0.0.0/16', nodeMask: 24, runs: [0.5, 1] }] })],
     ['a string mask', JSON.stringify({ version: 1, resourceVersion: '1', ranges: [{ clusterCIDR: '10.0.0.0/16', nodeMask: '24', runs: [] }] })],
   ])('is refused when it is %s', (_, text) => {
@@ -73,8 +75,8 @@ describe('handoffRanges', () => {
   it('gives the handoff ranges, appended ones included, when they start with the flag ranges', () => {
     const handoff = { resourceVersion: '1', ranges: [taken('10.0.0.0/16', 24), taken('10.1.0.0/16', 24)] };
     expect(handoffRanges(handoff, ranges)).toEqual([
-      { clusterCIDR: '10.0.0.0/16', nodeMask: 24 },
-      { clusterCIDR: '10.1.0.0/16', nodeMask: 24 },
+      parseRange('10.0.0.0/16', 24),
+      parseRange('10.1.0.0/16', 24),
     ]);
   });
 
@@ -87,7 +89,7 @@ describe('handoffRanges', () => {
   });
 
   it('refuses a handoff that lacks a flag range', () => {
-    const flags = [...ranges, { clusterCIDR: 'fd00::/48', nodeMask: 64 }];
+    const flags = [...ranges, parseRange('fd00::/48', 64)];
     expect(handoffRanges({ resourceVersion: '1', ranges: [taken('10.0.0.0/16', 24)] }, flags)).toBeUndefined();
   });
 });

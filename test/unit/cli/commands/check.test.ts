@@ -8,6 +8,8 @@ import {
 import { CHECK_EXIT, checkCommand } from '../../../../src/cli/commands/check.js';
 import type { ToolConfig, ToolIO } from '../../../../src/cli/commands/flags.js';
 import type { CheckJson } from '../../../../src/cli/commands/report.js';
+import { parseRange } from '../../../../src/allocator/range-spec.js';
+import { cidrs } from '../../../support/cidrs.js';
 
 function node(name: string, podCIDRs: string[] = []): NodeInfo {
   return { name, uid: `${name}-uid`, resourceVersion: '1', podCIDRs };
@@ -118,9 +120,9 @@ describe('checkCommand', () => {
 
     expect(code).toBe(CHECK_EXIT.clean);
     expect(api.configs[0]).toMatchObject({
-      ranges: [{ clusterCIDR: '10.0.0.0/20', nodeMask: 24 }],
-      reserved: ['10.96.0.0/12'],
-      services: ['10.96.0.0/12'],
+      ranges: [parseRange('10.0.0.0/20', 24)],
+      reserved: cidrs('10.96.0.0/12'),
+      services: cidrs('10.96.0.0/12'),
       selector: 'pool=gpu',
       output: 'json',
     });

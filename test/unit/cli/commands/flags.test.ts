@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { checkSpec, parseToolFlags, planSpec, type ToolParseResult } from '../../../../src/cli/commands/flags.js';
+import { parseRange } from '../../../../src/allocator/range-spec.js';
+import { formatCidr } from '../../../../src/cidr/index.js';
 
 function problems(result: ToolParseResult): readonly string[] {
   return 'problems' in result ? result.problems : [];
@@ -19,7 +21,7 @@ describe('parseToolFlags', () => {
       parseToolFlags(['--cluster-cidr=10.0.0.0/16', '--node-cidr-mask-size=26', '--output=json', '--selector=a=b'], {}, checkSpec),
     );
     expect(spaced).toEqual(joined);
-    expect(joined).toMatchObject({ ranges: [{ clusterCIDR: '10.0.0.0/16', nodeMask: 26 }], output: 'json', selector: 'a=b' });
+    expect(joined).toMatchObject({ ranges: [parseRange('10.0.0.0/16', 26)], output: 'json', selector: 'a=b' });
   });
 
   it('tells service ranges from excluded ones, from flags and environment alike', () => {
@@ -31,8 +33,8 @@ describe('parseToolFlags', () => {
       ),
     );
     // The command line wins over the environment, as for run.
-    expect(parsed.reserved).toEqual(['10.96.0.0/12', '10.0.1.0/24', '10.0.2.0/24']);
-    expect(parsed.services).toEqual(['10.96.0.0/12']);
+    expect(parsed.reserved.map(formatCidr)).toEqual(['10.96.0.0/12', '10.0.1.0/24', '10.0.2.0/24']);
+    expect(parsed.services.map(formatCidr)).toEqual(['10.96.0.0/12']);
   });
 
   it('ignores environment variables of flags the tool does not take', () => {

@@ -2,6 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { planCapacity, podAddresses, type PlanInput } from '../../../../src/cli/commands/capacity.js';
 import { parseToolFlags, planSpec } from '../../../../src/cli/commands/flags.js';
 import { planJson, planText } from '../../../../src/cli/commands/report.js';
+import { parseRange } from '../../../../src/allocator/range-spec.js';
+import { cidrs } from '../../../support/cidrs.js';
 
 /** The plan of a command line, through the same parser the command uses. */
 function planOf(...args: string[]) {
@@ -132,9 +134,9 @@ describe('podAddresses', () => {
 
 describe('plan reports', () => {
   const input: PlanInput = {
-    ranges: [{ clusterCIDR: '10.233.64.0/18', nodeMask: 24 }],
-    reserved: ['10.233.0.0/18'],
-    services: ['10.233.0.0/18'],
+    ranges: [parseRange('10.233.64.0/18', 24)],
+    reserved: cidrs('10.233.0.0/18'),
+    services: cidrs('10.233.0.0/18'),
   };
 
   it('writes the JSON object documented in the README, counts of pod addresses as decimal strings', () => {
@@ -168,7 +170,7 @@ describe('plan reports', () => {
     expect(text).toContain('node subnets             64: 10.233.64.0/24 … 10.233.127.0/24');
     expect(text).toContain('pod addresses per node   254 (2^8 addresses minus the network and broadcast addresses)');
     expect(text).toContain('10.233.0.0/18 (--service-cluster-ip-range)');
-    const v6 = planText(planCapacity({ ranges: [{ clusterCIDR: 'fd00::/48', nodeMask: 64 }], reserved: [], services: [] }));
+    const v6 = planText(planCapacity({ ranges: [parseRange('fd00::/48', 64)], reserved: [], services: [] }));
     expect(v6).toContain('65,536: fd00::/64 … fd00:0:0:ffff::/64');
     expect(v6).toContain('18,446,744,073,709,551,615 (2^64 addresses minus the subnet-router anycast address)');
   });
