@@ -205,13 +205,30 @@ function ruleGrants(rules: readonly Rule[], group: string, resource: string, ver
 
 /** Exactly the cluster-wide access the controller uses, and nothing that could widen it. */
 export function clusterRoleProblems(role: k8s.V1ClusterRole): string[] {
-  const problems: string[] = [];
-  const rules = role.rules ?? [];
-  const allowed = new Set([
+  return exactGrantProblems(role.rules ?? [], [
     '/nodes/get', '/nodes/list', '/nodes/watch', '/nodes/patch',
     'events.k8s.io/events/create', 'events.k8s.io/events/patch',
     '/events/create', '/events/patch',
   ]);
+}
+
+/**
+ * The ClusterCIDR component's role: read every pool, write its status and its finalizer, nothing else.
+ * patch on the pool itself is for the finalizer in metadata; the CRD refuses any change of spec.
+ */
+export function clusterCidrRoleProblems(role: k8s.V1ClusterRole): string[] {
+  return exactGrantProblems(role.rules ?? [], [
+    'networking.x-k8s.io/clustercidrs/get', 'networking.x-k8s.io/clustercidrs/list',
+    'networking.x-k8s.io/clustercidrs/watch', 'networking.x-k8s.io/clustercidrs/patch',
+    'networking.x-k8s.io/clustercidrs/status/update', 'networking.x-k8s.io/clustercidrs/status/patch',
+    'networking.x-k8s.io/clustercidrs/finalizers/update',
+  ]);
+}
+
+/** Every `group/resource/verb` in `wanted` is granted, and nothing else is. */
+function exactGrantProblems(rules: readonly Rule[], wanted: readonly string[]): string[] {
+  const problems: string[] = [];
+  const allowed = new Set(wanted);
   for (const rule of rules) {
     if (rule.nonResourceURLs !== undefined && rule.nonResourceURLs.length > 0) problems.push('grants non-resource URLs');
     for (const group of rule.apiGroups ?? []) {
@@ -224,7 +241,10 @@ export function clusterRoleProblems(role: k8s.V1ClusterRole): string[] {
     }
   }
   for (const key of allowed) {
-    const [group = '', resource = '', verb = ''] = key.split('/');
+    // group/resource/verb, where resource may carry a subresource: clustercidrs/status.
+    const parts = key.split('/');
+    const [group = '', verb = ''] = [parts[0], parts.at(-1)];
+    const resource = parts.slice(1, -1).join('/');
     if (!ruleGrants(rules, group, resource, verb)) problems.push(`does not grant ${key}`);
   }
   return problems;
@@ -264,14 +284,99 @@ export function roleProblems(role: k8s.V1Role): string[] {
 }
 
 /** Each binding points its role at the controller's ServiceAccount in kube-system. */
-export function bindingProblems(binding: k8s.V1RoleBinding | k8s.V1ClusterRoleBinding, roleKind: string): string[] {
+export function bindingProblems(
+  binding: k8s.V1RoleBinding | k8s.V1ClusterRoleBinding,
+  roleKind: string,
+  roleName = 'podcidr-allocator',
+): string[] {
   const problems: string[] = [];
-  if (binding.roleRef.kind !== roleKind || binding.roleRef.name !== 'podcidr-allocator') {
+  if (binding.roleRef.kind !== roleKind || binding.roleRef.name !== roleName) {
     problems.push(`${binding.kind ?? 'binding'} refers to ${binding.roleRef.kind} ${binding.roleRef.name}`);
   }
   const subjects = binding.subjects ?? [];
   const ours = subjects.length === 1 && subjects[0]?.kind === 'ServiceAccount' && subjects[0].name === 'podcidr-allocator';
   if (!ours) problems.push(`${binding.kind ?? 'binding'} is not bound to the podcidr-allocator ServiceAccount alone`);
   if (subjects[0]?.namespace !== 'kube-system') problems.push(`${binding.kind ?? 'binding'} subject is not in kube-system`);
+  return problems;
+}
+
+/**
+ * A CRD schema node. loadObjects() converts a CRD into the client's model, which spells the keys
+ * x_kubernetes_validations and _enum, but leaves everything under `items` (typed any) as written.
+ */
+interface SchemaNode {
+  readonly type?: string;
+  readonly minimum?: number;
+  readonly required?: readonly string[];
+  readonly properties?: Readonly<Record<string, SchemaNode>>;
+  readonly items?: SchemaNode;
+  readonly enum?: readonly unknown[];
+  readonly _enum?: readonly unknown[];
+  readonly 'x-kubernetes-validations'?: readonly { readonly rule: string }[];
+  readonly x_kubernetes_validations?: readonly { readonly rule: string }[];
+}
+
+/** The CEL rules attached to one node of a CRD schema. */
+function celRules(schema: SchemaNode | undefined): string[] {
+  return (schema?.x_kubernetes_validations ?? schema?.['x-kubernetes-validations'] ?? []).map((v) => v.rule);
+}
+
+function enumValues(schema: SchemaNode | undefined): string[] {
+  return (schema?._enum ?? schema?.enum ?? []).map(String);
+}
+
+/**
+ * The ClusterCIDR CRD as node-ipam-controller's users apply it: the group, version, names and scope of
+ * networking.x-k8s.io/v1, its spec fields immutable, and a status only the status subresource writes.
+ */
+export function clusterCidrCrdProblems(crd: k8s.V1CustomResourceDefinition): string[] {
+  const problems: string[] = [];
+  const { spec } = crd;
+  if (crd.metadata?.name !== 'clustercidrs.networking.x-k8s.io') problems.push(`named ${String(crd.metadata?.name)}`);
+  if (spec.group !== 'networking.x-k8s.io') problems.push(`group is ${spec.group}`);
+  if (spec.scope !== 'Cluster') problems.push(`scope is ${spec.scope}, want Cluster`);
+  const names = [spec.names.kind, spec.names.plural, spec.names.singular, spec.names.listKind].map(String).join('/');
+  if (names !== 'ClusterCIDR/clustercidrs/clustercidr/ClusterCIDRList') problems.push(`names are ${names}`);
+  const versions = spec.versions.map((v) => `${v.name}:${String(v.served)}:${String(v.storage)}`).join(',');
+  if (versions !== 'v1:true:true') problems.push(`versions are ${versions}, want v1 served and stored`);
+  const [v1] = spec.versions;
+  if (v1 === undefined) return problems;
+  if (v1.subresources?.status === undefined) problems.push('no status subresource');
+  const root: SchemaNode | undefined = v1.schema?.openAPIV3Schema;
+  const specSchema = root?.properties?.spec;
+  const fields = specSchema?.properties ?? {};
+  if (!(root?.required ?? []).includes('spec')) problems.push('spec is not required');
+  if (!(specSchema?.required ?? []).includes('perNodeHostBits')) problems.push('perNodeHostBits is not required');
+  if (fields.perNodeHostBits?.type !== 'integer' || fields.perNodeHostBits.minimum !== 4) {
+    problems.push('perNodeHostBits is not an integer of at least 4');
+  }
+  for (const name of ['perNodeHostBits', 'ipv4', 'ipv6', 'nodeSelector']) {
+    if (!celRules(fields[name]).includes('self == oldSelf')) problems.push(`${name} is not immutable`);
+  }
+  for (const [name, family] of [['ipv4', 4], ['ipv6', 6]] as const) {
+    if (fields[name]?.type !== 'string') problems.push(`${name} is not a string`);
+    if (!celRules(fields[name]).some((r) => r.includes('isCIDR(self)') && r.includes(`family() == ${family}`))) {
+      problems.push(`${name} is not checked to be an IPv${family} CIDR`);
+    }
+  }
+  const term = fields.nodeSelector?.properties?.nodeSelectorTerms?.items;
+  for (const list of ['matchExpressions', 'matchFields']) {
+    const operators = enumValues(term?.properties?.[list]?.items?.properties?.operator).sort().join(',');
+    if (operators !== 'DoesNotExist,Exists,Gt,In,Lt,NotIn') problems.push(`nodeSelector ${list} operators are [${operators}]`);
+  }
+  const status = root?.properties?.status?.properties ?? {};
+  for (const family of ['ipv4', 'ipv6']) {
+    const counts = Object.keys(status[family]?.properties ?? {}).sort().join(',');
+    if (counts !== 'allocated,capacity,free') problems.push(`status.${family} has [${counts}]`);
+  }
+  if (status.observedGeneration?.type !== 'integer') problems.push('status has no observedGeneration');
+  const conditionFields = [...(status.conditions?.items?.required ?? [])].sort().join(',');
+  if (conditionFields !== 'lastTransitionTime,message,reason,status,type') {
+    problems.push(`status.conditions require [${conditionFields}], not the metav1.Condition fields`);
+  }
+  const columns = (v1.additionalPrinterColumns ?? []).map((c) => c.jsonPath);
+  for (const path of ['.spec.perNodeHostBits', '.spec.ipv4', '.spec.ipv6', '.metadata.creationTimestamp']) {
+    if (!columns.includes(path)) problems.push(`no printer column for ${path}`);
+  }
   return problems;
 }
