@@ -15,6 +15,7 @@ import {
   type EventType,
   type ObjectEventSink,
 } from '../controller/ports.js';
+import { systemClock, wait } from '../time.js';
 
 export interface KubeConfigMapStoreOptions {
   /** KubeClient has both calls. */
@@ -78,7 +79,7 @@ export class KubeConfigMapStore implements ConfigMapStore {
         const level = failures === 5 ? 'warn' : 'debug';
         if (!signal.aborted) this.#o.log[level]({ configMap: name, failures, error: describeKubeError(err) }, 'ConfigMap watch failed; relisting');
       }
-      await sleep(Math.min(retryMs * 2 ** Math.min(failures, 6), 60_000), signal);
+      await wait(systemClock, Math.min(retryMs * 2 ** Math.min(failures, 6), 60_000), signal);
     }
   }
 
@@ -172,15 +173,3 @@ export class KubeObjectEvents implements ObjectEventSink {
   }
 }
 
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
-}

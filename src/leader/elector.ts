@@ -17,6 +17,7 @@ import {
   type LeaseRef,
   type ObservedLease,
 } from './lease-client.js';
+import { type Clock, systemClock as processClock, wait } from '../time.js';
 
 /** client-go's JitterFactor: renewDeadline must leave room for one jittered retry. */
 export const JITTER_FACTOR = 1.2;
@@ -24,7 +25,7 @@ export const JITTER_FACTOR = 1.2;
 /** kube-controller-manager's healthz tolerance beyond the lease duration. */
 export const DEFAULT_HEALTH_TOLERANCE_MS = 20_000;
 
-export interface ElectorClock {
+export interface ElectorClock extends Pick<Clock, 'now'> {
   /** Monotonic milliseconds; judges expiry and deadlines. */
   now(): number;
   /** Wall-clock time, only for the acquireTime/renewTime stamps written to the Lease. */
@@ -145,20 +146,7 @@ export const systemClock: ElectorClock = {
   wallNow: () => new Date(),
 };
 
-export const abortableSleep: Sleep = (ms, signal) =>
-  new Promise((resolve) => {
-    if (signal.aborted) {
-      resolve();
-      return;
-    }
-    const done = (): void => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, Math.max(0, ms));
-    signal.addEventListener('abort', done, { once: true });
-  });
+export const abortableSleep: Sleep = (ms, signal) => wait(processClock, ms, signal);
 
 export class LeaderElector {
   readonly #o: LeaderElectorOptions;
