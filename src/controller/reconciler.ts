@@ -19,6 +19,7 @@ import {
 import { find, isEmpty, itemsOf, none, withItems, type OneOrMany } from './one-or-many.js';
 import { type Claim, ClaimIndex } from './ownership.js';
 import type { Clock as TimeClock } from '../time.js';
+import { guarded } from '../observers.js';
 import { isAtOrPast } from './resource-version-mark.js';
 
 /**
@@ -152,7 +153,7 @@ export class Reconciler {
     this.#events = options.events;
     this.#log = options.logger;
     this.#clock = options.clock;
-    this.#observer = guarded(options.observer);
+    this.#observer = guarded(options.observer, ['conflict', 'allocated', 'released', 'patchFailed', 'waiting']);
     this.#requeue = options.requeue ?? (() => {});
     this.#fieldManager = options.fieldManager;
     this.#announceRebuild = options.announceRebuild ?? true;
@@ -629,25 +630,6 @@ export class Reconciler {
   pendingReservations(): Map<string, readonly string[]> {
     return new Map(this.attempts().map((a) => [a.name, a.cidrs]));
   }
-}
-
-/** Metrics must never break reconciling: a throwing hook is ignored. */
-function guarded(observer: ReconcilerObserver | undefined): ReconcilerObserver {
-  if (!observer) return {};
-  const call = (hook: () => void): void => {
-    try {
-      hook();
-    } catch {
-      // Ignored on purpose: the state change has happened and must stand.
-    }
-  };
-  return {
-    conflict: (kind) => call(() => observer.conflict?.(kind)),
-    allocated: () => call(() => observer.allocated?.()),
-    released: (subnets) => call(() => observer.released?.(subnets)),
-    patchFailed: (failure) => call(() => observer.patchFailed?.(failure)),
-    waiting: (nodes) => call(() => observer.waiting?.(nodes)),
-  };
 }
 
 /** Same CIDRs in the same order, however each is spelled; the same text needs no parse. */
