@@ -27,8 +27,8 @@ export interface SharedPoolsOptions {
 interface Pool {
   readonly name: string;
   readonly allocator: ClusterAllocator;
-  readonly specs: readonly RangeSpec[];
-  readonly ranges: readonly Cidr[];
+  specs: readonly RangeSpec[];
+  ranges: readonly Cidr[];
   /** Other pools sharing an address with this one: an allocation here is marked there too. */
   neighbours: Pool[];
 }
@@ -70,6 +70,15 @@ export class SharedPools {
     });
     const pool: Pool = { name, allocator, specs: ranges, ranges: ranges.map((r) => r.clusterCIDR), neighbours: [] };
     this.#pools.set(name, pool);
+    this.#linkNeighbours();
+  }
+
+  /** Adds a range after the pool's own (ClusterAllocator.appendRange); the caller occupies what it covers. */
+  appendRange(name: string, spec: RangeSpec): void {
+    const pool = this.#pool(name);
+    pool.allocator.appendRange(spec);
+    pool.specs = [...pool.specs, spec];
+    pool.ranges = [...pool.ranges, spec.clusterCIDR];
     this.#linkNeighbours();
   }
 

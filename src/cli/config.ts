@@ -138,10 +138,8 @@ function checkCluster(
   clusterCIDRs: string[],
   problems: string[],
 ): Pick<ClusterCheck, 'ranges' | 'reserved'> | undefined {
+  // Without it, allocation comes from ClusterCIDR objects alone.
   const given = values.isSet('cluster-cidr');
-  if (!given && allocate) {
-    problems.push('--cluster-cidr: required when --allocate-node-cidrs is true');
-  }
   const masks = {
     nodeCIDRMaskSize: values.maskSize('node-cidr-mask-size'),
     nodeCIDRMaskSizeIPv4: values.maskSize('node-cidr-mask-size-ipv4'),
@@ -149,7 +147,7 @@ function checkCluster(
   };
   const serviceClusterIPRanges = values.list('service-cluster-ip-range');
   const excludeCIDRs = values.list('exclude-cidr');
-  if (!given) return allocate ? undefined : { ranges: [], reserved: [] };
+  if (!given) return { ranges: [], reserved: [] };
   let check: ClusterCheck;
   try {
     check = validateClusterConfig({ clusterCIDRs, ...masks, serviceClusterIPRanges, excludeCIDRs });

@@ -5,6 +5,7 @@ import { Registry } from 'prom-client';
 import { NodeInformer } from '../controller/node-informer.js';
 import type { NodeSource } from '../controller/ports.js';
 import type { ClusterAccess } from '../kube/access.js';
+import { KubeClusterCIDRStore } from '../kube/cluster-cidrs.js';
 import { KubeConfigMapStore, KubeObjectEvents } from '../kube/config-maps.js';
 import {
   KubeConfigError,
@@ -129,6 +130,7 @@ class App {
     const namespace = config.leaderElection.resourceNamespace;
     this.#features = createFeatures({
       configMaps: new KubeConfigMapStore({ client: this.#kube, watchClient: this.#cacheKube, namespace, log: log('configmaps') }),
+      clusterCIDRs: new KubeClusterCIDRStore({ client: this.#kube, log: log('clustercidrs') }),
       objectEvents: new KubeObjectEvents({ api: this.#kube, namespace, identity: config.leaderElection.identity, log: log('events') }),
       nodeEvents,
       lister: this.#informer,
@@ -180,6 +182,7 @@ class App {
     try {
       // No informer.start() here: the runner starts it at its first term or first failed attempt.
       void this.#features.ranges.watch(stop.signal);
+      void this.#features.pools.watch(stop.signal);
       return await (this.#elector ? this.#runElected(this.#elector, stop.signal) : this.#runAlone(stop.signal));
     } finally {
       signals.dispose();

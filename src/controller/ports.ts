@@ -14,6 +14,8 @@ export interface NodeInfo {
   readonly deletionTimestamp?: string;
   /** The field manager that owns spec.podCIDRs according to managedFields, when known. */
   readonly podCIDRManager?: string;
+  /** metadata.labels: pools choose by them. */
+  readonly labels?: Readonly<Record<string, string>>;
 }
 
 /** Read access to the informer's cache. */
@@ -147,6 +149,59 @@ export interface ConfigMapStore {
   write(name: string, data: Record<string, string>, resourceVersion: string | undefined, signal?: AbortSignal): Promise<string>;
   /** Calls onChange with the current object (undefined when absent) until signal aborts. */
   watch(name: string, onChange: (cm: ConfigMapData | undefined) => void, signal: AbortSignal): Promise<void>;
+}
+
+/** A ClusterCIDR as read: identity and lifecycle checked by the adapter, the spec as sent (poolOf checks it). */
+export interface ClusterCIDRObject {
+  readonly name: string;
+  readonly uid: string;
+  readonly resourceVersion: string;
+  readonly generation: number;
+  /** RFC 3339 string once the object is being deleted. */
+  readonly deletionTimestamp?: string;
+  readonly finalizers: readonly string[];
+  readonly spec: unknown;
+}
+
+/** What the pools feature tells of a ClusterCIDR's ranges through its status subresource. */
+export interface ClusterCIDRStatus {
+  readonly observedGeneration: number;
+  readonly ipv4?: PoolFamilyStatus;
+  readonly ipv6?: PoolFamilyStatus;
+  readonly conditions: readonly PoolCondition[];
+}
+
+export interface PoolFamilyStatus {
+  readonly capacity: number;
+  readonly allocated: number;
+  readonly free: number;
+}
+
+/** A metav1.Condition. */
+export interface PoolCondition {
+  readonly type: string;
+  readonly status: 'True' | 'False' | 'Unknown';
+  readonly observedGeneration: number;
+  readonly lastTransitionTime: string;
+  readonly reason: string;
+  readonly message: string;
+}
+
+/** How the informer of pools tells what it saw. */
+export interface ClusterCIDRHandlers {
+  /** A full list: every object there is (none when the API has no ClusterCIDRs or we may not read them). */
+  listed(objects: readonly ClusterCIDRObject[]): void;
+  changed(object: ClusterCIDRObject): void;
+  deleted(name: string): void;
+}
+
+/** ClusterCIDRs: watched (relisting after every end), their finalizers and status written. */
+export interface ClusterCIDRStore {
+  /** Lists, then watches, again and again until signal aborts. */
+  watch(handlers: ClusterCIDRHandlers, signal: AbortSignal): Promise<void>;
+  /** Replaces metadata.finalizers, only if the object is still at that resourceVersion (else throws). */
+  setFinalizers(name: string, resourceVersion: string, finalizers: readonly string[], signal?: AbortSignal): Promise<void>;
+  writeStatus(name: string, status: ClusterCIDRStatus, signal?: AbortSignal): Promise<void>;
 }
 
 /** Events about objects in the controller's namespace (ConfigMaps); the same reason and note at most once per window. */

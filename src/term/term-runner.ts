@@ -13,7 +13,7 @@ import { AllocationController, type AllocatingOptions } from './allocation-contr
 import { FastStart } from './fast-start.js';
 import { startAll, termHandle, type TermHandle } from './features/feature.js';
 import { prepareTerm, type Features } from './features/index.js';
-import { handoffRanges, readHandoff, takeHandoff, writeHandoff } from './handoff.js';
+import { handoffRanges, noFastStart, readHandoff, takeHandoff, writeHandoff } from './handoff.js';
 
 /** A graceful stop waits this long at most for the handoff to be written. */
 const HANDOFF_WRITE_MS = 3_000;
@@ -156,10 +156,13 @@ export class TermRunner {
     termStart: number,
     carried: readonly CarriedAllocation[],
   ): AllocationController {
+    const pools = this.#o.features.pools.current();
     return new AllocationController(
       {
         ...this.#o.allocating,
         ranges: this.#o.features.ranges.ranges(),
+        pools: pools.pools,
+        deletingPools: pools.deleting,
         quarantined,
         carried,
         lister: this.#o.informer,
@@ -179,7 +182,9 @@ export class TermRunner {
     await this.#o.features.quarantine?.flush(handle);
     const resourceVersion = this.#o.informer.lastSyncResourceVersion();
     if (resourceVersion === '') return;
-    const handoff = takeHandoff(term.allocator, this.#o.informer.list(), resourceVersion);
+    const flags = term.allocator.flagPool();
+    const pools = flags === undefined || term.allocator.pools().length > 0;
+    const handoff = pools ? noFastStart(resourceVersion) : takeHandoff(flags, this.#o.informer.list(), resourceVersion);
     const log = this.#o.logger.child({ component: 'handoff' });
     // Bounded: a spent token bucket must not hold the stop up; the next leader then lists first.
     await writeHandoff(this.#o.handoffs, handoff, log, AbortSignal.timeout(HANDOFF_WRITE_MS));

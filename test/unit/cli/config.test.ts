@@ -53,8 +53,8 @@ describe('parseRunConfig defaults', () => {
     expect(config.ranges).toEqual([]);
   });
 
-  it('reports a missing --cluster-cidr when allocating', () => {
-    expect(problemsOf([])).toEqual(['--cluster-cidr: required when --allocate-node-cidrs is true']);
+  it('allocates from ClusterCIDR objects alone without --cluster-cidr', () => {
+    expect(configOf([]).ranges).toEqual([]);
   });
 });
 

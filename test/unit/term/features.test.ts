@@ -1,6 +1,7 @@
 // Unit tests of the operator features and the continuous audit over in-memory ConfigMaps, Events and a real
 // ClusterAllocator: appended ranges, refused changes, early warnings, foreign writes, the quarantine's round trip.
 
+import { MemoryClusterCIDRs } from './memory-cluster-cidrs.js';
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import { ClusterAllocator } from '../../../src/allocator/cluster-allocator.js';
@@ -55,6 +56,7 @@ function setup(quarantineMs = 0, clock = new ManualClock()) {
   });
   const features: Features = createFeatures({
     configMaps,
+    clusterCIDRs: new MemoryClusterCIDRs(),
     objectEvents,
     nodeEvents,
     lister,
@@ -69,6 +71,8 @@ function setup(quarantineMs = 0, clock = new ManualClock()) {
     usageCheckMs: 60_000,
     quarantineFlushMs: 60_000,
   });
+  // The first list of pools (none) is what a term waits for.
+  void features.pools.watch(new AbortController().signal);
   return {
     configMaps,
     objectEvents,
@@ -92,6 +96,7 @@ function term(allocator: ClusterAllocator): TermHandle & { appended: RangeSpec[]
       appended.push(...ranges);
     },
     inProgress: () => false,
+    pools: { add: () => false, deleting: () => {}, remove: () => {}, holds: () => false, usageOf: () => [] },
   };
 }
 
