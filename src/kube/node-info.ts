@@ -22,7 +22,20 @@ export function toNodeInfo(node: V1Node): NodeInfo {
     podCIDRs: podCIDRsOf(node),
     deletionTimestamp: timestampString(meta.deletionTimestamp),
     podCIDRManager: manager === undefined ? undefined : shared(manager),
+    labels: labelsOf(meta.labels),
   };
+}
+
+const NO_LABELS: Readonly<Record<string, string>> = Object.freeze({});
+
+/** A copy with keys and values shared across nodes (most repeat: arch, os, zone, instance type). */
+function labelsOf(labels: Readonly<Record<string, string>> | undefined): Readonly<Record<string, string>> {
+  if (labels === undefined) return NO_LABELS;
+  const keys = Object.keys(labels);
+  if (keys.length === 0) return NO_LABELS;
+  const out: Record<string, string> = {};
+  for (const key of keys) out[shared(key)] = shared(labels[key] ?? '');
+  return out;
 }
 
 function podCIDRsOf(node: V1Node): readonly string[] {

@@ -12,6 +12,7 @@ import { findObject, loadObjects, repoRoot } from '../unit/deploy/manifests.js';
 import { deleteNode, nodeEvents, startController, useControllerTestSetup, waitForPodCIDRs } from './controller-harness.js';
 import { controlPlane, describeWithControlPlane } from './harness.js';
 import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 
@@ -107,6 +108,37 @@ describeWithControlPlane('ClusterCIDR pools served by the controller', () => {
     expect(status.capacity).toBe(1024);
     expect(status.allocated).toBeGreaterThanOrEqual(2);
     expect((await readPool(everyNode))?.metadata.finalizers).toContain(POOL_FINALIZER);
+  });
+
+  it("allocates node-ipam-controller's different-node-groups example by labels, each group its size", async () => {
+    const scope = setup.newScope('groups');
+    const file = join(repoRoot, 'test/integration/fixtures/clustercidr/peer-different-node-groups.yaml');
+    // The example's label prefix has an underscore, which a Node's labels cannot; the same keys with a hyphen.
+    const text = readFileSync(file, 'utf8').replaceAll('platform.node_group/', 'platform.node-group/');
+    const objects = loadObjects(text) as unknown as ClusterCidr[];
+    const expected = new Map<string, number>();
+    for (const object of objects) {
+      const name = object.metadata.name ?? '';
+      await createPool(name, object.spec);
+      const key = JSON.stringify(object.spec).match(/"key":"([^"]+)"/)?.[1] ?? '';
+      const body = scope.node('group');
+      body.metadata = { ...body.metadata, labels: { ...body.metadata?.labels, [key]: '' } };
+      expected.set(body.metadata.name ?? '', 32 - Number(object.spec['perNodeHostBits']));
+      await setup.clients.core.createNode({ body });
+    }
+    await startController(setup.namespace, []);
+    const cidrs = await waitForPodCIDRs(setup.clients, scope, [...expected.keys()]);
+    const all = [...expected].map(([node, mask]) => {
+      const cidr = cidrs.get(node)?.[0] ?? '';
+      expect(cidr, node).toMatch(new RegExp(`^10\\.244\\.\\d+\\.\\d+/${mask}$`));
+      return parseCidr(cidr);
+    });
+    for (let i = 0; i < all.length; i++) {
+      for (let j = i + 1; j < all.length; j++) {
+        const [a, b] = [all[i], all[j]];
+        if (a && b) expect(overlaps(a, b), `${String(a)} and ${String(b)}`).toBe(false);
+      }
+    }
   });
 
   it('tells a node no pool matches, and serves it as soon as a pool that matches is added', async () => {

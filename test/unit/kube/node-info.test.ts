@@ -25,7 +25,7 @@ const watchJson = {
 } as unknown as V1Node;
 
 describe('toNodeInfo', () => {
-  it('keeps only name, uid, resourceVersion, podCIDRs, deletionTimestamp and the podCIDR owner: no labels, no status', () => {
+  it('keeps only name, uid, resourceVersion, podCIDRs, deletionTimestamp, the podCIDR owner and labels: no status', () => {
     expect(toNodeInfo(watchJson)).toEqual({
       name: 'node-a',
       uid: 'uid-a',
@@ -33,6 +33,7 @@ describe('toNodeInfo', () => {
       podCIDRs: ['10.0.1.0/24', 'fd00::/64'],
       deletionTimestamp: '2024-05-01T10:00:00Z',
       podCIDRManager: 'kube-controller-manager',
+      labels: { 'kubernetes.io/os': 'linux', pool: 'gpu' },
     });
   });
 
@@ -52,13 +53,14 @@ describe('toNodeInfo', () => {
 
   it('gives an empty list and no owner for a bare Node', () => {
     const info = toNodeInfo({ metadata: { name: 'n' } });
-    expect(info).toEqual({ name: 'n', uid: '', resourceVersion: '', podCIDRs: [] });
+    expect(info).toEqual({ name: 'n', uid: '', resourceVersion: '', podCIDRs: [], labels: {} });
     expect(info.deletionTimestamp).toBeUndefined();
   });
 
   it('shares no objects with its input', () => {
     const info = toNodeInfo(watchJson);
     expect(info.podCIDRs).not.toBe(watchJson.spec?.podCIDRs);
+    expect(info.labels).not.toBe(watchJson.metadata?.labels);
   });
 });
 

@@ -88,7 +88,7 @@ const nodes: V1Node[] = [
       name: 'worker-1',
       uid: 'u-1',
       resourceVersion: '101',
-      labels: { 'kubernetes.io/hostname': 'worker-1', 'topology.kubernetes.io/zone': 'z1' },
+      labels: { 'kubernetes.io/hostname': 'worker-1', 'topology.kubernetes.io/zone': 'z1', 'node-role.kubernetes.io/worker': '' },
       managedFields: [
         { manager: 'kubelet', fieldsV1: { 'f:status': { 'f:conditions': {} } }, subresource: 'status' },
         { manager: 'podcidr-allocator', fieldsV1: { 'f:spec': { 'f:podCIDR': {}, 'f:podCIDRs': { '.': {}, 'v:"10.0.1.0/24"': {} } } } },
@@ -116,6 +116,8 @@ describe('decodeNodeList', () => {
     expect(list.continueToken).toBe('next-page');
     expect(list.nodes).toEqual(nodes.map(toNodeInfo));
     expect(list.nodes[0]?.podCIDRManager).toBe('podcidr-allocator');
+    expect(list.nodes[0]?.labels).toEqual({ 'kubernetes.io/hostname': 'worker-1', 'topology.kubernetes.io/zone': 'z1', 'node-role.kubernetes.io/worker': '' });
+    expect(list.nodes[2]?.labels).toEqual({});
     expect(list.nodes[1]).toMatchObject({ deletionTimestamp: '2026-11-30T10:00:00Z', podCIDRs: ['10.0.2.0/24'], podCIDRManager: 'old-tool' });
   });
 
