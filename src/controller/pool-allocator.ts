@@ -123,6 +123,8 @@ export class PoolAllocator implements PodCidrAllocator {
   }
 
   allocate(node: AllocationFor = { name: '', labels: {} }): string[] {
+    // Flags alone: kube-controller-manager's allocator, its RangeExhaustedError and its words.
+    if (this.#pools.size === 0 && this.#shared.has(FLAG_POOL)) return this.#shared.allocate(FLAG_POOL);
     const { usable, full } = orderPools(this.#candidates(), node);
     for (const candidate of usable) {
       try {
