@@ -134,12 +134,6 @@ export class SharedPools {
     return covering.length > 0 && covering.every((pool) => pool.allocator.isAllocated(cidr));
   }
 
-  /** Whether any pool's range shares an address with the CIDR. */
-  covers(cidr: Cidr): boolean {
-    for (const pool of this.#pools.values()) if (covers(pool, cidr)) return true;
-    return false;
-  }
-
   /** Every pool's ranges, pool by pool. */
   usage(): PoolRangeUsage[] {
     const out: PoolRangeUsage[] = [];

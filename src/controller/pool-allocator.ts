@@ -189,8 +189,7 @@ export class PoolAllocator implements PodCidrAllocator {
       if (deleting) continue;
       candidates.push({ ...definition, allocatable, full: this.#full(definition.name) });
     }
-    const flags = this.#shared.usageOf(FLAG_POOL);
-    if (flags.length > 0) {
+    if (this.#shared.has(FLAG_POOL)) {
       candidates.push({ name: FLAG_POOL, implicit: true, perNodeHostBits: 0, allocatable: 0n, full: this.#full(FLAG_POOL) });
     }
     return candidates;

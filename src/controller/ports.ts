@@ -18,6 +18,9 @@ export interface NodeInfo {
   readonly labels?: Readonly<Record<string, string>>;
 }
 
+/** The labels of a Node without any: one frozen object shared by all of them. */
+export const NO_LABELS: Readonly<Record<string, string>> = Object.freeze({});
+
 /** Read access to the informer's cache. */
 export interface NodeLister {
   get(name: string): NodeInfo | undefined;

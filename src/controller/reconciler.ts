@@ -12,6 +12,7 @@ import {
   type NodeInfo,
   type NodeLister,
   type NodeWriter,
+  NO_LABELS,
   PatchError,
   type PatchFailure,
   type ReconcilerObserver,
@@ -115,8 +116,6 @@ function pendingClaim(node: { readonly name: string; readonly uid: string }, tex
   const cidr = tryParseCidr(text);
   return cidr && { node: node.name, uid: node.uid, text, cidr, state: 'pending' };
 }
-
-const NO_LABELS: Readonly<Record<string, string>> = Object.freeze({});
 
 const NO_CONFLICTS: Readonly<Record<ConflictKind, number>> = {
   malformed: 0,

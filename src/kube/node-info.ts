@@ -2,7 +2,7 @@
 // The result shares nothing with the input, so the full Node (status, images) can be collected at once.
 
 import type { V1ManagedFieldsEntry, V1Node } from '@kubernetes/client-node';
-import type { NodeInfo } from '../controller/ports.js';
+import { NO_LABELS, type NodeInfo } from '../controller/ports.js';
 
 const NO_CIDRS: readonly string[] = Object.freeze([]);
 
@@ -25,8 +25,6 @@ export function toNodeInfo(node: V1Node): NodeInfo {
     labels: labelsOf(meta.labels),
   };
 }
-
-const NO_LABELS: Readonly<Record<string, string>> = Object.freeze({});
 
 /** A copy with keys and values shared across nodes (most repeat: arch, os, zone, instance type). */
 function labelsOf(labels: Readonly<Record<string, string>> | undefined): Readonly<Record<string, string>> {

@@ -101,7 +101,7 @@ function isTakenSubnets(value: unknown): value is TakenSubnets {
  * range the handoff does not describe could hold anything.
  */
 export function handoffRanges(handoff: Handoff, flagRanges: readonly RangeSpec[]): RangeSpec[] | undefined {
-  // No ranges: the term that wrote it served pools, which a fast start cannot (see NO_FAST_START).
+  // No ranges: the term that wrote it served pools, which a fast start cannot (see noFastStart).
   if (handoff.ranges.length === 0 || handoff.ranges.length < flagRanges.length) return undefined;
   const ranges: RangeSpec[] = [];
   for (const { clusterCIDR, nodeMask } of handoff.ranges) {

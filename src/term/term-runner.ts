@@ -183,8 +183,8 @@ export class TermRunner {
     const resourceVersion = this.#o.informer.lastSyncResourceVersion();
     if (resourceVersion === '') return;
     const flags = term.allocator.flagPool();
-    const pools = flags === undefined || term.allocator.pools().length > 0;
-    const handoff = pools ? noFastStart(resourceVersion) : takeHandoff(flags, this.#o.informer.list(), resourceVersion);
+    const servedPools = flags === undefined || term.allocator.pools().length > 0;
+    const handoff = servedPools ? noFastStart(resourceVersion) : takeHandoff(flags, this.#o.informer.list(), resourceVersion);
     const log = this.#o.logger.child({ component: 'handoff' });
     // Bounded: a spent token bucket must not hold the stop up; the next leader then lists first.
     await writeHandoff(this.#o.handoffs, handoff, log, AbortSignal.timeout(HANDOFF_WRITE_MS));

@@ -44,9 +44,9 @@ export interface TermFeature {
  * A term's handle. Ranges added (appended, or a new pool) go into the running allocator; then the
  * cached nodes' podCIDRs inside them (out of range until now) and every claim held are occupied
  * before anything there is handed out, without a rebuild: a rebuild from the cache would free a
- * patch that landed before the watch showed it. Then nodes without podCIDRs are queued, so waiting
- * ones allocate at once. Before the term's own rebuild this is harmless: that rebuild starts from a
- * fresh list anyway.
+ * patch that landed before the watch showed it. The reconciler then requeues the nodes waiting for
+ * space, so they allocate at once. Before the term's own rebuild this is harmless: that rebuild
+ * starts from a fresh list anyway.
  */
 export function termHandle(controller: AllocationController, lister: NodeLister): TermHandle {
   return {
@@ -71,9 +71,7 @@ export function termHandle(controller: AllocationController, lister: NodeLister)
 }
 
 function rangesAdded(controller: AllocationController, lister: NodeLister): void {
-  const nodes = lister.list();
-  controller.reconciler.rangesAdded(nodes);
-  for (const node of nodes) if (node.podCIDRs.length === 0) controller.queue.add(node.name);
+  controller.reconciler.rangesAdded(lister.list());
 }
 
 /** Runs each start; ends each with signal. */

@@ -189,9 +189,8 @@ export class Pools implements TermFeature {
 
   /** Whether a node holds addresses in the object's ranges; a pool that cannot be read holds nothing of ours. */
   #holds(term: TermHandle, object: ClusterCIDRObject): boolean {
-    const reading = poolOf(object);
-    if (!('pool' in reading)) return false;
-    return poolRanges(reading.pool).some((r) => term.pools.holds(r.clusterCIDR));
+    const pool = this.#read(object);
+    return pool !== undefined && poolRanges(pool).some((r) => term.pools.holds(r.clusterCIDR));
   }
 
   async #writeStatus(term: TermHandle, object: ClusterCIDRObject, signal: AbortSignal): Promise<void> {
