@@ -110,6 +110,7 @@ class App {
       isLeader: () => this.#runner.leading(),
       auditFindings: () => this.#features.audit.counts(),
       rangeLevels: () => this.#features.earlyWarning.levels(),
+      invalidPools: () => this.#features.pools.invalid(),
     });
     const { qps, burst } = config.kube;
     this.#kube = createKubeClient(access, {

@@ -8,6 +8,8 @@ import { validateNodeSelector, type NodeSelector } from './node-selector.js';
 import type { PoolDefinition } from './pool-allocator.js';
 import type { ClusterCIDRObject, ClusterCIDRStatus, PoolCondition, PoolFamilyStatus } from './ports.js';
 
+export const CLUSTER_CIDR_API_VERSION = 'networking.x-k8s.io/v1';
+
 /** node-ipam-controller's finalizer: objects it kept already carry it, and we keep them the same way. */
 export const POOL_FINALIZER = 'networking.k8s.io/cluster-cidr-finalizer';
 

@@ -207,9 +207,20 @@ export interface ClusterCIDRStore {
   writeStatus(name: string, status: ClusterCIDRStatus, signal?: AbortSignal): Promise<void>;
 }
 
-/** Events about objects in the controller's namespace (ConfigMaps); the same reason and note at most once per window. */
+/** The object an Event is about: one in the controller's namespace, or a cluster-scoped one. */
+export interface EventRegarding {
+  readonly kind: string;
+  readonly name: string;
+  readonly uid?: string;
+  /** Default v1 (a ConfigMap). */
+  readonly apiVersion?: string;
+  /** The object has no namespace (a ClusterCIDR); its Events go to "default", as Nodes' do. */
+  readonly clusterScoped?: boolean;
+}
+
+/** Events about objects other than Nodes; the same reason and note at most once per window. */
 export interface ObjectEventSink {
-  emit(regarding: { kind: string; name: string; uid?: string }, type: EventType, reason: string, note: string): void;
+  emit(regarding: EventRegarding, type: EventType, reason: string, note: string): void;
 }
 
 /**

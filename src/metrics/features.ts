@@ -9,6 +9,8 @@ export interface FeatureSources {
   auditFindings?(): Readonly<Record<string, number>>;
   /** Each range of the running term with the highest warning threshold it is past, 0 when below. */
   rangeLevels?(): readonly { readonly clusterCIDR: string; readonly level: number }[];
+  /** ClusterCIDRs that cannot be served now. */
+  invalidPools?(): number;
 }
 
 /** Registers the features' series into registry; returns the hook second-allocator detection calls. */
@@ -31,6 +33,14 @@ export function createFeatureMetrics(registry: Registry, sources: FeatureSources
     collect() {
       this.reset();
       for (const { clusterCIDR, level } of sources.rangeLevels?.() ?? []) this.set({ clusterCIDR }, level);
+    },
+  });
+  new Gauge({
+    name: 'podcidr_allocator_clustercidrs_invalid',
+    help: 'ClusterCIDR objects that cannot be served (bad spec, or ranges that cannot be carved); see their ClusterCIDRInvalid Events.',
+    registers,
+    collect() {
+      this.set(sources.invalidPools?.() ?? 0);
     },
   });
   const writes = new Counter({

@@ -82,7 +82,7 @@ export function createFeatures(o: FeaturesOptions): Features {
           clock: o.clock,
         })
       : undefined;
-  const pools = new Pools({ store: o.clusterCIDRs, log, clock: o.clock });
+  const pools = new Pools({ store: o.clusterCIDRs, events: o.objectEvents, log, clock: o.clock });
   const all = [ranges, pools, audit, earlyWarning, secondAllocator, ...(quarantine ? [quarantine] : [])];
   return { ranges, pools, audit, earlyWarning, secondAllocator, quarantine, all };
 }

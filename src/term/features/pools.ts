@@ -2,14 +2,16 @@
 // term as they come; kept by our finalizer until no node holds addresses in them; their use written to status.
 
 import type { Logger } from 'pino';
-import { POOL_FINALIZER, poolOf, poolStatus, sameStatus } from '../../controller/cluster-cidr.js';
+import { CLUSTER_CIDR_API_VERSION, POOL_FINALIZER, poolOf, poolStatus, sameStatus } from '../../controller/cluster-cidr.js';
 import { poolRanges, type PoolDefinition } from '../../controller/pool-allocator.js';
-import type { ClusterCIDRObject, ClusterCIDRStatus, ClusterCIDRStore } from '../../controller/ports.js';
+import type { ClusterCIDRObject, ClusterCIDRStatus, ClusterCIDRStore, ObjectEventSink } from '../../controller/ports.js';
 import { repeat, type Clock } from '../../time.js';
 import { CurrentTerm, type TermFeature, type TermHandle } from './feature.js';
 
 export interface PoolsOptions {
   readonly store: ClusterCIDRStore;
+  /** Where a leader tells of a ClusterCIDR it cannot serve. */
+  readonly events: ObjectEventSink;
   readonly log: Logger;
   readonly clock: Clock;
   /** Wall-clock time for conditions' lastTransitionTime; default Date.now. */
@@ -96,6 +98,7 @@ export class Pools implements TermFeature {
     for (const object of objects) this.#objects.set(object.name, object);
     const term = this.#term.get();
     if (term) this.#syncAll(term);
+    else for (const object of objects) this.#read(object);
     if (!this.#listed) {
       this.#listed = true;
       this.#onFirstList();
@@ -106,6 +109,7 @@ export class Pools implements TermFeature {
     this.#objects.set(object.name, object);
     const term = this.#term.get();
     if (term) this.#sync(term, object);
+    else this.#read(object);
   }
 
   #deleted(name: string): void {
@@ -135,6 +139,7 @@ export class Pools implements TermFeature {
         return;
       }
     }
+    this.#reported.delete(pool.name);
     if (object.deletionTimestamp !== undefined) term.pools.deleting(pool.name);
   }
 
@@ -146,11 +151,23 @@ export class Pools implements TermFeature {
     return undefined;
   }
 
+  /** Logged once per text, leader or not; the leader also records an Event (the sink spaces repeats). */
   #report(object: ClusterCIDRObject, problems: readonly string[]): void {
     const text = problems.join('; ');
-    if (this.#reported.get(object.name) === text) return;
-    this.#reported.set(object.name, text);
-    this.#o.log.warn({ pool: object.name, problems }, 'ClusterCIDR cannot be served; leaving it out');
+    if (this.#reported.get(object.name) !== text) {
+      this.#reported.set(object.name, text);
+      this.#o.log.warn({ pool: object.name, problems }, 'ClusterCIDR cannot be served; leaving it out');
+    }
+    if (this.#term.get() === undefined) return;
+    const regarding = { kind: 'ClusterCIDR', apiVersion: CLUSTER_CIDR_API_VERSION, name: object.name, uid: object.uid, clusterScoped: true };
+    this.#o.events.emit(regarding, 'Warning', 'ClusterCIDRInvalid', `cannot be served, left out: ${text}`);
+  }
+
+  /** ClusterCIDRs that cannot be served now (bad spec, or ranges that cannot be carved). */
+  invalid(): number {
+    let count = 0;
+    for (const name of this.#reported.keys()) if (this.#objects.has(name)) count += 1;
+    return count;
   }
 
   /** Finalizers first (a deleting pool waits on them), then status where it is due and changed. */

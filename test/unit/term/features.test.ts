@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { ClusterAllocator } from '../../../src/allocator/cluster-allocator.js';
 import type { RangeSpec } from '../../../src/allocator/types.js';
 import { ContinuousAudit } from '../../../src/controller/audit.js';
-import type { EventType, NodeInfo, NodeLister, ObjectEventSink } from '../../../src/controller/ports.js';
+import type { EventRegarding, EventType, NodeInfo, NodeLister, ObjectEventSink } from '../../../src/controller/ports.js';
 import { QUARANTINE_STATE_NAME, QuarantinePersister } from '../../../src/controller/quarantine-store.js';
 import { createFeatureMetrics } from '../../../src/metrics/features.js';
 import { type Features, type TermHandle, createFeatures, prepareTerm, startAll } from '../../../src/term/features/index.js';
@@ -20,8 +20,10 @@ import { formatCidr } from '../../../src/cidr/index.js';
 
 class RecordingObjectEvents implements ObjectEventSink {
   readonly events: { name: string; type: EventType; reason: string; note: string }[] = [];
-  emit(regarding: { name: string }, type: EventType, reason: string, note: string): void {
+  readonly regarding: EventRegarding[] = [];
+  emit(regarding: EventRegarding, type: EventType, reason: string, note: string): void {
     this.events.push({ name: regarding.name, type, reason, note });
+    this.regarding.push(regarding);
   }
 }
 
@@ -53,10 +55,12 @@ function setup(quarantineMs = 0, clock = new ManualClock()) {
   const foreignWrites = createFeatureMetrics(registry, {
     auditFindings: () => features.audit.counts(),
     rangeLevels: () => features.earlyWarning.levels(),
+    invalidPools: () => features.pools.invalid(),
   });
+  const clusterCIDRs = new MemoryClusterCIDRs();
   const features: Features = createFeatures({
     configMaps,
-    clusterCIDRs: new MemoryClusterCIDRs(),
+    clusterCIDRs,
     objectEvents,
     nodeEvents,
     lister,
@@ -75,6 +79,7 @@ function setup(quarantineMs = 0, clock = new ManualClock()) {
   void features.pools.watch(new AbortController().signal);
   return {
     configMaps,
+    clusterCIDRs,
     objectEvents,
     nodeEvents,
     lister,
@@ -156,6 +161,30 @@ describe('Operator features: ranges from podcidr-allocator-config', () => {
     await s.prepareTerm(new AbortController().signal);
     expect(s.features.ranges.ranges()).toEqual(flagRanges);
     expect(s.objectEvents.events[0]?.note).toMatch(/overlaps the range 10\.0\.0\.0\/22/);
+  });
+});
+
+describe('Operator features: ClusterCIDR pools', () => {
+  it('reports a ClusterCIDR it cannot serve: logged by a standby, an Event from the leader, counted', async () => {
+    const s = setup();
+    s.clusterCIDRs.put({ name: 'tiny', spec: { perNodeHostBits: 2, ipv4: '10.9.0.0/16' } });
+    expect(s.features.pools.invalid()).toBe(1);
+    expect(s.objectEvents.events).toEqual([]);
+    expect(s.lines.filter((l) => l.msg === 'ClusterCIDR cannot be served; leaving it out')).toHaveLength(1);
+
+    const signal = new AbortController().signal;
+    await s.prepareTerm(signal);
+    s.termStarted(term(new ClusterAllocator({ ranges: flagRanges })), signal);
+    expect(s.objectEvents.events.map((e) => [e.name, e.type, e.reason])).toEqual([['tiny', 'Warning', 'ClusterCIDRInvalid']]);
+    expect(s.objectEvents.events[0]?.note).toMatch(/perNodeHostBits/);
+    expect(s.objectEvents.regarding[0]).toMatchObject({ kind: 'ClusterCIDR', apiVersion: 'networking.x-k8s.io/v1', clusterScoped: true });
+    expect(await s.registry.metrics()).toMatch(/^podcidr_allocator_clustercidrs_invalid 1$/m);
+    // Logged once, however often the object is seen.
+    expect(s.lines.filter((l) => l.msg === 'ClusterCIDR cannot be served; leaving it out')).toHaveLength(1);
+
+    s.clusterCIDRs.delete('tiny');
+    expect(s.features.pools.invalid()).toBe(0);
+    expect(await s.registry.metrics()).toMatch(/^podcidr_allocator_clustercidrs_invalid 0$/m);
   });
 });
 
