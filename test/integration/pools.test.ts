@@ -9,7 +9,18 @@ import { overlaps, parseCidr } from '../../src/cidr/index.js';
 import { POOL_FINALIZER } from '../../src/controller/cluster-cidr.js';
 import { eventually } from '../support/eventually.js';
 import { findObject, loadObjects, repoRoot } from '../unit/deploy/manifests.js';
-import { deleteNode, nodeEvents, startController, useControllerTestSetup, waitForPodCIDRs } from './controller-harness.js';
+import {
+  type ControllerProcess,
+  deleteNode,
+  metricValue,
+  nodeEvents,
+  overlappingPairs,
+  scopeCIDRs,
+  startController,
+  stopController,
+  useControllerTestSetup,
+  waitForPodCIDRs,
+} from './controller-harness.js';
 import { controlPlane, describeWithControlPlane } from './harness.js';
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -23,7 +34,11 @@ const resource = { group: 'networking.x-k8s.io', version: 'v1', plural: 'cluster
 interface ClusterCidr {
   metadata: k8s.V1ObjectMeta;
   spec: Record<string, unknown>;
-  status?: { ipv4?: { capacity: number; allocated: number; free: number }; conditions?: k8s.V1Condition[] };
+  status?: {
+    ipv4?: { capacity: number; allocated: number; free: number };
+    ipv6?: { capacity: number; allocated: number; free: number };
+    conditions?: k8s.V1Condition[];
+  };
 }
 
 describeWithControlPlane('ClusterCIDR pools served by the controller', () => {
@@ -183,4 +198,89 @@ describeWithControlPlane('ClusterCIDR pools served by the controller', () => {
       message: `${poolName} still there 30 s after its last node went`,
     });
   });
+
+  it('serves a dual-stack pool: an IPv4 and an IPv6 subnet of the same host bits', async () => {
+    const scope = setup.newScope('dual');
+    const body = scope.node('dual');
+    const name = body.metadata?.name ?? '';
+    const poolName = scope.name('dual');
+    await createPool(poolName, { perNodeHostBits: 8, ipv4: '10.250.0.0/16', ipv6: 'fd00:250::/112', nodeSelector: byName(name) });
+    await startController(setup.namespace, []);
+    await setup.clients.core.createNode({ body });
+    const cidrs = await waitForPodCIDRs(setup.clients, scope, [name]);
+    expect(cidrs.get(name)).toEqual(['10.250.0.0/24', 'fd00:250::/120']);
+    const status = await eventually(async () => (await readPool(poolName))?.status, { timeoutMs: 30_000 });
+    expect(status.ipv4?.capacity).toBe(256);
+    expect(status.ipv6?.capacity).toBe(256);
+    expect(status.ipv6?.allocated).toBe(1);
+  });
+
+  it('reports a ClusterCIDR it cannot serve with an Event and a metric, and serves the others', async () => {
+    const scope = setup.newScope('invalid');
+    const body = scope.node('served');
+    const name = body.metadata?.name ?? '';
+    // Valid to the API server, but 2^88 node subnets: more than one range can hold.
+    const bad = scope.name('huge');
+    await createPool(bad, { perNodeHostBits: 8, ipv6: 'fd00:251::/32' });
+    await createPool(scope.name('fine'), { perNodeHostBits: 8, ipv4: '10.251.0.0/16', nodeSelector: byName(name) });
+    const proc = await startController(setup.namespace, []);
+    await setup.clients.core.createNode({ body });
+    expect((await waitForPodCIDRs(setup.clients, scope, [name])).get(name)).toEqual(['10.251.0.0/24']);
+    const events = await eventually(
+      async () => {
+        const found = await nodeEvents(setup.clients, bad, 'ClusterCIDRInvalid');
+        return found.length > 0 ? found : undefined;
+      },
+      { timeoutMs: 30_000, message: `no ClusterCIDRInvalid Event for ${bad}; controller log:\n${proc.tail(40)}` },
+    );
+    expect(events[0]?.involvedObject.kind).toBe('ClusterCIDR');
+    expect(events[0]?.message).toMatch(/spec\.ipv6: fd00:251::\/32 with perNodeHostBits 8: the node CIDR size is too big/);
+    expect(metricValue(await proc.metrics(), 'podcidr_allocator_clustercidrs_invalid')).toBe(1);
+  });
+
+  it('restarts after SIGKILL with pools, and takes over ranges once appended by the ConfigMap', async () => {
+    const scope = setup.newScope('restart');
+    const flags = ['--cluster-cidr', '10.249.0.0/24', '--node-cidr-mask-size', '24'];
+    const nodes = Array.from({ length: 6 }, () => scope.node('n'));
+    const names = nodes.map((n) => n.metadata?.name ?? '');
+    const [small1 = '', small2 = ''] = [names[3], names[5]];
+    await setup.clients.core.createNamespacedConfigMap({
+      namespace: setup.namespace,
+      body: { metadata: { name: 'podcidr-allocator-config' }, data: { clusterCIDRs: '10.249.0.0/24,10.249.16.0/20' } },
+    });
+    const first = await startController(setup.namespace, flags);
+    for (const body of nodes.slice(0, 3)) await setup.clients.core.createNode({ body });
+    const appended = await waitForPodCIDRs(setup.clients, scope, names.slice(0, 3));
+    // The flags' one /24 to one node, the appended range to the others.
+    const inFlags = [...appended.values()].filter((c) => c[0] === '10.249.0.0/24');
+    expect(inFlags).toHaveLength(1);
+    // The migration: the appended range as a pool of the same size for every node, then the ConfigMap goes.
+    await createPool(scope.name('appended'), { perNodeHostBits: 8, ipv4: '10.249.16.0/20' });
+    const small = scope.name('small');
+    await createPool(small, { perNodeHostBits: 6, ipv4: '10.249.16.0/20', nodeSelector: byName(small1, small2) });
+    // A status is written only for a pool the running term serves.
+    await eventually(async () => (await readPool(small))?.status, { timeoutMs: 30_000 });
+    await setup.clients.core.createNode({ body: nodes[3] ?? {} });
+    const before = await waitForPodCIDRs(setup.clients, scope, names.slice(0, 4));
+    expect(before.get(small1)?.[0]).toMatch(/\/26$/);
+    expect(overlappingPairs(before)).toEqual([]);
+    await sigkill(first);
+    await setup.clients.core.deleteNamespacedConfigMap({ name: 'podcidr-allocator-config', namespace: setup.namespace });
+
+    await startController(setup.namespace, flags);
+    for (const body of nodes.slice(4)) await setup.clients.core.createNode({ body });
+    const after = await waitForPodCIDRs(setup.clients, scope, names);
+    for (const name of names.slice(0, 4)) expect(after.get(name), name).toEqual(before.get(name));
+    expect(after.get(small2)?.[0]).toMatch(/^10\.249\.(1[6-9]|2\d|3[01])\.\d+\/26$/);
+    expect(after.get(names[4] ?? '')?.[0]).toMatch(/^10\.249\.(1[6-9]|2\d|3[01])\.0\/24$/);
+    expect(overlappingPairs(await scopeCIDRs(setup.clients, scope))).toEqual([]);
+    for (const name of names) expect(await nodeEvents(setup.clients, name, 'PodCIDROutOfRange'), name).toEqual([]);
+  });
+
+  async function sigkill(proc: ControllerProcess): Promise<void> {
+    if (proc.pid !== undefined) process.kill(proc.pid, 'SIGKILL');
+    await eventually(async () => (proc.exitCode === undefined ? undefined : true), { timeoutMs: 10_000, intervalMs: 20 });
+    // Already dead: this only takes it off the harness's list.
+    await stopController(proc).catch(() => undefined);
+  }
 });
