@@ -45,7 +45,8 @@ export interface PoolAllocatorOptions extends Omit<SharedPoolsOptions, 'observer
 /** What the allocator keeps of a pool besides its bitmaps. */
 interface PoolEntry {
   readonly definition: PoolDefinition;
-  readonly allocatable: bigint;
+  /** Built once, not per allocation: with many pools, building them was most of allocate's time. */
+  readonly candidate: PoolCandidate;
   deleting: boolean;
 }
 
@@ -61,11 +62,15 @@ export class PoolAllocator implements PodCidrAllocator {
   readonly #shared: SharedPools;
   readonly #pools = new Map<string, PoolEntry>();
   readonly #flagFamilies: readonly Family[];
+  readonly #flagCandidate: PoolCandidate | undefined;
 
   constructor(options: PoolAllocatorOptions) {
     this.#shared = new SharedPools(options);
     this.#flagFamilies = [...new Set(options.flagRanges.map((r) => r.clusterCIDR.family))];
-    if (options.flagRanges.length > 0) this.#shared.addPool(FLAG_POOL, options.flagRanges);
+    if (options.flagRanges.length > 0) {
+      this.#shared.addPool(FLAG_POOL, options.flagRanges);
+      this.#flagCandidate = this.#candidateOf({ name: FLAG_POOL, implicit: true, perNodeHostBits: 0, allocatable: 0n });
+    }
     for (const pool of options.pools ?? []) this.addPool(pool);
   }
 
@@ -101,7 +106,8 @@ export class PoolAllocator implements PodCidrAllocator {
     if (this.#pools.has(pool.name)) return false;
     this.#shared.addPool(pool.name, poolRanges(pool));
     this.#shared.seedQuarantine(pool.name, this.#shared.quarantined());
-    this.#pools.set(pool.name, { definition: pool, allocatable: allocatableOf(pool), deleting: false });
+    const candidate = this.#candidateOf({ ...pool, allocatable: allocatableOf(pool) });
+    this.#pools.set(pool.name, { definition: pool, candidate, deleting: false });
     return true;
   }
 
@@ -183,16 +189,22 @@ export class PoolAllocator implements PodCidrAllocator {
     for (const name of this.#shared.names()) this.#shared.seedQuarantine(name, entries);
   }
 
-  #candidates(): (PoolCandidate & { readonly name: string })[] {
+  #candidates(): PoolCandidate[] {
     const candidates: PoolCandidate[] = [];
-    for (const { definition, allocatable, deleting } of this.#pools.values()) {
-      if (deleting) continue;
-      candidates.push({ ...definition, allocatable, full: this.#full(definition.name) });
-    }
-    if (this.#shared.has(FLAG_POOL)) {
-      candidates.push({ name: FLAG_POOL, implicit: true, perNodeHostBits: 0, allocatable: 0n, full: this.#full(FLAG_POOL) });
-    }
+    for (const { candidate, deleting } of this.#pools.values()) if (!deleting) candidates.push(candidate);
+    if (this.#flagCandidate !== undefined) candidates.push(this.#flagCandidate);
     return candidates;
+  }
+
+  /** `full` reads the bitmaps when ordering asks, which it does only of the pools that match the node. */
+  #candidateOf(fields: Omit<PoolCandidate, 'full'>): PoolCandidate {
+    const isFull = (): boolean => this.#full(fields.name);
+    return {
+      ...fields,
+      get full() {
+        return isFull();
+      },
+    };
   }
 
   /** Some family of the pool has no subnet left. */
