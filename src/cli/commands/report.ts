@@ -4,6 +4,8 @@
 import type { Findings, ProblemKind, RangeUtilisation } from '../../controller/node-audit.js';
 import type { Plan, ReservedImpact } from './capacity.js';
 import { group } from './group.js';
+import type { PoolsPlan } from './pool-plan.js';
+import { FLAG_POOL } from '../../controller/pool-allocator.js';
 
 export const REPORT_VERSION = 1;
 
@@ -50,6 +52,86 @@ export function planJson(plan: Plan): PlanJson {
     unusedReserved: plan.unusedReserved.map((u) => ({ cidr: u.cidr, source: u.source })),
     warnings: plan.warnings.map((w) => ({ kind: w.kind, message: w.message })),
   };
+}
+
+export interface PoolsPlanJson {
+  readonly pools: readonly {
+    readonly name: string;
+    /** null: the pool serves every node. */
+    readonly selector: string | null;
+    readonly ranges: readonly {
+      readonly family: string;
+      readonly clusterCIDR: string;
+      readonly nodeMask: number;
+      readonly nodeSubnets: number;
+      readonly reservedSubnets: number;
+      /** A decimal string: IPv6 counts exceed 2^53. */
+      readonly podAddressesPerNode: string;
+    }[];
+    readonly sharesWith: readonly { readonly pool: string; readonly family: string; readonly cidr: string }[];
+  }[];
+  readonly sharedRanges: readonly {
+    readonly family: string;
+    readonly clusterCIDR: string;
+    readonly pools: readonly string[];
+    /** nodes: a decimal string, before reserved ranges. */
+    readonly sizes: readonly { readonly nodeMask: number; readonly nodes: string }[];
+  }[];
+}
+
+/** `plan -f` as JSON: the pools' fields; planJson's ranges are the flags' alone (empty without --cluster-cidr). */
+export function poolsPlanJson(plan: PoolsPlan): PoolsPlanJson {
+  return {
+    pools: plan.pools.map((p) => ({
+      name: p.name,
+      selector: p.selector === '' ? null : p.selector,
+      ranges: p.ranges.map((r) => ({
+        family: r.family,
+        clusterCIDR: r.clusterCIDR,
+        nodeMask: r.nodeMask,
+        nodeSubnets: r.nodeSubnets,
+        reservedSubnets: r.reservedSubnets,
+        podAddressesPerNode: r.podAddressesPerNode.toString(),
+      })),
+      sharesWith: p.sharesWith.map((w) => ({ pool: w.pool, family: w.family, cidr: w.cidr })),
+    })),
+    sharedRanges: plan.shared.map((r) => ({
+      family: r.family,
+      clusterCIDR: r.clusterCIDR,
+      pools: r.pools,
+      sizes: r.sizes.map((z) => ({ nodeMask: z.nodeMask, nodes: z.nodes.toString() })),
+    })),
+  };
+}
+
+/** `plan -f` as text: one block per pool, then the ranges pools share. */
+export function poolsPlanText(plan: PoolsPlan): string {
+  const out: string[] = [];
+  for (const p of plan.pools) {
+    const who = p.name === FLAG_POOL ? 'every node, after all pools' : p.selector === '' ? 'every node' : p.selector;
+    const sizes = p.ranges.map((r) => `${r.family} /${r.nodeMask}`).join(', ');
+    const pairs: [string, string][] = [];
+    for (const r of p.ranges) {
+      const lost = r.reservedSubnets === 0 ? '' : ` (${group(r.reservedSubnets)} lost to reserved ranges)`;
+      pairs.push(
+        [`${r.family} range`, r.clusterCIDR],
+        [`${r.family} node subnets`, `${group(r.nodeSubnets)}${lost}`],
+        [`${r.family} addresses per node`, `${group(r.podAddressesPerNode)} (${r.podAddressRule})`],
+      );
+    }
+    const shares = p.sharesWith.map((w) => `${w.pool} (${w.cidr})`).join(', ');
+    pairs.push(['shares addresses with', shares === '' ? 'no other pool' : shares]);
+    out.push(`Pool ${p.name}: ${who}; node subnets ${sizes}`, ...rows(pairs).map((line) => `  ${line}`), '');
+  }
+  if (plan.shared.length > 0) {
+    out.push('Shared ranges (the pools in one compete: a node subnet one takes is gone for the others):');
+    for (const r of plan.shared) {
+      out.push(`  ${r.family} ${r.clusterCIDR}: ${r.pools.join(', ')}`);
+      out.push(...r.sizes.map((z) => `    /${z.nodeMask} node subnets: at most ${group(z.nodes)} nodes`));
+    }
+    out.push('');
+  }
+  return `${out.join('\n')}\n`;
 }
 
 const SOURCE_FLAGS: Record<ReservedImpact['source'], string> = {
