@@ -1,7 +1,8 @@
 // Text and JSON renderings of the tools' results: tables for people, one stable JSON object for scripts.
 // JSON objects carry `report` and `version`; fields are only ever added within a version.
 
-import type { Findings, ProblemKind, RangeUtilisation } from '../../controller/node-audit.js';
+import type { Findings, PoolRangeUtilisation, ProblemKind, RangeUtilisation } from '../../controller/node-audit.js';
+import type { PoolDefinition } from '../../controller/pool-allocator.js';
 import type { Plan, ReservedImpact } from './capacity.js';
 import { group } from './group.js';
 import type { PoolsPlan } from './pool-plan.js';
@@ -185,9 +186,41 @@ export interface CheckJson {
   readonly foreignManagers: readonly { readonly node: string; readonly manager: string; readonly podCIDRs: readonly string[] }[];
   /** As the audit measures them, percentUsed rounded to one decimal. */
   readonly ranges: readonly RangeUtilisation[];
+  /** Present when ClusterCIDRs were looked for. */
+  readonly pools?: {
+    /** Why none could be read (no CRD, no grant); null when they were. */
+    readonly unavailable: string | null;
+    readonly ranges: readonly PoolRangeUtilisation[];
+    /** ClusterCIDRs the controller refuses too, left out of the audit. */
+    readonly invalid: readonly { readonly name: string; readonly problems: readonly string[] }[];
+    /** Nodes with a podCIDR in no pool and no --cluster-cidr range. */
+    readonly outside: readonly { readonly node: string; readonly podCIDRs: readonly string[] }[];
+  };
 }
 
-export function checkJson(findings: Findings, selector: string | undefined): CheckJson {
+/** The ClusterCIDRs `check` read: the valid ones as pools, the rest with their problems. */
+export interface PoolsRead {
+  readonly pools: readonly PoolDefinition[];
+  readonly invalid: readonly { readonly name: string; readonly problems: readonly string[] }[];
+  /** Set when the API has no ClusterCIDRs to read. */
+  readonly unavailable?: string;
+}
+
+export function checkJson(findings: Findings, selector: string | undefined, pools?: PoolsRead): CheckJson {
+  return {
+    ...checkJsonOf(findings, selector),
+    ...(pools !== undefined && {
+      pools: {
+        unavailable: pools.unavailable ?? null,
+        ranges: findings.pools?.ranges ?? [],
+        invalid: pools.invalid,
+        outside: findings.pools?.outside ?? [],
+      },
+    }),
+  };
+}
+
+function checkJsonOf(findings: Findings, selector: string | undefined): CheckJson {
   return {
     report: 'check',
     version: REPORT_VERSION,
@@ -213,7 +246,7 @@ export function checkJson(findings: Findings, selector: string | undefined): Che
   };
 }
 
-export function checkText(findings: Findings, selector: string | undefined): string {
+export function checkText(findings: Findings, selector: string | undefined, pools?: PoolsRead): string {
   const out: string[] = [];
   const scope = selector === undefined ? '' : ` matching ${JSON.stringify(selector)}`;
   const foreign = new Map(findings.foreignManagers.map((f) => [f.node, f.manager]));
@@ -253,9 +286,36 @@ export function checkText(findings: Findings, selector: string | undefined): str
       ]),
     ]),
   );
+  if (pools !== undefined) out.push(...poolLines(findings, pools));
   const n = findings.problems.length;
   out.push('', `Check complete; found ${n} problem${n === 1 ? '' : 's'}.`);
   return `${out.join('\n')}\n`;
+}
+
+/** check's pools section; nothing when the API has ClusterCIDRs but there are none. */
+function poolLines(findings: Findings, pools: PoolsRead): string[] {
+  if (pools.unavailable !== undefined) return ['', `ClusterCIDR pools not read: ${pools.unavailable}.`];
+  const out: string[] = [];
+  const ranges = findings.pools?.ranges ?? [];
+  if (ranges.length > 0) {
+    out.push(
+      '',
+      ...table([
+        ['POOL', 'RANGE', 'MASK', 'NODES', 'FREE', 'CAPACITY'],
+        ...ranges.map((r) => [r.pool, r.clusterCIDR, `/${r.nodeMask}`, group(r.nodes), group(r.free), group(r.capacity)]),
+      ]),
+    );
+  }
+  const outside = findings.pools?.outside ?? [];
+  if (outside.length > 0) {
+    out.push('', `Nodes with a podCIDR in no pool and no --cluster-cidr range (${outside.length}):`);
+    out.push(...outside.map((o) => `  ${o.node}: ${o.podCIDRs.join(',')}`));
+  }
+  if (pools.invalid.length > 0) {
+    out.push('', `ClusterCIDRs left out, as the controller leaves them out (${pools.invalid.length}):`);
+    out.push(...pools.invalid.map((i) => `  ${i.name}: ${i.problems.join('; ')}`));
+  }
+  return out;
 }
 
 const STATUS_LABELS: Record<ProblemKind, string> = {
