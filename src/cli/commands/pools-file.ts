@@ -57,7 +57,8 @@ function readObject(object: unknown, source: string, place: number): { pool: Poo
   if (!isRecord(object)) return { problems: [`${source}: object ${place}: not an object`] };
   const metadata = object['metadata'];
   const name = isRecord(metadata) ? metadata['name'] : undefined;
-  const where = typeof name === 'string' && name !== '' ? `${source}: ClusterCIDR ${JSON.stringify(name)}` : `${source}: object ${place}`;
+  const what = object['kind'] === 'ClusterCIDR' ? 'ClusterCIDR' : 'object';
+  const where = typeof name === 'string' && name !== '' ? `${source}: ${what} ${JSON.stringify(name)}` : `${source}: object ${place}`;
   const problems: string[] = [];
   if (object['kind'] !== 'ClusterCIDR') problems.push(`kind: must be ClusterCIDR, got ${JSON.stringify(object['kind'])}`);
   else if (object['apiVersion'] !== CLUSTER_CIDR_API_VERSION) {

@@ -127,7 +127,7 @@ describe('plan -f', () => {
     ['host bits exceeding the range', clusterCIDR('f', 'perNodeHostBits: 10, ipv4: 10.0.0.0/24'), 'pools.yaml: ClusterCIDR "f": spec.ipv4: 10.0.0.0/24 with perNodeHostBits 10: '],
     ['more node subnets than one range supports', clusterCIDR('i', 'perNodeHostBits: 16, ipv6: "fd00::/64"'), 'pools.yaml: ClusterCIDR "i": spec.ipv6: fd00::/64 with perNodeHostBits 16: the node CIDR size is too big'],
     ['no name', 'apiVersion: networking.x-k8s.io/v1\nkind: ClusterCIDR\nspec: {perNodeHostBits: 8, ipv4: 10.0.0.0/16}\n', 'pools.yaml: object 1: metadata.name: required'],
-    ['another kind', 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: g}\n', 'pools.yaml: ClusterCIDR "g": kind: must be ClusterCIDR, got "ConfigMap"'],
+    ['another kind', 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: g}\n', 'pools.yaml: object "g": kind: must be ClusterCIDR, got "ConfigMap"'],
     ['another apiVersion', 'apiVersion: networking.k8s.io/v1alpha1\nkind: ClusterCIDR\nmetadata: {name: h}\nspec: {perNodeHostBits: 8, ipv4: 10.0.0.0/16}\n', 'pools.yaml: ClusterCIDR "h": apiVersion: must be networking.x-k8s.io/v1, got "networking.k8s.io/v1alpha1"'],
     ['a name given twice', [small, small].join('---\n'), 'pools.yaml: ClusterCIDR "small": metadata.name: appears twice'],
     ['text that is not YAML', 'a: [', 'pools.yaml: not YAML: '],
@@ -163,7 +163,7 @@ describe('plan -f', () => {
     expect(err).toBe('--filename: cannot read /nowhere/pools.yaml: ENOENT: no such file or directory\n');
     err = '';
     expect(planCommand(['-f', '-'], {}, io, { readFile: () => 'kind: Secret\nmetadata: {name: s}\n' })).toBe(2);
-    expect(err).toBe('stdin: ClusterCIDR "s": kind: must be ClusterCIDR, got "Secret"\n');
+    expect(err).toBe('stdin: object "s": kind: must be ClusterCIDR, got "Secret"\n');
   });
 
   it('still wants --cluster-cidr when no file is given', () => {
