@@ -38,6 +38,21 @@ class PoolsUnavailable extends Error {
   }
 }
 
+/** One list of every ClusterCIDR (for `check`); a missing CRD (404) or grant (403) reads as `unavailable`. */
+export async function listClusterCIDRs(
+  client: RestClient,
+  signal?: AbortSignal,
+): Promise<{ readonly objects: readonly ClusterCIDRObject[] } | { readonly unavailable: string }> {
+  try {
+    const list: { items: RawObject[] } = jsonBody(await client.request('GET', CLUSTER_CIDRS_PATH, { signal }));
+    return { objects: list.items.map(toObject) };
+  } catch (err) {
+    const code = apiFailure(err)?.code;
+    if (code === 404 || code === 403) return { unavailable: new PoolsUnavailable(code).message };
+    throw err;
+  }
+}
+
 export class KubeClusterCIDRStore implements ClusterCIDRStore {
   readonly #o: KubeClusterCIDRStoreOptions;
 

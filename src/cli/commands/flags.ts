@@ -36,6 +36,14 @@ const selectorFlag: OwnFlag = {
     'nodes and their share of the ranges are then not seen.',
 };
 
+const filenameFlag: OwnFlag = {
+  alias: 'f',
+  group: 'Pools',
+  describe:
+    'Plan the ClusterCIDR objects (node-group pools) in this YAML file, "-" for stdin: several documents, ' +
+    'kind: List or ClusterCIDRList. --cluster-cidr is then optional; given too, it is planned as the pool served last.',
+};
+
 /** Which flags a tool takes. */
 export interface ToolSpec {
   readonly command: 'plan' | 'check';
@@ -52,7 +60,7 @@ const rangeFlags = [
   'exclude-cidr',
 ] as const satisfies readonly RunFlagName[];
 
-export const planSpec: ToolSpec = { command: 'plan', runFlags: rangeFlags, own: { output: outputFlag } };
+export const planSpec: ToolSpec = { command: 'plan', runFlags: rangeFlags, own: { output: outputFlag, filename: filenameFlag } };
 
 export const checkSpec: ToolSpec = {
   command: 'check',
@@ -70,6 +78,8 @@ export interface ToolConfig {
   readonly kube: KubeOptions;
   readonly output: OutputFormat;
   readonly selector?: string;
+  /** plan -f: the file of ClusterCIDRs, '-' for stdin. */
+  readonly filename?: string;
 }
 
 export type ToolParseResult = { readonly config: ToolConfig } | { readonly problems: readonly string[] };
@@ -109,12 +119,14 @@ export function parseToolFlags(argv: readonly string[], env: Env, spec: ToolSpec
   const routed = route(argv, spec, own, problems);
   const toolEnv = envFor(spec.runFlags, env);
   const hasClusterCIDR = routed.some((r) => r.flag === 'cluster-cidr') || toolEnv[envVarName('cluster-cidr')] !== undefined;
-  if (!hasClusterCIDR) problems.push('--cluster-cidr: required');
+  // A file of pools is a plan of its own; --cluster-cidr beside it is one more pool.
+  if (!hasClusterCIDR && !own.has('filename')) problems.push('--cluster-cidr: required');
   const fixed = ['--leader-elect=false', `--allocate-node-cidrs=${hasClusterCIDR}`];
   const parsed = parseRunConfig([...routed.flatMap((r) => r.tokens), ...fixed], toolEnv);
   if ('problems' in parsed) problems.push(...parsed.problems);
   const output = ownValue(own, 'output', spec, problems);
   const selector = own.get('selector');
+  const filename = own.get('filename');
   if ('problems' in parsed || problems.length > 0) return { problems };
   // run's Config merges service and excluded ranges; parsing again without --exclude-cidr tells them apart.
   const withoutExcludes = parseRunConfig(
@@ -129,6 +141,7 @@ export function parseToolFlags(argv: readonly string[], env: Env, spec: ToolSpec
     kube: parsed.config.kube,
     output: output === 'json' ? 'json' : 'text',
     ...(selector !== undefined ? { selector } : {}),
+    ...(filename !== undefined ? { filename } : {}),
   };
   return { config };
 }

@@ -333,3 +333,21 @@ describe('auditProblems', () => {
     ]);
   });
 });
+
+describe('auditNodes with ClusterCIDR pools', () => {
+  const wide = { name: 'wide', ipv4: cidrs('10.1.0.0/16')[0], perNodeHostBits: 8 };
+  const small = { name: 'small', ipv4: cidrs('10.1.0.0/24')[0], perNodeHostBits: 6 };
+
+  it('takes a podCIDR in a pool as in range and one in no pool as out of range', () => {
+    const findings = auditNodes([node('a', ['10.1.7.0/24']), node('b', ['10.2.0.0/24'])], V4, [], { pools: [wide] });
+    expect(kinds(findings.problems)).toEqual([['out-of-range', 'b', '10.2.0.0/24']]);
+    expect(findings.pools?.outside).toEqual([{ node: 'b', podCIDRs: ['10.2.0.0/24'] }]);
+  });
+
+  it('finds an overlap between subnets of two sizes from pools that share a range', () => {
+    const findings = auditNodes([node('x', ['10.1.0.0/24']), node('y', ['10.1.0.0/26'])], V4, [], { pools: [wide, small] });
+    expect(kinds(findings.problems)).toEqual([['overlap', 'y', '10.1.0.0/26']]);
+    // The /24 node x holds blocks all four /26 of `small`.
+    expect(findings.pools?.ranges.find((r) => r.pool === 'small')).toMatchObject({ nodes: 2, capacity: 4, free: 0 });
+  });
+});
