@@ -13,17 +13,30 @@ const NO_CIDRS: readonly string[] = Object.freeze([]);
 export function toNodeInfo(node: V1Node): NodeInfo {
   const meta = node.metadata ?? {};
   const manager = podCIDRManager(meta.managedFields);
+  const podCIDRs = podCIDRsOf(node);
   // Every field in one literal, the optional ones possibly undefined: V8 then keeps them all inside
   // the object instead of in a separate property array (about 40 bytes a node).
   return {
     name: meta.name ?? '',
     uid: meta.uid ?? '',
     resourceVersion: meta.resourceVersion ?? '',
-    podCIDRs: podCIDRsOf(node),
+    podCIDRs,
     deletionTimestamp: timestampString(meta.deletionTimestamp),
     podCIDRManager: manager === undefined ? undefined : shared(manager),
-    labels: labelsOf(meta.labels),
+    labels: labelsForPoolChoice(podCIDRs, meta.labels),
   };
+}
+
+/**
+ * Labels only choose a pool, once, for a node without podCIDRs: allocations never move when labels
+ * change. A node that holds podCIDRs keeps none, which saves 224 B a node at 50,000 nodes with a
+ * dozen labels (docs/decisions/0003, "labels only while a node waits").
+ */
+function labelsForPoolChoice(
+  podCIDRs: readonly string[],
+  labels: Readonly<Record<string, string>> | undefined,
+): Readonly<Record<string, string>> {
+  return podCIDRs.length > 0 ? NO_LABELS : labelsOf(labels);
 }
 
 /** A copy with keys and values shared across nodes (most repeat: arch, os, zone, instance type). */

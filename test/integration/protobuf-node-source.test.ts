@@ -1,5 +1,5 @@
 // The protobuf Node source against a real kube-apiserver: what it lists and watches equals what the
-// JSON source reads from the same Nodes, including podCIDRs, owners, deletion and a fat status (labels are read by neither).
+// JSON source reads from the same Nodes, including podCIDRs, owners, deletion, labels (kept for a node without podCIDRs) and a fat status (read by neither).
 import * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { NodeInfo, NodeSource, NodeWatchEventType } from '../../src/controller/ports.js';

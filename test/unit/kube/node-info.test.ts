@@ -33,8 +33,14 @@ describe('toNodeInfo', () => {
       podCIDRs: ['10.0.1.0/24', 'fd00::/64'],
       deletionTimestamp: '2024-05-01T10:00:00Z',
       podCIDRManager: 'kube-controller-manager',
-      labels: { 'kubernetes.io/os': 'linux', pool: 'gpu' },
+      // Its pool was chosen when it had no podCIDRs; allocations never move, so labels are not kept.
+      labels: {},
     });
+  });
+
+  it('keeps the labels of a node without podCIDRs, which choose its pool', () => {
+    const waiting = { ...watchJson, spec: {} } as V1Node;
+    expect(toNodeInfo(waiting).labels).toEqual({ 'kubernetes.io/os': 'linux', pool: 'gpu' });
   });
 
   it('gives the same deletionTimestamp for a listed Node (Date) as for a watched one (string)', () => {

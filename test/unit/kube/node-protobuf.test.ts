@@ -106,7 +106,10 @@ const nodes: V1Node[] = [
     },
     spec: { podCIDR: '10.0.2.0/24' },
   },
-  { metadata: { name: 'worker-3', uid: 'u-3', resourceVersion: '103' }, spec: {} },
+  {
+    metadata: { name: 'worker-3', uid: 'u-3', resourceVersion: '103', labels: { 'kubernetes.io/hostname': 'worker-3', pool: 'gpu', 'node-role.kubernetes.io/worker': '' } },
+    spec: {},
+  },
 ];
 
 describe('decodeNodeList', () => {
@@ -116,8 +119,9 @@ describe('decodeNodeList', () => {
     expect(list.continueToken).toBe('next-page');
     expect(list.nodes).toEqual(nodes.map(toNodeInfo));
     expect(list.nodes[0]?.podCIDRManager).toBe('podcidr-allocator');
-    expect(list.nodes[0]?.labels).toEqual({ 'kubernetes.io/hostname': 'worker-1', 'topology.kubernetes.io/zone': 'z1', 'node-role.kubernetes.io/worker': '' });
-    expect(list.nodes[2]?.labels).toEqual({});
+    // Labels only choose a pool for a node that has no podCIDRs yet.
+    expect(list.nodes[2]?.labels).toEqual({ 'kubernetes.io/hostname': 'worker-3', pool: 'gpu', 'node-role.kubernetes.io/worker': '' });
+    expect(list.nodes[0]?.labels).toEqual({});
     expect(list.nodes[1]).toMatchObject({ deletionTimestamp: '2026-11-30T10:00:00Z', podCIDRs: ['10.0.2.0/24'], podCIDRManager: 'old-tool' });
   });
 
