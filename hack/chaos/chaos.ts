@@ -247,6 +247,8 @@ class ChaosRun {
     // Normally gone already (see #cleanup); after a break-off no controller is left to drop the finalizer.
     await this.#pools?.remove().catch((err: unknown) => say(`pools: could not remove: ${String(err)}`));
     const tally = await this.#tallyLogs();
+    // A term serving pools hands off no ranges (src/term/handoff.ts): a fast start would size nodes by --cluster-cidr.
+    if (this.#cluster.pools !== undefined && tally.fastStarts > 0) this.#violate(`fast start: ${tally.fastStarts} fast starts while pools were served`);
     this.#reportEnd(tally);
     const summary: RunSummary = {
       seed: this.#s.seed,
