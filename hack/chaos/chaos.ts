@@ -51,7 +51,7 @@ const NEXT_TERM_MS = 2_000;
 const STACKS = ['v4', 'dual', 'pools'] as const;
 type Stack = (typeof STACKS)[number];
 /** What --stack random picks from, one draw per seed. */
-const RANDOM_STACKS: readonly Stack[] = ['v4', 'dual'];
+const RANDOM_STACKS: readonly Stack[] = STACKS;
 
 interface Settings {
   readonly ops: number;
