@@ -8,8 +8,8 @@ import type { AllocationController } from '../allocation-controller.js';
 
 /** The parts of a leadership term the features use. */
 export interface TermHandle {
-  /** usage() lists a range once per pool that has it. */
-  readonly allocator: { usage(): RangeUsageInPool[]; quarantined(): QuarantineEntry[] };
+  /** usage() lists a range once per pool that has it; pools() the ClusterCIDR pools served (none when absent). */
+  readonly allocator: { usage(): RangeUsageInPool[]; quarantined(): QuarantineEntry[]; pools?(): readonly PoolDefinition[] };
   /** Adds ranges to the running allocator's --cluster-cidr pool and lets waiting nodes try them. */
   appendRanges(ranges: readonly RangeSpec[]): void;
   readonly pools: TermPools;

@@ -367,6 +367,24 @@ describe('ContinuousAudit', () => {
   });
 });
 
+describe('Operator features: continuous audit with pools', () => {
+  it("audits against the term's ClusterCIDR pools too, so their nodes are not out of range", async () => {
+    const s = setup();
+    const edge = { name: 'edge', ipv4: parseCidr('10.1.0.0/24'), perNodeHostBits: 6 };
+    const allocator = new PoolAllocator({ flagRanges, pools: [edge] });
+    s.lister.put('a', ['10.1.0.0/26']);
+    s.lister.put('b', ['10.9.0.0/24']);
+    const stop = new AbortController();
+    await s.prepareTerm(stop.signal);
+    s.termStarted(term(allocator), stop.signal);
+    expect(s.features.audit.conflicts()).toEqual({ 'out-of-range': 1 });
+    s.features.audit.auditNow();
+    expect(s.features.audit.counts()['out-of-range']).toBe(1);
+    expect(s.nodeEvents.events.map((e) => [e.node, e.reason])).toEqual([['b', 'PodCIDROutOfRange']]);
+    stop.abort();
+  });
+});
+
 describe('Operator features: timers', () => {
   it('run on the injected clock while the term runs and stop with it', async () => {
     const clock = new ManualClock();
