@@ -162,7 +162,7 @@ class App {
         reconcilerObserver: this.#metrics.reconciler,
         onSynced: (seconds) => this.#metrics.observeReconcile(seconds),
       },
-      allocatorObserver: this.#metrics.allocator,
+      allocatorObserver: this.#metrics.allocatorOf,
       queueObserver: this.#metrics.queue,
       clock: systemClock,
       logger: deps.logger,

@@ -190,14 +190,21 @@ function heldCidrs(node: NodeInfo): Cidr[] {
 
 /**
  * The problems and foreign managers of auditNodes, without a status per node: what the running
- * controller's audit needs, at a fraction of the memory (50,000 node statuses are about 6 MB).
+ * controller's audit needs, at a fraction of the memory (50,000 node statuses are about 6 MB). With
+ * pools it claims through a PoolAllocator, as the reconciler does, so pool nodes are in range.
  */
 export function auditProblems(
   nodes: readonly NodeInfo[],
   ranges: readonly RangeSpec[],
   reserved: readonly Cidr[],
   options: AuditOptions = {},
-): Pick<Findings, 'problems' | 'foreignManagers'> & { readonly allocator: ClusterAllocator } {
+): Pick<Findings, 'problems' | 'foreignManagers'> & { readonly allocator: Pick<PodCidrAllocator, 'usage' | 'families'> } {
+  const pools = options.pools ?? [];
+  if (pools.length > 0) {
+    // Pools over one range take a subnet in each: only the claim index tells a shared subnet from a conflict.
+    const pooled = new PoolAllocator({ flagRanges: ranges, pools, reserved });
+    return { ...claimAll(nodes, pooled, new ClaimIndex(), reserved, options), allocator: pooled };
+  }
   const allocator = new ClusterAllocator({ ranges, reserved });
   const index = occupyDistinctSubnets(nodes, allocator) ? NO_OVERLAPS : new ClaimIndex();
   return { ...claimAll(nodes, allocator, index, reserved, options), allocator };

@@ -20,9 +20,10 @@ import type {
 import type { Cidr } from '../cidr/index.js';
 import type { NodeSelector } from './node-selector.js';
 import { orderPools, type PoolCandidate } from './pool-order.js';
+import { FLAG_POOL } from './ports.js';
 
-/** The pool the flags make; no Kubernetes name can be spelled like this, so it never meets a ClusterCIDR's. */
-export const FLAG_POOL = '--cluster-cidr';
+/** The flags' pool; ports.ts owns it, so the metrics can label by it. */
+export { FLAG_POOL };
 
 /** A ClusterCIDR as the allocator needs it: checked, parsed, immutable. */
 export interface PoolDefinition {

@@ -1,7 +1,25 @@
 // The ports: what the controller needs from the world, owned here and implemented in src/kube and
 // src/metrics (and by small fakes in tests). Kept narrow so the controller runs without an API server.
 
+import type { RangeUsage } from '../allocator/types.js';
+
 export type { AllocatorObserver, RangeUsage } from '../allocator/types.js';
+
+/**
+ * The pool the --cluster-cidr flags make. No Kubernetes name starts with '-', so it never meets a
+ * ClusterCIDR's, and it is the `pool` label value of the flags' ranges: an empty value would be the
+ * same as no label to Prometheus, and read as blank in legends.
+ */
+export const FLAG_POOL = '--cluster-cidr';
+
+/**
+ * A range's usage as metrics and early warnings read it. `pool` names the node-group pool the range
+ * serves (a ClusterCIDR's name, or FLAG_POOL); absent where there is only one set of ranges, which
+ * then is the flags' pool. A range two pools share is listed once per pool.
+ */
+export interface RangeUsageInPool extends RangeUsage {
+  readonly pool?: string;
+}
 
 /** The part of a Node that allocation needs; the cache holds only this, never whole Nodes. */
 export interface NodeInfo {

@@ -52,7 +52,8 @@ export interface AllocationControllerOptions {
   readonly workers: number;
   readonly fieldManager: string;
   readonly now?: () => number;
-  readonly allocatorObserver?: AllocatorObserver;
+  /** Each pool's observer, by the pool's name (FLAG_POOL for the flags'). */
+  readonly allocatorObserver?: (pool: string) => AllocatorObserver;
   readonly reconcilerObserver?: ReconcilerObserver;
   readonly queueObserver?: WorkQueueObserver;
   /** One sync of one node took this long, failed or not. */
@@ -72,14 +73,13 @@ export class AllocationController {
     this.#o = options;
     this.#log = options.logger;
     const now = options.now ?? Date.now;
-    const observer = options.allocatorObserver;
     this.allocator = new PoolAllocator({
       flagRanges: options.ranges,
       pools: options.pools,
       reserved: options.reserved,
       quarantineMs: options.quarantineMs,
       now,
-      observer: observer && (() => observer),
+      observer: options.allocatorObserver,
     });
     for (const name of options.deletingPools ?? []) this.allocator.setDeleting(name);
     const flags = this.allocator.flagPool();

@@ -6,7 +6,7 @@
 import type { Logger } from 'pino';
 import type { AllocatorObserver, QuarantineEntry, RangeSpec } from '../allocator/types.js';
 import type { NodeInformer } from '../controller/node-informer.js';
-import type { ConfigMapStore, NodeInfo, NodeSource, RangeUsage, WorkQueueObserver } from '../controller/ports.js';
+import type { ConfigMapStore, NodeInfo, NodeSource, RangeUsageInPool, WorkQueueObserver } from '../controller/ports.js';
 import type { CarriedAllocation } from '../controller/reconciler.js';
 import type { Clock } from '../time.js';
 import { AllocationController, type AllocatingOptions } from './allocation-controller.js';
@@ -29,7 +29,7 @@ export interface TermRunnerOptions {
   /** --cluster-cidr as parsed: a handoff is used only when its ranges start with these. */
   readonly flagRanges: readonly RangeSpec[];
   readonly allocating: AllocatingOptions;
-  readonly allocatorObserver?: AllocatorObserver;
+  readonly allocatorObserver?: (pool: string) => AllocatorObserver;
   readonly queueObserver?: WorkQueueObserver;
   /** The informer's clock: a term's start is read from it, so it compares with the list times. */
   readonly clock: Clock;
@@ -64,7 +64,7 @@ export class TermRunner {
   }
 
   /** The running term's ranges; none while no term runs. */
-  usage(): RangeUsage[] {
+  usage(): RangeUsageInPool[] {
     return this.#term?.allocator.usage() ?? [];
   }
 

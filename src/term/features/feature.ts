@@ -3,12 +3,13 @@
 import type { QuarantineEntry, RangeSpec, RangeUsage } from '../../allocator/types.js';
 import type { Cidr } from '../../cidr/index.js';
 import type { PoolDefinition } from '../../controller/pool-allocator.js';
-import type { NodeInfo, NodeLister } from '../../controller/ports.js';
+import type { NodeInfo, NodeLister, RangeUsageInPool } from '../../controller/ports.js';
 import type { AllocationController } from '../allocation-controller.js';
 
 /** The parts of a leadership term the features use. */
 export interface TermHandle {
-  readonly allocator: { usage(): RangeUsage[]; quarantined(): QuarantineEntry[] };
+  /** usage() lists a range once per pool that has it; pools() the ClusterCIDR pools served (none when absent). */
+  readonly allocator: { usage(): RangeUsageInPool[]; quarantined(): QuarantineEntry[]; pools?(): readonly PoolDefinition[] };
   /** Adds ranges to the running allocator's --cluster-cidr pool and lets waiting nodes try them. */
   appendRanges(ranges: readonly RangeSpec[]): void;
   readonly pools: TermPools;

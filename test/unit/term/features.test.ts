@@ -16,7 +16,8 @@ import { MemoryConfigMaps } from '../controller/memory-config-maps.js';
 import { RecordingEvents, memoryLogger } from '../controller/reconciler-fakes.js';
 import { parseRange } from '../../../src/allocator/range-spec.js';
 import { cidrs } from '../../support/cidrs.js';
-import { formatCidr } from '../../../src/cidr/index.js';
+import { formatCidr, parseCidr } from '../../../src/cidr/index.js';
+import { PoolAllocator, type PoolDefinition } from '../../../src/controller/pool-allocator.js';
 
 class RecordingObjectEvents implements ObjectEventSink {
   readonly events: { name: string; type: EventType; reason: string; note: string }[] = [];
@@ -91,13 +92,20 @@ function setup(quarantineMs = 0, clock = new ManualClock()) {
   };
 }
 
-function term(allocator: ClusterAllocator): TermHandle & { appended: RangeSpec[] } {
+const labelled = (key: string): PoolDefinition['nodeSelector'] => ({
+  nodeSelectorTerms: [{ matchExpressions: [{ key, operator: 'Exists' }] }],
+});
+
+function term(allocator: ClusterAllocator | PoolAllocator): TermHandle & { appended: RangeSpec[] } {
   const appended: RangeSpec[] = [];
   return {
     allocator,
     appended,
     appendRanges(ranges) {
-      for (const r of ranges) allocator.appendRange(r);
+      for (const r of ranges) {
+        if (allocator instanceof PoolAllocator) allocator.appendFlagRange(r);
+        else allocator.appendRange(r);
+      }
       appended.push(...ranges);
     },
     inProgress: () => false,
@@ -207,7 +215,38 @@ describe('Operator features: early warning', () => {
     s.features.earlyWarning.checkUsage();
     expect(s.objectEvents.events).toHaveLength(2);
     const metrics = await s.registry.getSingleMetricAsString('podcidr_allocator_range_nearly_full');
-    expect(metrics).toContain('podcidr_allocator_range_nearly_full{clusterCIDR="10.0.0.0/20"} 0.95');
+    expect(metrics).toContain('podcidr_allocator_range_nearly_full{clusterCIDR="10.0.0.0/20",pool="--cluster-cidr"} 0.95');
+    stop.abort();
+  });
+
+  it('warns per pool, naming it, when two pools share one range', async () => {
+    const s = setup();
+    // Both pools carve the flags' 10.0.0.0/22: /24s for every node, /23s for nodes labelled big.
+    const big = { name: 'big', ipv4: parseCidr('10.0.0.0/22'), perNodeHostBits: 9, nodeSelector: labelled('big') };
+    const allocator = new PoolAllocator({ flagRanges, pools: [big] });
+    const stop = new AbortController();
+    await s.prepareTerm(stop.signal);
+    s.termStarted(term(allocator), stop.signal);
+    allocator.allocate({ name: 'a', labels: {} });
+    allocator.allocate({ name: 'b', labels: { big: '' } });
+    // The flags' pool is 3 of 4 /24s used (75 %), big 2 of 2 /23s (100 %).
+    s.features.earlyWarning.checkUsage();
+    expect(s.objectEvents.events.map((e) => e.note)).toEqual([
+      expect.stringMatching(/^cluster CIDR 10\.0\.0\.0\/22 of ClusterCIDR big is 100 % used .*past 80 %/),
+      expect.stringMatching(/^cluster CIDR 10\.0\.0\.0\/22 of ClusterCIDR big is 100 % used .*past 95 %/),
+    ]);
+    expect(s.lines.filter((l) => l.msg.includes('ClusterCIDR big')).map((l) => l.pool)).toEqual(['big', 'big']);
+    allocator.allocate({ name: 'c', labels: {} });
+    s.features.earlyWarning.checkUsage();
+    expect(s.objectEvents.events.slice(2).map((e) => e.note)).toEqual([
+      expect.stringMatching(/^cluster CIDR 10\.0\.0\.0\/22 of the --cluster-cidr pool is 100 % used .*past 80 %/),
+      expect.stringMatching(/^cluster CIDR 10\.0\.0\.0\/22 of the --cluster-cidr pool is 100 % used .*past 95 %/),
+    ]);
+    const metrics = await s.registry.getSingleMetricAsString('podcidr_allocator_range_nearly_full');
+    expect(metrics.split('\n').filter((l) => !l.startsWith('#'))).toEqual([
+      'podcidr_allocator_range_nearly_full{clusterCIDR="10.0.0.0/22",pool="--cluster-cidr"} 0.95',
+      'podcidr_allocator_range_nearly_full{clusterCIDR="10.0.0.0/22",pool="big"} 0.95',
+    ]);
     stop.abort();
   });
 });
@@ -325,6 +364,24 @@ describe('ContinuousAudit', () => {
     // Out of the queue and still without podCIDRs (e.g. waiting out a backoff): now it is a finding.
     const third = audit.run(lister.list(), flagRanges, [], () => false);
     expect(third.fresh.map((p) => `${p.kind}:${p.node}`)).toEqual(['missing:queued']);
+  });
+});
+
+describe('Operator features: continuous audit with pools', () => {
+  it("audits against the term's ClusterCIDR pools too, so their nodes are not out of range", async () => {
+    const s = setup();
+    const edge = { name: 'edge', ipv4: parseCidr('10.1.0.0/24'), perNodeHostBits: 6 };
+    const allocator = new PoolAllocator({ flagRanges, pools: [edge] });
+    s.lister.put('a', ['10.1.0.0/26']);
+    s.lister.put('b', ['10.9.0.0/24']);
+    const stop = new AbortController();
+    await s.prepareTerm(stop.signal);
+    s.termStarted(term(allocator), stop.signal);
+    expect(s.features.audit.conflicts()).toEqual({ 'out-of-range': 1 });
+    s.features.audit.auditNow();
+    expect(s.features.audit.counts()['out-of-range']).toBe(1);
+    expect(s.nodeEvents.events.map((e) => [e.node, e.reason])).toEqual([['b', 'PodCIDROutOfRange']]);
+    stop.abort();
   });
 });
 
