@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { isIP } from 'node:net';
 import { hostname } from 'node:os';
 import yargs from 'yargs';
-import { validateClusterConfig } from '../allocator/config.js';
+import { validateClusterConfig, validateReservedConfig } from '../allocator/config.js';
 import type { RangeSpec } from '../allocator/types.js';
 import { validateLeaderElection } from '../leader/elector.js';
 import { logLevels, type LogLevel } from '../log.js';
@@ -147,10 +147,11 @@ function checkCluster(
   };
   const serviceClusterIPRanges = values.list('service-cluster-ip-range');
   const excludeCIDRs = values.list('exclude-cidr');
-  if (!given) return { ranges: [], reserved: [] };
   let check: ClusterCheck;
   try {
-    check = validateClusterConfig({ clusterCIDRs, ...masks, serviceClusterIPRanges, excludeCIDRs });
+    check = given
+      ? validateClusterConfig({ clusterCIDRs, ...masks, serviceClusterIPRanges, excludeCIDRs })
+      : { ranges: [], ...validateReservedConfig({ serviceClusterIPRanges, excludeCIDRs }) };
   } catch (error) {
     // The validator should report, not throw; if it ever does, this is still a usage problem.
     problems.push(`--cluster-cidr: cannot be checked: ${error instanceof Error ? error.message : String(error)}`);
