@@ -80,6 +80,10 @@ export async function checkCommand(
     io.err(`check: cannot list ClusterCIDRs from ${where}: ${err instanceof Error ? err.message : String(err)}\n`);
     return CHECK_EXIT.unreachable;
   }
+  if (config.ranges.length === 0 && (pools === undefined || pools.pools.length === 0)) {
+    io.err(`--cluster-cidr: required: ${where} has no ClusterCIDR to check against${pools?.unavailable ? ` (${pools.unavailable})` : ''}\n`);
+    return CHECK_EXIT.usage;
+  }
   const findings = auditNodes(nodes, config.ranges, config.reserved, { pools: pools?.pools ?? [] });
   io.out(
     config.output === 'json'

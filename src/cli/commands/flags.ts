@@ -49,6 +49,8 @@ export interface ToolSpec {
   readonly command: 'plan' | 'check';
   readonly runFlags: readonly RunFlagName[];
   readonly own: Readonly<Record<string, OwnFlag>>;
+  /** The tool can read pools instead (a file, the cluster), so --cluster-cidr may be left out. */
+  readonly poolsInstead?: (own: ReadonlyMap<string, string>) => boolean;
 }
 
 const rangeFlags = [
@@ -60,12 +62,19 @@ const rangeFlags = [
   'exclude-cidr',
 ] as const satisfies readonly RunFlagName[];
 
-export const planSpec: ToolSpec = { command: 'plan', runFlags: rangeFlags, own: { output: outputFlag, filename: filenameFlag } };
+export const planSpec: ToolSpec = {
+  command: 'plan',
+  runFlags: rangeFlags,
+  own: { output: outputFlag, filename: filenameFlag },
+  poolsInstead: (own) => own.has('filename'),
+};
 
 export const checkSpec: ToolSpec = {
   command: 'check',
   runFlags: [...rangeFlags, 'kubeconfig', 'master'],
   own: { output: outputFlag, selector: selectorFlag },
+  // The cluster's ClusterCIDRs; with none there, checkCommand still asks for --cluster-cidr.
+  poolsInstead: () => true,
 };
 
 export interface ToolConfig {
@@ -119,8 +128,8 @@ export function parseToolFlags(argv: readonly string[], env: Env, spec: ToolSpec
   const routed = route(argv, spec, own, problems);
   const toolEnv = envFor(spec.runFlags, env);
   const hasClusterCIDR = routed.some((r) => r.flag === 'cluster-cidr') || toolEnv[envVarName('cluster-cidr')] !== undefined;
-  // A file of pools is a plan of its own; --cluster-cidr beside it is one more pool.
-  if (!hasClusterCIDR && !own.has('filename')) problems.push('--cluster-cidr: required');
+  // Pools are a plan of their own; --cluster-cidr beside them is one more pool.
+  if (!hasClusterCIDR && !(spec.poolsInstead?.(own) ?? false)) problems.push('--cluster-cidr: required');
   const fixed = ['--leader-elect=false', `--allocate-node-cidrs=${hasClusterCIDR}`];
   const parsed = parseRunConfig([...routed.flatMap((r) => r.tokens), ...fixed], toolEnv);
   if ('problems' in parsed) problems.push(...parsed.problems);

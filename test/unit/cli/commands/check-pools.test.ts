@@ -20,8 +20,12 @@ const wide = clusterCIDR('wide', { perNodeHostBits: 8, ipv4: '10.1.0.0/16' });
 
 /** check against fixed nodes and a fixed ClusterCIDR listing (undefined: pools are not read). */
 async function check(nodes: NodeInfo[], listing: PoolListing | undefined, ...args: string[]) {
+  return checkWith(['--cluster-cidr=10.0.0.0/20', ...args], nodes, listing);
+}
+
+async function checkWith(args: string[], nodes: NodeInfo[], listing: PoolListing | undefined) {
   const io = { stdout: '', stderr: '', out: (t: string) => void (io.stdout += t), err: (t: string) => void (io.stderr += t) };
-  const code = await checkCommand(['--cluster-cidr=10.0.0.0/20', ...args], {}, io, {
+  const code = await checkCommand(args, {}, io, {
     nodeSource: () => ({ list: () => Promise.resolve({ nodes, resourceVersion: '1' }) }),
     ...(listing !== undefined && { clusterCIDRs: () => Promise.resolve(listing) }),
   });
@@ -36,6 +40,25 @@ const nodes = [
 ];
 
 describe('check with ClusterCIDR pools', () => {
+  it('checks a cluster served by ClusterCIDRs alone, without --cluster-cidr', async () => {
+    const { code, stdout } = await checkWith(['-o', 'json'], nodes.slice(1), { objects: [gpu, wide] });
+    const report = JSON.parse(stdout) as CheckJson;
+    expect(report.problems.map((p) => [p.kind, p.node])).toEqual([['out-of-range', 'd']]);
+    expect(report.pools?.ranges.map((r) => [r.pool, r.nodes])).toEqual([
+      ['gpu', 1],
+      ['wide', 2],
+    ]);
+    expect(code).toBe(CHECK_EXIT.problems);
+  });
+
+  it('asks for --cluster-cidr when the cluster has no ClusterCIDR either', async () => {
+    for (const listing of [{ objects: [] }, { unavailable: 'the ClusterCIDR API is not installed' }]) {
+      const { code, stderr } = await checkWith([], nodes, listing);
+      expect(code).toBe(CHECK_EXIT.usage);
+      expect(stderr).toMatch(/^--cluster-cidr: required: /);
+    }
+  });
+
   it('counts podCIDRs in any pool as in range and names the nodes outside every pool and flag range', async () => {
     const { code, stdout } = await check(nodes, { objects: [gpu, wide] }, '-o', 'json');
     expect(code).toBe(CHECK_EXIT.problems);
