@@ -1,14 +1,10 @@
 // `podcidr-allocator check` as an operator runs it: a child process against the real kube-apiserver,
 // scoped with --selector to this file's nodes. Also pins which bad podCIDRs the API server lets in.
 import * as k8s from '@kubernetes/client-node';
-import { execFile } from 'node:child_process';
-import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { CheckJson } from '../../src/cli/commands/report.js';
 import { runCli, type Outcome } from '../cli-process.js';
-import { eventually } from '../support/eventually.js';
-import { findObject, loadObjects, repoRoot } from '../unit/deploy/manifests.js';
+import { CLUSTER_CIDR_RESOURCE, installClusterCidrCrd, removeClusterCidrCrd } from './clustercidr-api.js';
 import {
   TestScope,
   controlPlane,
@@ -113,12 +109,10 @@ describeWithControlPlane('podcidr-allocator check on a real API server', () => {
   });
 });
 
-const crdName = 'clustercidrs.networking.x-k8s.io';
-const resource = { group: 'networking.x-k8s.io', version: 'v1', plural: 'clustercidrs' } as const;
+const resource = CLUSTER_CIDR_RESOURCE;
 
 describeWithControlPlane('podcidr-allocator check with ClusterCIDR pools on a real API server', () => {
   let c: KubeClients;
-  let apiext: k8s.ApiextensionsV1Api;
   let custom: k8s.CustomObjectsApi;
   let installed = false;
   const pools: string[] = [];
@@ -126,35 +120,17 @@ describeWithControlPlane('podcidr-allocator check with ClusterCIDR pools on a re
 
   beforeAll(() => {
     c = kubeClients();
-    apiext = c.kc.makeApiClient(k8s.ApiextensionsV1Api);
     custom = c.kc.makeApiClient(k8s.CustomObjectsApi);
   });
   afterAll(async () => {
     await scope.cleanup(c);
     for (const name of pools) await custom.deleteClusterCustomObject({ ...resource, name }).catch(() => undefined);
-    if (!installed) return;
-    await apiext.deleteCustomResourceDefinition({ name: crdName });
-    await eventually(
-      async () => {
-        try {
-          await apiext.readCustomResourceDefinition({ name: crdName });
-          return undefined;
-        } catch {
-          return true;
-        }
-      },
-      { timeoutMs: 60_000 },
-    );
+    if (installed) await removeClusterCidrCrd(c.kc);
   });
 
   async function installCrd(): Promise<void> {
-    const cp = controlPlane();
-    if (!cp.available) throw new Error(cp.reason);
-    const overlay = join(repoRoot, 'test/fixtures/kustomize/clustercidr');
-    const { stdout } = await promisify(execFile)(join(cp.binDir, 'kubectl'), ['--kubeconfig', cp.kubeconfigPath, 'kustomize', overlay]);
-    await apiext.createCustomResourceDefinition({ body: findObject(loadObjects(stdout), 'CustomResourceDefinition', crdName) });
+    await installClusterCidrCrd(c.kc);
     installed = true;
-    await eventually(async () => (await custom.listClusterCustomObject({ ...resource })) as unknown, { timeoutMs: 30_000 });
   }
 
   async function createNode(base: string, podCIDRs: string[]): Promise<string> {

@@ -8,7 +8,8 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { overlaps, parseCidr } from '../../src/cidr/index.js';
 import { POOL_FINALIZER } from '../../src/controller/cluster-cidr.js';
 import { eventually } from '../support/eventually.js';
-import { findObject, loadObjects, repoRoot } from '../unit/deploy/manifests.js';
+import { loadObjects, repoRoot } from '../unit/deploy/manifests.js';
+import { CLUSTER_CIDR_RESOURCE, installClusterCidrCrd, removeClusterCidrCrd } from './clustercidr-api.js';
 import {
   type ControllerProcess,
   deleteNode,
@@ -21,15 +22,11 @@ import {
   useControllerTestSetup,
   waitForPodCIDRs,
 } from './controller-harness.js';
-import { controlPlane, describeWithControlPlane } from './harness.js';
-import { execFile } from 'node:child_process';
+import { describeWithControlPlane } from './harness.js';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 
-const run = promisify(execFile);
-const crdName = 'clustercidrs.networking.x-k8s.io';
-const resource = { group: 'networking.x-k8s.io', version: 'v1', plural: 'clustercidrs' } as const;
+const resource = CLUSTER_CIDR_RESOURCE;
 
 interface ClusterCidr {
   metadata: k8s.V1ObjectMeta;
@@ -44,34 +41,16 @@ interface ClusterCidr {
 describeWithControlPlane('ClusterCIDR pools served by the controller', () => {
   const setup = useControllerTestSetup({ namespacePrefix: 'pools', scopePrefix: 'pools', expectCleanExit: true });
   let custom: k8s.CustomObjectsApi;
-  let apiext: k8s.ApiextensionsV1Api;
   const created: string[] = [];
 
   beforeAll(async () => {
-    const cp = controlPlane();
-    if (!cp.available) throw new Error(cp.reason);
     custom = setup.clients.kc.makeApiClient(k8s.CustomObjectsApi);
-    apiext = setup.clients.kc.makeApiClient(k8s.ApiextensionsV1Api);
-    const overlay = join(repoRoot, 'test/fixtures/kustomize/clustercidr');
-    const { stdout } = await run(join(cp.binDir, 'kubectl'), ['--kubeconfig', cp.kubeconfigPath, 'kustomize', overlay]);
-    await apiext.createCustomResourceDefinition({ body: findObject(loadObjects(stdout), 'CustomResourceDefinition', crdName) });
-    await eventually(async () => (await custom.listClusterCustomObject({ ...resource })) as unknown, { timeoutMs: 30_000 });
+    await installClusterCidrCrd(setup.clients.kc);
   });
 
   afterAll(async () => {
     for (const name of created) await patchFinalizers(name, []).catch(() => undefined);
-    await apiext.deleteCustomResourceDefinition({ name: crdName });
-    await eventually(
-      async () => {
-        try {
-          await apiext.readCustomResourceDefinition({ name: crdName });
-          return undefined;
-        } catch {
-          return true;
-        }
-      },
-      { timeoutMs: 60_000 },
-    );
+    await removeClusterCidrCrd(setup.clients.kc);
   });
 
   async function createPool(name: string, spec: Record<string, unknown>): Promise<void> {
