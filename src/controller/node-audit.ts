@@ -159,8 +159,7 @@ function auditPools(
   pools: readonly PoolDefinition[],
   options: AuditOptions,
 ): Findings {
-  const allocator = new PoolAllocator({ flagRanges: ranges, pools, reserved });
-  const { problems, foreignManagers } = claimAll(nodes, allocator, new ClaimIndex(), reserved, options);
+  const { problems, foreignManagers, allocator } = claimThroughPools(nodes, ranges, reserved, pools, options);
   const held = nodes.map((n) => ({ node: n.name, podCIDRs: n.podCIDRs, cidrs: heldCidrs(n) }));
   const usage = allocator.usage();
   const poolRanges = usage.map((u): PoolRangeUtilisation => {
@@ -200,14 +199,23 @@ export function auditProblems(
   options: AuditOptions = {},
 ): Pick<Findings, 'problems' | 'foreignManagers'> & { readonly allocator: Pick<PodCidrAllocator, 'usage' | 'families'> } {
   const pools = options.pools ?? [];
-  if (pools.length > 0) {
-    // Pools over one range take a subnet in each: only the claim index tells a shared subnet from a conflict.
-    const pooled = new PoolAllocator({ flagRanges: ranges, pools, reserved });
-    return { ...claimAll(nodes, pooled, new ClaimIndex(), reserved, options), allocator: pooled };
-  }
+  if (pools.length > 0) return claimThroughPools(nodes, ranges, reserved, pools, options);
   const allocator = new ClusterAllocator({ ranges, reserved });
   const index = occupyDistinctSubnets(nodes, allocator) ? NO_OVERLAPS : new ClaimIndex();
   return { ...claimAll(nodes, allocator, index, reserved, options), allocator };
+}
+
+/** The claims of every node through the controller's PoolAllocator, pools and flags' ranges together. */
+function claimThroughPools(
+  nodes: readonly NodeInfo[],
+  ranges: readonly RangeSpec[],
+  reserved: readonly Cidr[],
+  pools: readonly PoolDefinition[],
+  options: AuditOptions,
+): Pick<Findings, 'problems' | 'foreignManagers'> & { readonly allocator: PoolAllocator } {
+  // Pools over one range take a subnet in each: only the claim index tells a shared subnet from a conflict.
+  const allocator = new PoolAllocator({ flagRanges: ranges, pools, reserved });
+  return { ...claimAll(nodes, allocator, new ClaimIndex(), reserved, options), allocator };
 }
 
 /** Every node's podCIDRs claimed in first-holder order, as the reconciler claims them. */
