@@ -33,12 +33,17 @@ export interface Versions {
 }
 
 /** The pinned versions, read from hack/versions.env so the build script and this helper cannot disagree. */
-export function pinnedVersions(): Versions {
+function readVersions(): Map<string, string> {
   const env = new Map<string, string>();
   for (const line of readFileSync(join(HACK_DIR, 'versions.env'), 'utf8').split('\n')) {
     const m = /^([A-Z0-9_]+)=(\S+)$/.exec(line.trim());
     if (m?.[1] !== undefined && m[2] !== undefined) env.set(m[1], m[2]);
   }
+  return env;
+}
+
+export function pinnedVersions(): Versions {
+  const env = readVersions();
   const kubernetes = env.get('K8S_VERSION');
   const etcd = env.get('ETCD_VERSION');
   if (kubernetes === undefined || etcd === undefined) throw new Error('hack/versions.env lacks K8S_VERSION or ETCD_VERSION');
@@ -50,6 +55,22 @@ export function defaultBinDir(env: NodeJS.ProcessEnv = process.env): string {
   const root = env.PODCIDR_ALLOCATOR_CACHE ?? join(homedir(), '.cache', 'podcidr-allocator');
   const v = pinnedVersions();
   return join(root, `k8s-${v.kubernetes}-etcd-${v.etcd}`, 'bin');
+}
+
+/** The cluster in a box's node binaries: the kubelet and kube-proxy beside kube-apiserver, CNI and flannel apart. */
+export function nodeBinDirs(env: NodeJS.ProcessEnv = process.env): { kube: string; cni: string; flannel: string } {
+  const root = env.PODCIDR_ALLOCATOR_CACHE ?? join(homedir(), '.cache', 'podcidr-allocator');
+  const versions = readVersions();
+  const want = (key: string): string => {
+    const v = versions.get(key);
+    if (v === undefined) throw new Error(`hack/versions.env lacks ${key}`);
+    return v;
+  };
+  return {
+    kube: defaultBinDir(env),
+    cni: join(root, `cni-plugins-${want('CNI_PLUGINS_VERSION')}`, 'bin'),
+    flannel: join(root, `flannel-${want('FLANNEL_VERSION')}`, 'bin'),
+  };
 }
 
 export function missingBinaries(binDir: string): string[] {
@@ -101,6 +122,10 @@ export interface ControlPlaneOptions {
   readyTimeoutMs?: number;
   /** Progress lines; default silent. */
   log?: (line: string) => void;
+  /** Address kube-apiserver binds to and advertises (default 127.0.0.1); its serving cert names it. */
+  address?: string;
+  /** More IPs for the serving cert, e.g. the `kubernetes` Service IP pods connect to. */
+  servingIPs?: string[];
 }
 
 export interface ControlPlaneFiles {
@@ -143,10 +168,11 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
   const dir = await mkdtemp(join(tmpdir(), 'podcidr-cp-'));
   const started: number[] = [];
   try {
-    const files = await writeCredentials(dir);
+    const address = opts.address ?? '127.0.0.1';
+    const files = await writeCredentials(dir, [address, ...(opts.servingIPs ?? [])]);
     const [etcdClientPort, etcdPeerPort, apiPort] = await freePorts();
     const etcdUrl = `http://127.0.0.1:${etcdClientPort}`;
-    const server = `https://127.0.0.1:${apiPort}`;
+    const server = `https://${address}:${apiPort}`;
     const timeout = opts.readyTimeoutMs ?? 120_000;
 
     const etcdPid = launch(join(binDir, 'etcd'), etcdArgs(dir, etcdClientPort, etcdPeerPort, opts.etcdQuotaBytes), files.etcdLog, opts.detached);
@@ -154,7 +180,7 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
     await waitUntil('etcd', etcdPid, files.etcdLog, timeout, () => etcdHealthy(etcdUrl));
     log(`etcd ready at ${etcdUrl} (pid ${etcdPid})`);
 
-    const apiArgs = apiServerArgs(dir, files, etcdUrl, apiPort, opts);
+    const apiArgs = apiServerArgs(dir, files, etcdUrl, apiPort, { ...opts, address });
     const tls = await readTls(files);
     let apiPid: number | undefined = launch(join(binDir, 'kube-apiserver'), apiArgs, files.apiServerLog, opts.detached);
     started.push(apiPid);
@@ -231,8 +257,8 @@ function etcdArgs(dir: string, clientPort: number, peerPort: number, quotaBytes?
 function apiServerArgs(dir: string, f: ControlPlaneFiles, etcdUrl: string, port: number, o: ControlPlaneOptions): string[] {
   const args = [
     `--etcd-servers=${etcdUrl}`,
-    '--bind-address=127.0.0.1',
-    '--advertise-address=127.0.0.1',
+    `--bind-address=${o.address}`,
+    `--advertise-address=${o.address}`,
     `--secure-port=${port}`,
     `--cert-dir=${join(dir, 'apiserver-certs')}`,
     `--tls-cert-file=${join(dir, 'serving.crt')}`,
@@ -245,6 +271,9 @@ function apiServerArgs(dir: string, f: ControlPlaneFiles, etcdUrl: string, port:
     '--service-cluster-ip-range=10.96.0.0/16',
     '--allow-privileged=true',
     '--profiling=false',
+    // For logs and exec on the kubelets of a cluster (hack/cluster); unused without them.
+    `--kubelet-client-certificate=${f.adminCert}`,
+    `--kubelet-client-key=${f.adminKey}`,
   ];
   if (o.maxRequestsInflight !== undefined) args.push(`--max-requests-inflight=${o.maxRequestsInflight}`);
   if (o.maxMutatingRequestsInflight !== undefined) {
@@ -254,7 +283,7 @@ function apiServerArgs(dir: string, f: ControlPlaneFiles, etcdUrl: string, port:
 }
 
 /** Spawns a process writing stdout+stderr to logPath (appending, so a restart keeps earlier output). */
-function launch(bin: string, args: string[], logPath: string, detached = false): number {
+export function launch(bin: string, args: string[], logPath: string, detached = false): number {
   const fd = openSync(logPath, 'a');
   try {
     const child = spawn(bin, args, { stdio: ['ignore', fd, fd], detached });
@@ -423,15 +452,15 @@ async function openssl(dir: string, args: string[]): Promise<void> {
   await run('openssl', args, { cwd: dir });
 }
 
-/** A CA, a serving cert for 127.0.0.1, an admin client cert (group system:masters) and service-account keys. */
-async function writeCredentials(dir: string): Promise<ControlPlaneFiles> {
+/** A CA, a serving cert for 127.0.0.1 and ips, an admin client cert (group system:masters) and service-account keys. */
+async function writeCredentials(dir: string, ips: string[]): Promise<ControlPlaneFiles> {
   await mkdir(join(dir, 'apiserver-certs'));
   const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
   await openssl(dir, ['req', '-x509', ...ec, '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '7',
     '-subj', '/CN=podcidr-allocator-local-ca']);
   await openssl(dir, ['req', ...ec, '-keyout', 'serving.key', '-out', 'serving.crt', '-days', '7', '-x509',
     '-CA', 'ca.crt', '-CAkey', 'ca.key', '-subj', '/CN=kube-apiserver',
-    '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes.default.svc',
+    '-addext', `subjectAltName=${servingNames(ips)}`,
     '-addext', 'extendedKeyUsage=serverAuth', '-addext', 'basicConstraints=critical,CA:FALSE']);
   await openssl(dir, ['req', ...ec, '-keyout', 'admin.key', '-out', 'admin.crt', '-days', '7', '-x509',
     '-CA', 'ca.crt', '-CAkey', 'ca.key', '-subj', '/O=system:masters/CN=podcidr-allocator-admin',
@@ -448,6 +477,11 @@ async function writeCredentials(dir: string): Promise<ControlPlaneFiles> {
     etcdLog: join(dir, 'etcd.log'),
     apiServerLog: join(dir, 'kube-apiserver.log'),
   };
+}
+
+function servingNames(ips: string[]): string {
+  const names = [...new Set(['127.0.0.1', ...ips])].map((ip) => `IP:${ip}`);
+  return [...names, 'DNS:localhost', 'DNS:kubernetes.default.svc', 'DNS:kubernetes.default'].join(',');
 }
 
 function kubeconfig(server: string, tls: Tls): string {
