@@ -71,6 +71,8 @@ function containerdConfig(spec: NodeSpec): string {
     '  stream_server_address = "127.0.0.1"',
     '  stream_server_port = "0"',
     '  disable_apparmor = true',
+    // Lowering oom_score_adj needs CAP_SYS_RESOURCE, which root lacks on some hosts (CI's among them).
+    '  restrict_oom_score_adj = true',
     `[${cri}.containerd]`,
     '  snapshotter = "overlayfs"',
     '  default_runtime_name = "runc"',
