@@ -142,7 +142,7 @@ function formatMs(ms: number): string {
 }
 
 export const systemClock: ElectorClock = {
-  now: () => performance.now(),
+  now: () => processClock.now(),
   wallNow: () => new Date(),
 };
 

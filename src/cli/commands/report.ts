@@ -1,7 +1,7 @@
 // Text and JSON renderings of the tools' results: tables for people, one stable JSON object for scripts.
 // JSON objects carry `report` and `version`; fields are only ever added within a version.
 
-import type { Findings, ProblemKind } from '../../controller/node-audit.js';
+import type { Findings, ProblemKind, RangeUtilisation } from '../../controller/node-audit.js';
 import type { Plan, ReservedImpact } from './capacity.js';
 import { group } from './group.js';
 
@@ -101,18 +101,8 @@ export interface CheckJson {
     readonly holders: readonly { readonly node: string; readonly cidr: string }[];
   }[];
   readonly foreignManagers: readonly { readonly node: string; readonly manager: string; readonly podCIDRs: readonly string[] }[];
-  readonly ranges: readonly {
-    readonly clusterCIDR: string;
-    readonly family: string;
-    readonly nodeMask: number;
-    readonly capacity: number;
-    readonly reserved: number;
-    readonly byNodes: number;
-    readonly used: number;
-    readonly free: number;
-    /** Rounded to one decimal. */
-    readonly percentUsed: number;
-  }[];
+  /** As the audit measures them, percentUsed rounded to one decimal. */
+  readonly ranges: readonly RangeUtilisation[];
 }
 
 export function checkJson(findings: Findings, selector: string | undefined): CheckJson {
