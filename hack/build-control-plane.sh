@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Builds kube-apiserver, kube-controller-manager, kubectl and etcd from Go modules into a cache outside the repo.
+# Builds kube-apiserver, kube-controller-manager, kubectl and etcd, and helm for the chart's tests, from Go
+# modules into a cache outside the repo.
 # Idempotent: binaries already built for the pinned versions are only checked and their versions printed.
 #
-# Usage: hack/build-control-plane.sh [build|bin-dir|gen-go-mod]
-#   build       (default) build what is missing, print one line per binary with elapsed seconds
-#   bin-dir     print the cache bin directory and exit
+# Usage: hack/build-control-plane.sh [build|bin-dir|helm-bin-dir|gen-go-mod]
+#   build         (default) build what is missing, print one line per binary with elapsed seconds
+#   bin-dir       print the cache bin directory of the control plane and exit
+#   helm-bin-dir  print the cache bin directory of helm and exit
 #   gen-go-mod  rewrite hack/go.mod's replace block from the published k8s.io/kubernetes go.mod
 # Env: PODCIDR_ALLOCATOR_CACHE  cache root (default ~/.cache/podcidr-allocator)
 set -euo pipefail
@@ -15,6 +17,8 @@ source "${HACK_DIR}/versions.env"
 
 CACHE_ROOT="${PODCIDR_ALLOCATOR_CACHE:-${HOME}/.cache/podcidr-allocator}"
 BIN_DIR="${CACHE_ROOT}/k8s-${K8S_VERSION}-etcd-${ETCD_VERSION}/bin"
+# A directory of its own, so that bumping helm neither rebuilds nor mixes with the control plane.
+HELM_BIN_DIR="${CACHE_ROOT}/helm-${HELM_VERSION}/bin"
 # Bump when the way binaries are built changes, so a warm cache built the old way is rebuilt.
 RECIPE=1
 
@@ -35,33 +39,56 @@ k8s_ldflags() {
   echo "${flags}"
 }
 
-stamp_for() { echo "recipe=${RECIPE} k8s=${K8S_VERSION} etcd=${ETCD_VERSION} bin=$1"; }
+# helm reports its own version and the Kubernetes version `helm template` assumes (.Capabilities) from
+# link-time variables, as its Makefile sets them; without them it claims v3.21 and Kubernetes v1.20.
+helm_ldflags() {
+  local client_go minor
+  client_go="$(cd "${HACK_DIR}/helm" && go list -m -f '{{.Version}}' k8s.io/client-go)"
+  minor="$(echo "${client_go}" | cut -d. -f2)"
+  local flags="-s -w -X helm.sh/helm/v3/internal/version.version=${HELM_VERSION}"
+  flags+=" -X helm.sh/helm/v3/internal/version.gitTreeState=clean"
+  for pkg in helm.sh/helm/v3/pkg/lint/rules helm.sh/helm/v3/pkg/chartutil; do
+    flags+=" -X ${pkg}.k8sVersionMajor=1 -X ${pkg}.k8sVersionMinor=${minor}"
+  done
+  echo "${flags}"
+}
+
+stamp_for() {
+  if [[ "$1" == helm ]]; then
+    echo "recipe=${RECIPE} helm=${HELM_VERSION} bin=helm"
+  else
+    echo "recipe=${RECIPE} k8s=${K8S_VERSION} etcd=${ETCD_VERSION} bin=$1"
+  fi
+}
+
+bin_dir_for() { if [[ "$1" == helm ]]; then echo "${HELM_BIN_DIR}"; else echo "${BIN_DIR}"; fi; }
 
 is_fresh() {
-  local name="$1"
-  [[ -x "${BIN_DIR}/${name}" && -f "${BIN_DIR}/.${name}.stamp" ]] &&
-    [[ "$(cat "${BIN_DIR}/.${name}.stamp")" == "$(stamp_for "${name}")" ]]
+  local name="$1" dir; dir="$(bin_dir_for "$1")"
+  [[ -x "${dir}/${name}" && -f "${dir}/.${name}.stamp" ]] &&
+    [[ "$(cat "${dir}/.${name}.stamp")" == "$(stamp_for "${name}")" ]]
 }
 
 # Builds one binary into a temp name and renames it, so an interrupted build never leaves a half file.
 # A heartbeat line every 60 s shows a long cold compile is alive.
 build_one() {
   local name="$1" moddir="$2" pkg="$3" ldflags="$4"
+  local dir; dir="$(bin_dir_for "${name}")"
   local start; start=$(date +%s)
   log "${name}: building ${pkg} (cold builds take minutes on 2 cores)"
   ( while sleep 60; do log "${name}: still building, $(( $(date +%s) - start ))s so far"; done ) &
   local beat=$!
   local rc=0
-  (cd "${moddir}" && go build -trimpath -ldflags="${ldflags}" -o "${BIN_DIR}/.${name}.tmp" "${pkg}") || rc=$?
+  (cd "${moddir}" && go build -trimpath -ldflags="${ldflags}" -o "${dir}/.${name}.tmp" "${pkg}") || rc=$?
   kill "${beat}" 2>/dev/null || true
   wait "${beat}" 2>/dev/null || true
   if [[ ${rc} -ne 0 ]]; then
-    rm -f "${BIN_DIR}/.${name}.tmp"
+    rm -f "${dir}/.${name}.tmp"
     log "${name}: FAILED after $(( $(date +%s) - start ))s"
     return "${rc}"
   fi
-  mv "${BIN_DIR}/.${name}.tmp" "${BIN_DIR}/${name}"
-  stamp_for "${name}" > "${BIN_DIR}/.${name}.stamp"
+  mv "${dir}/.${name}.tmp" "${dir}/${name}"
+  stamp_for "${name}" > "${dir}/.${name}.stamp"
   log "${name}: built in $(( $(date +%s) - start ))s"
 }
 
@@ -70,11 +97,12 @@ report_versions() {
   log "kube-controller-manager $("${BIN_DIR}/kube-controller-manager" --version)"
   log "kubectl                 $("${BIN_DIR}/kubectl" version --client 2>/dev/null | head -1)"
   log "etcd                    $("${BIN_DIR}/etcd" --version | head -1)"
+  log "helm                    $("${HELM_BIN_DIR}/helm" version --short)"
 }
 
 build() {
   command -v go >/dev/null || { echo "go is not installed; it is needed to build the control plane" >&2; exit 1; }
-  mkdir -p "${BIN_DIR}"
+  mkdir -p "${BIN_DIR}" "${HELM_BIN_DIR}"
   log "bin dir ${BIN_DIR} ($(go version | cut -d' ' -f3))"
   local k8s_flags=""
   for name in kube-apiserver kube-controller-manager kubectl; do
@@ -89,6 +117,18 @@ build() {
     log "etcd: cached"
   else
     build_one etcd "${HACK_DIR}/etcd" "go.etcd.io/etcd/server/v3" "-s -w"
+  fi
+  if is_fresh helm; then
+    log "helm: cached"
+  else
+    local pinned
+    pinned="$(cd "${HACK_DIR}/helm" && go list -m -f '{{.Version}}' helm.sh/helm/v3)"
+    if [[ "${pinned}" != "${HELM_VERSION}" ]]; then
+      log "helm: hack/helm/go.mod pins ${pinned} but versions.env says ${HELM_VERSION}"
+      return 1
+    fi
+    # CGO off as in helm's own release builds: a static binary with Go's DNS resolver.
+    CGO_ENABLED=0 build_one helm "${HACK_DIR}/helm" "helm.sh/helm/v3/cmd/helm" "$(helm_ldflags)"
   fi
   report_versions
   log "done"
@@ -118,6 +158,7 @@ gen_go_mod() {
 case "${1:-build}" in
   build) build ;;
   bin-dir) echo "${BIN_DIR}" ;;
+  helm-bin-dir) echo "${HELM_BIN_DIR}" ;;
   gen-go-mod) gen_go_mod ;;
-  *) echo "usage: $0 [build|bin-dir|gen-go-mod]" >&2; exit 2 ;;
+  *) echo "usage: $0 [build|bin-dir|helm-bin-dir|gen-go-mod]" >&2; exit 2 ;;
 esac
