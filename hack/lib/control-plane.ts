@@ -32,24 +32,44 @@ export interface Versions {
   etcd: string;
 }
 
-/** The pinned versions, read from hack/versions.env so the build script and this helper cannot disagree. */
-export function pinnedVersions(): Versions {
+function versionsEnv(): Map<string, string> {
   const env = new Map<string, string>();
   for (const line of readFileSync(join(HACK_DIR, 'versions.env'), 'utf8').split('\n')) {
     const m = /^([A-Z0-9_]+)=(\S+)$/.exec(line.trim());
     if (m?.[1] !== undefined && m[2] !== undefined) env.set(m[1], m[2]);
   }
+  return env;
+}
+
+/** The pinned versions, read from hack/versions.env so the build script and this helper cannot disagree. */
+export function pinnedVersions(): Versions {
+  const env = versionsEnv();
   const kubernetes = env.get('K8S_VERSION');
   const etcd = env.get('ETCD_VERSION');
   if (kubernetes === undefined || etcd === undefined) throw new Error('hack/versions.env lacks K8S_VERSION or ETCD_VERSION');
   return { kubernetes, etcd };
 }
 
+/** HELM_VERSION of hack/versions.env. */
+export function pinnedHelmVersion(): string {
+  const helm = versionsEnv().get('HELM_VERSION');
+  if (helm === undefined) throw new Error('hack/versions.env lacks HELM_VERSION');
+  return helm;
+}
+
+function cacheRoot(env: NodeJS.ProcessEnv): string {
+  return env.PODCIDR_ALLOCATOR_CACHE ?? join(homedir(), '.cache', 'podcidr-allocator');
+}
+
 /** Same rule as hack/build-control-plane.sh: $PODCIDR_ALLOCATOR_CACHE (or ~/.cache/podcidr-allocator)/k8s-…-etcd-…/bin. */
 export function defaultBinDir(env: NodeJS.ProcessEnv = process.env): string {
-  const root = env.PODCIDR_ALLOCATOR_CACHE ?? join(homedir(), '.cache', 'podcidr-allocator');
   const v = pinnedVersions();
-  return join(root, `k8s-${v.kubernetes}-etcd-${v.etcd}`, 'bin');
+  return join(cacheRoot(env), `k8s-${v.kubernetes}-etcd-${v.etcd}`, 'bin');
+}
+
+/** Where hack/build-control-plane.sh puts helm: <cache root>/helm-<HELM_VERSION>/bin/helm. */
+export function defaultHelmPath(env: NodeJS.ProcessEnv = process.env): string {
+  return join(cacheRoot(env), `helm-${pinnedHelmVersion()}`, 'bin', 'helm');
 }
 
 export function missingBinaries(binDir: string): string[] {
