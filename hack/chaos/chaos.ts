@@ -12,16 +12,19 @@
 //   npm run test:chaos -- --runs 3 --ops 600 --duration 40   # CI size
 //   npm run test:chaos -- --ops 10000 --duration 600 --stack dual --seed 42
 //   npm run test:chaos -- --ops 200 --duration 20 --plant-conflict   # must FAIL: proves the checks bite
+//   npm run test:chaos -- --stack pools   # two ClusterCIDR pools (/24 and /26) and --cluster-cidr (/25) over one range
 import * as k8s from '@kubernetes/client-node';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { parseCidr } from '../../src/cidr/index.js';
 import { CLOCK_SKEW_MARGIN_MS } from '../../src/controller/quarantine-store.js';
 import { HACK_DIR, startControlPlane, type ControlPlane } from '../lib/control-plane.js';
 import { CHAOS_LABEL, Churn, sleep } from './churn.js';
 import { HANDOFF_WRITTEN, readEvents, tallyFastStarts, type FastStartTally } from './handoffs.js';
 import { checkNodes, type NodeCidrs } from './invariants.js';
+import { POOL_LABEL, Pools, freeBlocks, installCrd, insideOf, labelWithoutRoom, pickPoolLabel, planPools, type PoolPlan } from './pools.js';
 import { Replica, levelOf, type LogRecord, type ReplicaExit } from './replicas.js';
 import { summaryLine, table, type RunSummary } from './summary.js';
 
@@ -45,12 +48,16 @@ const KILL_BURST_MS = 200;
  * to release deleted nodes' subnets and hand them out again, which the first's handoff knows nothing of.
  */
 const NEXT_TERM_MS = 2_000;
+const STACKS = ['v4', 'dual', 'pools'] as const;
+type Stack = (typeof STACKS)[number];
+/** What --stack random picks from, one draw per seed. */
+const RANDOM_STACKS: readonly Stack[] = STACKS;
 
 interface Settings {
   readonly ops: number;
   readonly durationMs: number;
   readonly seed: number;
-  readonly stack: 'v4' | 'dual';
+  readonly stack: Stack;
   readonly quarantine: string;
   readonly killEveryMs: number;
   readonly handoffKillEveryMs: number;
@@ -79,6 +86,8 @@ interface Cluster {
   readonly maskFlags: readonly string[];
   /** Node subnets per family: the same in both families, so it is the cluster's node capacity. */
   readonly capacity: number;
+  /** In pools mode: the ClusterCIDRs sharing the flags' IPv4 range. */
+  readonly pools: PoolPlan | undefined;
 }
 
 interface Rebuild {
@@ -110,7 +119,7 @@ function flags(): Flags {
       'plant-conflict': { type: 'boolean', default: false },
     },
   });
-  if (!['v4', 'dual', 'random'].includes(values.stack)) throw new Error(`--stack must be v4, dual or random, got ${values.stack}`);
+  if (!isStack(values.stack) && values.stack !== 'random') throw new Error(`--stack must be ${STACKS.join(', ')} or random, got ${values.stack}`);
   return {
     runs: Math.floor(positive('runs', values.runs)),
     ops: positive('ops', values.ops),
@@ -137,8 +146,8 @@ function seedOf(f: Flags, i: number): number {
 /** What a seed decides when the flags leave it open: the stack and the release quarantine. */
 function settingsFor(f: Flags, seed: number): Settings {
   const random = mulberry32(seed);
-  const stack = f.stack === 'random' ? (random() < 0.5 ? 'v4' : 'dual') : f.stack;
-  if (stack !== 'v4' && stack !== 'dual') throw new Error(`--stack must be v4, dual or random, got ${stack}`);
+  const stack = f.stack === 'random' ? pick(random, RANDOM_STACKS) : f.stack;
+  if (!isStack(stack)) throw new Error(`--stack must be ${STACKS.join(', ')} or random, got ${stack}`);
   const quarantine = f.quarantine ?? pick(random, ['0', '1s', '2s']);
   return { ...f, seed, stack, quarantine, namespace: `chaos-${seed.toString(36)}` };
 }
@@ -148,12 +157,21 @@ function cluster(s: Settings, random: () => number): Cluster {
   const octet = Math.floor(random() * 256);
   const v4 = `10.${octet}.0.0/17`;
   const v6 = `fd00:${(0x1000 + Math.floor(random() * 0xe000)).toString(16)}::/57`;
-  if (s.stack === 'v4') return { cidrs: [v4], maskFlags: ['--node-cidr-mask-size-ipv4=24'], capacity: 128 };
+  if (s.stack === 'v4') return { cidrs: [v4], maskFlags: ['--node-cidr-mask-size-ipv4=24'], capacity: 128, pools: undefined };
+  if (s.stack === 'pools') {
+    const pools = planPools(s.seed.toString(36), v4);
+    return { cidrs: [v4], maskFlags: [`--node-cidr-mask-size-ipv4=${pools.fallbackPrefix}`], capacity: 128, pools };
+  }
   return {
     cidrs: [v4, v6],
     maskFlags: ['--node-cidr-mask-size-ipv4=24', '--node-cidr-mask-size-ipv6=64'],
     capacity: 128,
+    pools: undefined,
   };
+}
+
+function isStack(text: string): text is Stack {
+  return (STACKS as readonly string[]).includes(text);
 }
 
 class ChaosRun {
@@ -163,6 +181,8 @@ class ChaosRun {
   readonly #logDir: string;
   readonly #core: k8s.CoreV1Api;
   readonly #coordination: k8s.CoordinationV1Api;
+  readonly #kc: k8s.KubeConfig;
+  readonly #pools: Pools | undefined;
   readonly #random: () => number;
   readonly #lease: { namespace: string; name: string };
   readonly #replicas: Replica[] = [];
@@ -207,6 +227,8 @@ class ChaosRun {
     kc.loadFromFile(cp.kubeconfigPath);
     this.#core = kc.makeApiClient(k8s.CoreV1Api);
     this.#coordination = kc.makeApiClient(k8s.CoordinationV1Api);
+    this.#kc = kc;
+    this.#pools = clusterConfig.pools === undefined ? undefined : new Pools(kc, clusterConfig.pools);
   }
 
   /**
@@ -222,7 +244,11 @@ class ChaosRun {
       await this.abort();
     }
     const clean = await this.#deleteNodes();
+    // Normally gone already (see #cleanup); after a break-off no controller is left to drop the finalizer.
+    await this.#pools?.remove().catch((err: unknown) => say(`pools: could not remove: ${String(err)}`));
     const tally = await this.#tallyLogs();
+    // A term serving pools hands off no ranges (src/term/handoff.ts): a fast start would size nodes by --cluster-cidr.
+    if (this.#cluster.pools !== undefined && tally.fastStarts > 0) this.#violate(`fast start: ${tally.fastStarts} fast starts while pools were served`);
     this.#reportEnd(tally);
     const summary: RunSummary = {
       seed: this.#s.seed,
@@ -242,6 +268,11 @@ class ChaosRun {
 
   async #chaos(): Promise<void> {
     await this.#createNamespace();
+    if (this.#pools !== undefined) {
+      // Before the replicas: a first leader must see the pools, or a labelled node gets --cluster-cidr's size.
+      await installCrd(this.#kc, REPO);
+      await this.#pools.create();
+    }
     for (let i = 0; i < REPLICAS; i++) this.#startReplica();
     await this.#waitFor('a first leader', 60_000, async () => (await this.#leader()) !== undefined);
     const t0 = Date.now();
@@ -256,6 +287,7 @@ class ChaosRun {
       maxNodes: this.#s.maxNodes,
       concurrency: 8,
       nodeBytes: this.#s.nodeBytes,
+      labels: this.#cluster.pools === undefined ? undefined : () => ({ [POOL_LABEL]: pickPoolLabel(this.#random) }),
     });
     say(`churn: ${this.#s.ops} operations over ${this.#s.durationMs / 1000}s`);
     const churned = churn.run().finally(() => (this.#churnDone = true));
@@ -484,9 +516,22 @@ class ChaosRun {
 
   async #plantConflict(churn: Churn, runId: string): Promise<void> {
     await sleep(this.#s.durationMs / 4);
-    const holder = (await this.#nodes()).find((n) => n.podCIDRs.length > 0);
-    if (holder === undefined) return;
+    const nodes = await this.#nodes();
     const body = churn.body(`chaos-${runId}-planted`);
+    if (this.#cluster.pools !== undefined) {
+      // A pool B /26 inside a pool A node's /24: of the right size and a different string, so only the range overlap bites.
+      const holder = nodes.find((n) => n.pool === 'a' && n.podCIDRs[0]?.endsWith('/24'));
+      const outer = holder?.podCIDRs[0];
+      if (holder === undefined || outer === undefined) return;
+      const inner = insideOf(parseCidr(outer), 26);
+      body.metadata = { ...body.metadata, labels: { ...body.metadata?.labels, [POOL_LABEL]: 'b' } };
+      body.spec = { podCIDR: inner, podCIDRs: [inner] };
+      await this.#core.createNode({ body });
+      say(`planted a pool b node holding ${inner}, inside ${holder.name}'s ${outer}`);
+      return;
+    }
+    const holder = nodes.find((n) => n.podCIDRs.length > 0);
+    if (holder === undefined) return;
     body.spec = { podCIDR: holder.podCIDRs[0], podCIDRs: [...holder.podCIDRs] };
     await this.#core.createNode({ body });
     say(`planted a node holding ${holder.name}'s podCIDRs ${holder.podCIDRs.join(',')}`);
@@ -522,7 +567,7 @@ class ChaosRun {
       this.#counts.checkSkips++;
       return undefined;
     }
-    const result = checkNodes(nodes, this.#cluster.cidrs);
+    const result = checkNodes(nodes, this.#cluster.cidrs, this.#cluster.pools?.sizes);
     this.#counts.checks++;
     this.#counts.nodesChecked += result.nodes;
     for (const v of result.violations) this.#violate(v);
@@ -535,6 +580,7 @@ class ChaosRun {
       name: n.metadata?.name ?? '',
       podCIDR: n.spec?.podCIDR,
       podCIDRs: n.spec?.podCIDRs ?? [],
+      pool: n.metadata?.labels?.[POOL_LABEL],
     }));
   }
 
@@ -567,7 +613,9 @@ class ChaosRun {
     const holders = before.filter((n) => n.podCIDRs.length > 0).length;
     const free = this.#cluster.capacity - holders;
     const leader = await this.#leader();
-    const metrics = leader === undefined ? undefined : await this.#usedOnceUnquarantined(leader.address);
+    // With pools a /26 is marked used in every pool sharing its addresses, so the gauge counts it more than once.
+    const gauge = leader !== undefined && this.#cluster.pools === undefined;
+    const metrics = gauge ? await this.#usedOnceUnquarantined(leader.address) : undefined;
     const held = before.reduce((sum, n) => sum + n.podCIDRs.length, 0);
     if (metrics !== undefined && metrics !== held) {
       this.#violate(`leak: the leader's podcidr_allocator_range_used_cidrs is ${metrics}, nodes hold ${held}`);
@@ -605,14 +653,56 @@ class ChaosRun {
       this.#violate(`leak: ${waiting} of ${free} fill nodes got no podCIDRs while ${free} subnets should be free`);
       return undefined;
     }
+    if (this.#cluster.pools !== undefined && !(await this.#topUp(churn, runId, this.#cluster.pools))) return undefined;
     const fillMs = Date.now() - started;
     const overflow = `chaos-${runId}-overflow`;
-    await this.#core.createNode({ body: churn.body(overflow) });
+    const body = churn.body(overflow);
+    if (this.#cluster.pools !== undefined) {
+      // Nodes of mixed sizes fill the range unevenly: only a label with no free block of its sizes must wait.
+      const label = labelWithoutRoom(this.#cluster.pools, await this.#nodes());
+      if (label === undefined) {
+        this.#violate('overflow: after the top-up every pool label still has a free block');
+        return undefined;
+      }
+      body.metadata = { ...body.metadata, labels: { ...body.metadata?.labels, [POOL_LABEL]: label } };
+    }
+    await this.#core.createNode({ body });
     await sleep(3_000);
     const node = await this.#core.readNode({ name: overflow });
     if ((node.spec?.podCIDRs ?? []).length > 0) this.#violate(`overflow: ${overflow} got ${JSON.stringify(node.spec?.podCIDRs)} beyond capacity`);
     await this.#check();
     return fillMs;
+  }
+
+  /**
+   * Past the fill's lower bound: pool A nodes while a /25 is free anywhere in the range. Each takes
+   * one or two /25s (its /24 or the fallback's /25), so half the free /25s, rounded up, all fit.
+   */
+  async #topUp(churn: Churn, runId: string, plan: PoolPlan): Promise<boolean> {
+    let added = 0;
+    for (let round = 0; round < 12; round++) {
+      const free = freeBlocks(plan, await this.#nodes(), plan.fallbackPrefix);
+      if (free === 0) {
+        say(`top-up: ${added} more pool a nodes in ${round} rounds; no /${plan.fallbackPrefix} is free now`);
+        return true;
+      }
+      for (let i = 0; i < Math.ceil(free / 2); i++) {
+        const body = churn.body(`chaos-${runId}-top-${++added}`);
+        body.metadata = { ...body.metadata, labels: { ...body.metadata?.labels, [POOL_LABEL]: 'a' } };
+        await this.#core.createNode({ body });
+      }
+      const served = await this.#waitFor('the top-up nodes to be served', this.#s.convergeMs, async () => {
+        const nodes = await this.#check();
+        return nodes !== undefined && nodes.every((n) => n.podCIDRs.length === 1);
+      });
+      if (!served) {
+        const waiting = (await this.#nodes()).filter((n) => n.podCIDRs.length === 0).length;
+        this.#violate(`leak: ${waiting} pool a nodes got no podCIDRs while ${free} /${plan.fallbackPrefix} blocks were free`);
+        return false;
+      }
+    }
+    this.#violate('top-up: the range still had free blocks after 12 rounds');
+    return false;
   }
 
   /** Kills the leader once more and compares the next rebuild with the nodes. */
@@ -646,6 +736,12 @@ class ChaosRun {
 
   async #cleanup(): Promise<void> {
     await this.#core.deleteCollectionNode({ labelSelector: CHAOS_LABEL }).catch(() => undefined);
+    if (this.#pools !== undefined) {
+      // Nodes first: the leader drops a pool's finalizer once no node holds its addresses.
+      await this.#deleteNodes();
+      const left = await this.#pools.delete(30_000);
+      if (left.length > 0) this.#violate(`pools: ${left.join(', ')} still there 30s after their nodes were deleted`);
+    }
     this.#shuttingDown = true;
     await Promise.all(this.#replicas.filter((r) => r.alive).map((r) => r.stop()));
   }
@@ -697,13 +793,13 @@ class ChaosRun {
     const stoppedThemselves = this.#exits.filter((e) => !e.expected && tolerated(e));
     const unexpected = this.#exits.filter((e) => !e.expected && !tolerated(e));
     const lines = [
-      `seed ${this.#s.seed}, ${this.#s.stack === 'dual' ? 'dual-stack' : 'IPv4'} ${this.#cluster.cidrs.join(',')}, release quarantine ${this.#s.quarantine}, capacity ${this.#cluster.capacity} nodes`,
+      `seed ${this.#s.seed}, ${stackText(this.#s.stack, this.#cluster.pools)} ${this.#cluster.cidrs.join(',')}, release quarantine ${this.#s.quarantine}, capacity ${this.#cluster.capacity} nodes`,
       `operations: ${r.churn.counts.creates} creates (${r.churn.counts.recreates} re-using a deleted name), ${r.churn.counts.deletes} deletes, ${r.churn.counts.burstCreates} creates in bursts, ${r.churn.counts.failed} failed requests, in ${(r.churnMs / 1000).toFixed(1)}s`,
       `chaos: ${this.#counts.kills} leader SIGKILLs and ${this.#counts.terms} SIGTERMs (a SIGTERM leaves a handoff; ${this.#counts.killSkips} polls found no live leader), ${this.#counts.stalls} leader stall (SIGSTOP ${(LEASE_MS + 2000) / 1000}s), 1 kube-apiserver restart (${r.restartMs}ms), ${this.#counts.started} replicas started, ${this.#counts.leaderships} leaderships`,
       `handoff then kill: ${this.#counts.handoffKills} tried, ${this.#counts.dangerous} with the next leader killed after allocating while nodes waited`,
       `exits: ${killed} killed by the runner, ${stoppedThemselves.length} tolerated (exit 1 after losing the lease: ${stoppedThemselves.map((e) => e.name).join(', ') || 'none'}), ${unexpected.length} unexpected; clean SIGTERM stops at the end: ${this.#exits.filter((e) => e.expected && e.signal === null && e.code === 0).length}; by outcome: ${exitTally(this.#exits)}`,
       `rebuilds: ${this.#rebuilds.length}, conflicts found in them: ${this.#rebuilds.filter((r) => Object.values(r.conflicts).some((n) => n > 0)).length}`,
-      `invariant checks: ${this.#counts.checks} snapshots (${this.#counts.nodesChecked} node records; ${this.#counts.checkSkips} skipped while the API server was down): overlaps, outside the cluster CIDRs, podCIDR shape`,
+      `invariant checks: ${this.#counts.checks} snapshots (${this.#counts.nodesChecked} node records; ${this.#counts.checkSkips} skipped while the API server was down): overlaps, outside the cluster CIDRs, podCIDR shape${this.#cluster.pools === undefined ? '' : ', pool sizes'}`,
       `converged: ${r.converged === undefined ? 'NO' : `every surviving node held its podCIDRs ${r.converged}ms after churn`}`,
       `leak: ${r.leak.holders} holders, ${r.leak.free} free subnets filled ${r.leak.fillMs === undefined ? 'NOT' : `in ${r.leak.fillMs}ms`}, one more node stayed without podCIDRs; used-CIDR metric ${r.leak.metricsUsed === undefined ? 'not served by run (checked by fill and rebuild)' : r.leak.metricsUsed}`,
       `final failover rebuild: ${r.leak.failover === undefined ? 'NONE' : `${r.leak.failover.replica} saw ${r.leak.failover.nodes} nodes, ${r.leak.failover.occupied} CIDRs occupied, conflicts ${JSON.stringify(r.leak.failover.conflicts)}`}`,
@@ -727,6 +823,13 @@ interface LeakReport {
   readonly fillMs: number | undefined;
   readonly metricsUsed: number | undefined;
   readonly failover: Rebuild | undefined;
+}
+
+function stackText(stack: Stack, pools: PoolPlan | undefined): string {
+  if (stack === 'dual') return 'dual-stack';
+  if (pools === undefined) return 'IPv4';
+  const sizes = pools.pools.map((p) => `${p.name} /${32 - p.perNodeHostBits}`).join(', ');
+  return `pools (${sizes}, --cluster-cidr /${pools.fallbackPrefix}) over`;
 }
 
 /** A replica that stopped itself after losing the lease (e.g. once resumed from a stall) did the right thing. */

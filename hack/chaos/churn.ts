@@ -17,6 +17,8 @@ export interface ChurnOptions {
   readonly concurrency: number;
   /** Bytes of padding annotation per node; 0 for none. */
   readonly nodeBytes?: number;
+  /** Labels of each new node besides the run's, e.g. which pool serves it; asked once per body. */
+  readonly labels?: () => Readonly<Record<string, string>>;
 }
 
 export interface ChurnCounts {
@@ -62,7 +64,8 @@ export class Churn {
   body(name: string): k8s.V1Node {
     const bytes = this.#o.nodeBytes ?? 0;
     const annotations = bytes > 0 ? { [PADDING]: 'x'.repeat(bytes) } : undefined;
-    return { apiVersion: 'v1', kind: 'Node', metadata: { name, labels: { [CHAOS_LABEL]: this.#o.runId }, annotations } };
+    const labels = { ...this.#o.labels?.(), [CHAOS_LABEL]: this.#o.runId };
+    return { apiVersion: 'v1', kind: 'Node', metadata: { name, labels, annotations } };
   }
 
   /**

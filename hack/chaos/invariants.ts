@@ -1,12 +1,18 @@
 // The safety invariants the chaos run checks on the API server's nodes: no two nodes share addresses,
-// every podCIDR lies inside a cluster CIDR, and each node's podCIDRs are well formed (one per family).
+// every podCIDR lies inside a cluster CIDR, each node's podCIDRs are well formed (one per family) and,
+// with pools, each is of a size its pool label allows.
 import { contains, overlaps, tryParseCidr, type Cidr } from '../../src/cidr/index.js';
 
 export interface NodeCidrs {
   readonly name: string;
   readonly podCIDR: string | undefined;
   readonly podCIDRs: readonly string[];
+  /** The node's pool label, in pools mode. */
+  readonly pool?: string | undefined;
 }
+
+/** Prefix lengths a node may hold, by pool label: its pool's size, or the --cluster-cidr size it falls back to. */
+export type PoolSizes = ReadonlyMap<string, readonly number[]>;
 
 export interface CheckResult {
   readonly nodes: number;
@@ -17,7 +23,7 @@ export interface CheckResult {
 }
 
 /** Checks one snapshot of nodes; sorted sweep per family, so it is O(n log n) in the number of CIDRs. */
-export function checkNodes(nodes: readonly NodeCidrs[], clusterCidrs: readonly string[]): CheckResult {
+export function checkNodes(nodes: readonly NodeCidrs[], clusterCidrs: readonly string[], sizes?: PoolSizes): CheckResult {
   const clusters = clusterCidrs.map((text) => {
     const cidr = tryParseCidr(text);
     if (cidr === undefined) throw new Error(`bad cluster CIDR ${text}`);
@@ -36,6 +42,7 @@ export function checkNodes(nodes: readonly NodeCidrs[], clusterCidrs: readonly s
         continue;
       }
       if (!clusters.some((c) => contains(c, cidr))) violations.push(`outside: ${node.name} holds ${text}`);
+      if (sizes !== undefined) violations.push(...sizeProblems(node, text, cidr, sizes));
       held.push({ node: node.name, text, cidr });
     }
   }
@@ -51,6 +58,13 @@ function shapeProblems(node: NodeCidrs): string[] {
   const families = node.podCIDRs.map((t) => (t.includes(':') ? 'IPv6' : 'IPv4'));
   if (new Set(families).size !== families.length) problems.push(`shape: ${node.name} has two podCIDRs of one family`);
   return problems;
+}
+
+function sizeProblems(node: NodeCidrs, text: string, cidr: Cidr, sizes: PoolSizes): string[] {
+  const allowed = sizes.get(node.pool ?? '');
+  if (allowed === undefined) return [`size: ${node.name} has pool label ${JSON.stringify(node.pool ?? '')} that no pool size is known for`];
+  if (allowed.includes(cidr.prefix)) return [];
+  return [`size: ${node.name} of pool ${JSON.stringify(node.pool ?? '')} holds ${text}, not /${allowed.join(' or /')}`];
 }
 
 function overlapProblems(held: { node: string; text: string; cidr: Cidr }[]): string[] {

@@ -215,7 +215,8 @@ export class ClusterAllocator implements PodCidrAllocator {
     }
     let freed = 0;
     for (const subnet of subnetsOf(cidr, nodeMask)) {
-      if (holdersOf(subnet).length > 0) continue;
+      // A CIDR wider than a range (another pool's, around this one) has subnets outside it.
+      if (holdersOf(subnet).length > 0 || !this.#inAnyRange(subnet)) continue;
       this.release(formatCidr(subnet));
       freed++;
     }
@@ -352,6 +353,10 @@ export class ClusterAllocator implements PodCidrAllocator {
   #firstWithSpace(family: Family): Range | undefined {
     for (const range of this.#ranges) if (range.set.family === family && range.set.free > 0) return range;
     return undefined;
+  }
+
+  #inAnyRange(cidr: Cidr): boolean {
+    return this.#ranges.some((r) => overlaps(r.set.codec.cluster, cidr));
   }
 
   /** The range and index of `cidr` when it is one of the ranges' node subnets, else undefined. */

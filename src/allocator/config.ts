@@ -66,6 +66,18 @@ export function validateClusterConfig(input: ClusterConfigInput, options: Valida
   };
 }
 
+/**
+ * The service and excluded ranges alone, for a controller that serves ClusterCIDR pools without
+ * --cluster-cidr: they are still reserved in every pool, so they are still checked.
+ */
+export function validateReservedConfig(input: Omit<ClusterConfigInput, 'clusterCIDRs'>): Pick<ClusterConfig, 'reserved' | 'problems'> {
+  const problems: ConfigProblem[] = [];
+  const services = parseAll(input.serviceClusterIPRanges ?? [], SERVICE, problems);
+  checkServiceList(input.serviceClusterIPRanges?.length ?? 0, services, problems);
+  const excludes = parseAll(input.excludeCIDRs ?? [], EXCLUDE, problems);
+  return { reserved: [...services, ...excludes], problems };
+}
+
 // Unlike upstream, an unparsable service range is a problem, not a logged warning: silently not
 // reserving it would let node subnets overlap service IPs.
 function parseAll(texts: readonly string[], flag: string, problems: ConfigProblem[]): Cidr[] {

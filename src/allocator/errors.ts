@@ -24,6 +24,22 @@ export class RangeExhaustedError extends Error {
   }
 }
 
+/**
+ * No pool may serve the node now: none matches it, the ones that match are full, or they are being
+ * deleted. `reason` says which, for the Event on the node; it waits until pools or space change.
+ */
+export class NoPoolError extends Error {
+  constructor(
+    readonly node: string,
+    readonly reason: string,
+    /** When a quarantined subnet of a matching pool becomes free again (allocator clock, ms). */
+    readonly retryAt?: number,
+  ) {
+    super(`no pool can serve node ${node}: ${reason}`);
+    this.name = 'NoPoolError';
+  }
+}
+
 /** A CIDR that shares no address with any configured range of its family. */
 export class CidrOutOfRangeError extends Error {
   constructor(

@@ -2,6 +2,7 @@
 // config validation and the typed errors callers branch on. Nothing here imports from Kubernetes.
 
 export type {
+  AllocationFor,
   AllocatorObserver,
   Family,
   PodCidrAllocator,
@@ -24,5 +25,6 @@ export {
   type ConfigProblem,
   type ValidateOptions,
 } from './config.js';
-export { CidrOutOfRangeError, InvalidRangeError, NO_CIDRS_REMAINING, RangeExhaustedError } from './errors.js';
+export { CidrOutOfRangeError, InvalidRangeError, NO_CIDRS_REMAINING, NoPoolError, RangeExhaustedError } from './errors.js';
+export { SharedPools, type PoolRangeUsage, type SharedPoolsOptions } from './shared-pools.js';
 export { CidrParseError } from '../cidr/index.js';

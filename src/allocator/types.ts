@@ -55,6 +55,12 @@ export interface SpelledCidr {
   readonly cidr: Cidr;
 }
 
+/** Who an allocation is for: an allocator of pools chooses by it, one of ranges ignores it. */
+export interface AllocationFor {
+  readonly name: string;
+  readonly labels: Readonly<Record<string, string>>;
+}
+
 /**
  * What the controller needs from the allocator. CIDR lists are ordered like the families of the
  * configured ranges (the first range's family first), matching node.spec.podCIDRs order.
@@ -62,8 +68,11 @@ export interface SpelledCidr {
 export interface PodCidrAllocator {
   /** The families in podCIDRs order, e.g. ['IPv4', 'IPv6']. */
   readonly families: readonly Family[];
-  /** One CIDR per family, all or nothing. Throws RangeExhaustedError when any family is full. */
-  allocate(): string[];
+  /**
+   * One CIDR per family, all or nothing. Throws RangeExhaustedError when any family is full, or
+   * NoPoolError when no pool can serve the node.
+   */
+  allocate(node?: AllocationFor): string[];
   /** Marks existing CIDRs as used (idempotent). Throws CidrParseError / CidrOutOfRangeError. */
   occupy(cidr: string): void;
   /**

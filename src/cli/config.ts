@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { isIP } from 'node:net';
 import { hostname } from 'node:os';
 import yargs from 'yargs';
-import { validateClusterConfig } from '../allocator/config.js';
+import { validateClusterConfig, validateReservedConfig } from '../allocator/config.js';
 import type { RangeSpec } from '../allocator/types.js';
 import { validateLeaderElection } from '../leader/elector.js';
 import { logLevels, type LogLevel } from '../log.js';
@@ -138,10 +138,8 @@ function checkCluster(
   clusterCIDRs: string[],
   problems: string[],
 ): Pick<ClusterCheck, 'ranges' | 'reserved'> | undefined {
+  // Without it, allocation comes from ClusterCIDR objects alone.
   const given = values.isSet('cluster-cidr');
-  if (!given && allocate) {
-    problems.push('--cluster-cidr: required when --allocate-node-cidrs is true');
-  }
   const masks = {
     nodeCIDRMaskSize: values.maskSize('node-cidr-mask-size'),
     nodeCIDRMaskSizeIPv4: values.maskSize('node-cidr-mask-size-ipv4'),
@@ -149,10 +147,11 @@ function checkCluster(
   };
   const serviceClusterIPRanges = values.list('service-cluster-ip-range');
   const excludeCIDRs = values.list('exclude-cidr');
-  if (!given) return allocate ? undefined : { ranges: [], reserved: [] };
   let check: ClusterCheck;
   try {
-    check = validateClusterConfig({ clusterCIDRs, ...masks, serviceClusterIPRanges, excludeCIDRs });
+    check = given
+      ? validateClusterConfig({ clusterCIDRs, ...masks, serviceClusterIPRanges, excludeCIDRs })
+      : { ranges: [], ...validateReservedConfig({ serviceClusterIPRanges, excludeCIDRs }) };
   } catch (error) {
     // The validator should report, not throw; if it ever does, this is still a usage problem.
     problems.push(`--cluster-cidr: cannot be checked: ${error instanceof Error ? error.message : String(error)}`);

@@ -43,7 +43,8 @@ export const runFlags = {
     group: 'Allocation',
     describe:
       'CIDR range(s) for pods, comma-separated: one, or one IPv4 and one IPv6. ' +
-      'Entry i pairs with spec.podCIDRs[i]. Required when allocating.',
+      'Entry i pairs with spec.podCIDRs[i]. The pool that serves every node after all ClusterCIDRs; ' +
+      'without it, nodes are served from ClusterCIDR objects alone.',
   },
   'node-cidr-mask-size': {
     kind: 'integer',

@@ -5,6 +5,7 @@ import { Registry } from 'prom-client';
 import { NodeInformer } from '../controller/node-informer.js';
 import type { NodeSource } from '../controller/ports.js';
 import type { ClusterAccess } from '../kube/access.js';
+import { KubeClusterCIDRStore } from '../kube/cluster-cidrs.js';
 import { KubeConfigMapStore, KubeObjectEvents } from '../kube/config-maps.js';
 import {
   KubeConfigError,
@@ -109,6 +110,7 @@ class App {
       isLeader: () => this.#runner.leading(),
       auditFindings: () => this.#features.audit.counts(),
       rangeLevels: () => this.#features.earlyWarning.levels(),
+      invalidPools: () => this.#features.pools.invalid(),
     });
     const { qps, burst } = config.kube;
     this.#kube = createKubeClient(access, {
@@ -129,6 +131,7 @@ class App {
     const namespace = config.leaderElection.resourceNamespace;
     this.#features = createFeatures({
       configMaps: new KubeConfigMapStore({ client: this.#kube, watchClient: this.#cacheKube, namespace, log: log('configmaps') }),
+      clusterCIDRs: new KubeClusterCIDRStore({ client: this.#kube, log: log('clustercidrs') }),
       objectEvents: new KubeObjectEvents({ api: this.#kube, namespace, identity: config.leaderElection.identity, log: log('events') }),
       nodeEvents,
       lister: this.#informer,
@@ -159,7 +162,7 @@ class App {
         reconcilerObserver: this.#metrics.reconciler,
         onSynced: (seconds) => this.#metrics.observeReconcile(seconds),
       },
-      allocatorObserver: this.#metrics.allocator,
+      allocatorObserver: this.#metrics.allocatorOf,
       queueObserver: this.#metrics.queue,
       clock: systemClock,
       logger: deps.logger,
@@ -180,6 +183,7 @@ class App {
     try {
       // No informer.start() here: the runner starts it at its first term or first failed attempt.
       void this.#features.ranges.watch(stop.signal);
+      void this.#features.pools.watch(stop.signal);
       return await (this.#elector ? this.#runElected(this.#elector, stop.signal) : this.#runAlone(stop.signal));
     } finally {
       signals.dispose();

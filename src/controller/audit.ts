@@ -4,6 +4,7 @@
 import type { Logger } from 'pino';
 import type { RangeSpec } from '../allocator/types.js';
 import { auditProblems, problemKinds, type Problem, type ProblemKind } from './node-audit.js';
+import type { PoolDefinition } from './pool-allocator.js';
 import { type ConflictKind, conflictKinds, type EventSink, type NodeInfo } from './ports.js';
 import type { Cidr } from '../cidr/index.js';
 
@@ -61,9 +62,10 @@ export class ContinuousAudit {
     ranges: readonly RangeSpec[],
     reserved: readonly Cidr[],
     inProgress: (node: NodeInfo) => boolean = () => false,
+    pools: readonly PoolDefinition[] = [],
   ): AuditRun {
-    if (ranges.length === 0) return { findings: [], fresh: [] };
-    const report = auditProblems(nodes, ranges, reserved, { fieldManager: this.#o.fieldManager });
+    if (ranges.length === 0 && pools.length === 0) return { findings: [], fresh: [] };
+    const report = auditProblems(nodes, ranges, reserved, { fieldManager: this.#o.fieldManager, pools });
     const byName = nodesNamed(nodes, new Set(report.problems.map((p) => p.node)));
     const without = new Set(nodes.filter((n) => n.podCIDRs.length === 0).map(incarnation));
     const findings = report.problems.filter((p) => {

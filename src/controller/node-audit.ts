@@ -2,11 +2,12 @@
 // Pure and deterministic; conflicts are judged by the reconciler's own code, so `check` and the controller agree.
 
 import { ClusterAllocator } from '../allocator/cluster-allocator.js';
-import type { Family, RangeSpec } from '../allocator/types.js';
-import { formatCidr, overlaps, tryParseCidr, type Cidr } from '../cidr/index.js';
-import { NO_OVERLAPS, claimPodCIDR, firstHolderOrder } from './claim.js';
+import type { Family, PodCidrAllocator, RangeSpec } from '../allocator/types.js';
+import { contains, formatCidr, overlaps, tryParseCidr, type Cidr } from '../cidr/index.js';
+import { NO_OVERLAPS, claimPodCIDR, firstHolderOrder, readLeniently } from './claim.js';
 import { type ConflictKind, type NodeInfo } from './ports.js';
 import { ClaimIndex } from './ownership.js';
+import { FLAG_POOL, PoolAllocator, type PoolDefinition } from './pool-allocator.js';
 
 /** The field manager the controller patches podCIDRs with. */
 export const OUR_FIELD_MANAGER = 'podcidr-allocator';
@@ -73,18 +74,45 @@ export interface RangeUtilisation {
   readonly percentUsed: number;
 }
 
+/** One range of one pool (the flags' pool is FLAG_POOL); a range pools share is listed under each. */
+export interface PoolRangeUtilisation {
+  readonly pool: string;
+  readonly clusterCIDR: string;
+  readonly family: Family;
+  readonly nodeMask: number;
+  /** Nodes with a podCIDR inside this range, whichever pool handed it out. */
+  readonly nodes: number;
+  readonly capacity: number;
+  /** Node subnets the pool can still hand out: what nodes hold in a shared range is gone for every pool there. */
+  readonly free: number;
+}
+
+export interface PoolFindings {
+  readonly ranges: readonly PoolRangeUtilisation[];
+  /** Nodes with a podCIDR in no pool and no flag range, in name order. */
+  readonly outside: readonly { readonly node: string; readonly podCIDRs: readonly string[] }[];
+}
+
 export interface Findings {
   /** In name order. */
   readonly nodes: readonly NodeStatus[];
   /** In the order the controller would meet them (first-holder order). */
   readonly problems: readonly Problem[];
   readonly foreignManagers: readonly ForeignManager[];
+  /** The flags' ranges. */
   readonly ranges: readonly RangeUtilisation[];
+  /** Only when the audit had pools. */
+  readonly pools?: PoolFindings;
 }
 
 export interface AuditOptions {
   /** Nodes patched by this manager hold their ranges first, as in the controller. */
   readonly fieldManager?: string;
+  /**
+   * ClusterCIDR pools beside the flags' ranges: a podCIDR in any of them is in range, as for the
+   * controller's PoolAllocator. Without any, the audit is the flags-only one, figures and all.
+   */
+  readonly pools?: readonly PoolDefinition[];
 }
 
 /**
@@ -99,38 +127,106 @@ export function auditNodes(
   reserved: readonly Cidr[],
   options: AuditOptions = {},
 ): Findings {
+  if (options.pools !== undefined && options.pools.length > 0) return auditPools(nodes, ranges, reserved, options.pools, options);
   const { problems, foreignManagers, allocator } = auditProblems(nodes, ranges, reserved, options);
   return {
     nodes: nodeStatuses(nodes, problems),
     problems,
     foreignManagers,
-    ranges: allocator.usage().map((u) => ({
-      clusterCIDR: u.clusterCIDR,
-      family: u.family,
-      nodeMask: u.nodeMask,
-      capacity: u.capacity,
-      reserved: u.reserved,
-      byNodes: u.used - u.reserved,
-      used: u.used,
-      free: u.free,
-      percentUsed: (u.used / u.capacity) * 100,
-    })),
+    ranges: utilisation(allocator.usage()),
   };
+}
+
+function utilisation(usage: ReturnType<ClusterAllocator['usage']>): RangeUtilisation[] {
+  return usage.map((u) => ({
+    clusterCIDR: u.clusterCIDR,
+    family: u.family,
+    nodeMask: u.nodeMask,
+    capacity: u.capacity,
+    reserved: u.reserved,
+    byNodes: u.used - u.reserved,
+    used: u.used,
+    free: u.free,
+    percentUsed: (u.used / u.capacity) * 100,
+  }));
+}
+
+/** The audit against the controller's PoolAllocator: pools and flags' ranges may share addresses. */
+function auditPools(
+  nodes: readonly NodeInfo[],
+  ranges: readonly RangeSpec[],
+  reserved: readonly Cidr[],
+  pools: readonly PoolDefinition[],
+  options: AuditOptions,
+): Findings {
+  const { problems, foreignManagers, allocator } = claimThroughPools(nodes, ranges, reserved, pools, options);
+  const held = nodes.map((n) => ({ node: n.name, podCIDRs: n.podCIDRs, cidrs: heldCidrs(n) }));
+  const usage = allocator.usage();
+  const poolRanges = usage.map((u): PoolRangeUtilisation => {
+    const range = tryParseCidr(u.clusterCIDR);
+    const inside = held.filter((h) => range !== undefined && h.cidrs.some((c) => contains(range, c))).length;
+    const { pool, clusterCIDR, family, nodeMask, capacity, free } = u;
+    return { pool, clusterCIDR, family, nodeMask, nodes: inside, capacity, free };
+  });
+  const all = usage.flatMap((u) => tryParseCidr(u.clusterCIDR) ?? []);
+  const outside = held
+    .filter((h) => h.cidrs.some((c) => !all.some((range) => contains(range, c))))
+    .map(({ node, podCIDRs }) => ({ node, podCIDRs }))
+    .sort((a, b) => (a.node < b.node ? -1 : a.node > b.node ? 1 : 0));
+  return {
+    nodes: nodeStatuses(nodes, problems),
+    problems,
+    foreignManagers,
+    ranges: utilisation(allocator.usageOf(FLAG_POOL)),
+    pools: { ranges: poolRanges, outside },
+  };
+}
+
+/** The node's podCIDRs as the API server lets them in (host bits set are read as their network). */
+function heldCidrs(node: NodeInfo): Cidr[] {
+  return node.podCIDRs.flatMap((text) => readLeniently(text) ?? []);
 }
 
 /**
  * The problems and foreign managers of auditNodes, without a status per node: what the running
- * controller's audit needs, at a fraction of the memory (50,000 node statuses are about 6 MB).
+ * controller's audit needs, at a fraction of the memory (50,000 node statuses are about 6 MB). With
+ * pools it claims through a PoolAllocator, as the reconciler does, so pool nodes are in range.
  */
 export function auditProblems(
   nodes: readonly NodeInfo[],
   ranges: readonly RangeSpec[],
   reserved: readonly Cidr[],
   options: AuditOptions = {},
-): Pick<Findings, 'problems' | 'foreignManagers'> & { readonly allocator: ClusterAllocator } {
-  const fieldManager = options.fieldManager ?? OUR_FIELD_MANAGER;
+): Pick<Findings, 'problems' | 'foreignManagers'> & { readonly allocator: Pick<PodCidrAllocator, 'usage' | 'families'> } {
+  const pools = options.pools ?? [];
+  if (pools.length > 0) return claimThroughPools(nodes, ranges, reserved, pools, options);
   const allocator = new ClusterAllocator({ ranges, reserved });
   const index = occupyDistinctSubnets(nodes, allocator) ? NO_OVERLAPS : new ClaimIndex();
+  return { ...claimAll(nodes, allocator, index, reserved, options), allocator };
+}
+
+/** The claims of every node through the controller's PoolAllocator, pools and flags' ranges together. */
+function claimThroughPools(
+  nodes: readonly NodeInfo[],
+  ranges: readonly RangeSpec[],
+  reserved: readonly Cidr[],
+  pools: readonly PoolDefinition[],
+  options: AuditOptions,
+): Pick<Findings, 'problems' | 'foreignManagers'> & { readonly allocator: PoolAllocator } {
+  // Pools over one range take a subnet in each: only the claim index tells a shared subnet from a conflict.
+  const allocator = new PoolAllocator({ flagRanges: ranges, pools, reserved });
+  return { ...claimAll(nodes, allocator, new ClaimIndex(), reserved, options), allocator };
+}
+
+/** Every node's podCIDRs claimed in first-holder order, as the reconciler claims them. */
+function claimAll(
+  nodes: readonly NodeInfo[],
+  allocator: Pick<PodCidrAllocator, 'occupy' | 'families'>,
+  index: Parameters<typeof claimPodCIDR>[0],
+  reserved: readonly Cidr[],
+  options: AuditOptions,
+): Pick<Findings, 'problems' | 'foreignManagers'> {
+  const fieldManager = options.fieldManager ?? OUR_FIELD_MANAGER;
   const reservedCidrs = reserved.map((cidr) => ({ text: formatCidr(cidr), cidr }));
   const families = new Set(allocator.families);
   const problems: Problem[] = [];
@@ -170,7 +266,7 @@ export function auditProblems(
       foreignManagers.push({ node: node.name, manager: node.podCIDRManager, podCIDRs: node.podCIDRs });
     }
   }
-  return { problems, foreignManagers, allocator };
+  return { problems, foreignManagers };
 }
 
 /**

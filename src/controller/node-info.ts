@@ -9,8 +9,16 @@ export function nodeInfoChanged(a: NodeInfo, b: NodeInfo): boolean {
     a.uid !== b.uid ||
     a.deletionTimestamp !== b.deletionTimestamp ||
     a.podCIDRManager !== b.podCIDRManager ||
-    !sameList(a.podCIDRs, b.podCIDRs)
+    !sameList(a.podCIDRs, b.podCIDRs) ||
+    !sameLabels(a.labels, b.labels)
   );
+}
+
+/** Same keys and values, whatever their order; absent is the same as none. */
+function sameLabels(a: Readonly<Record<string, string>> = {}, b: Readonly<Record<string, string>> = {}): boolean {
+  if (a === b) return true;
+  const keys = Object.keys(a);
+  return keys.length === Object.keys(b).length && keys.every((k) => Object.hasOwn(b, k) && a[k] === b[k]);
 }
 
 export function sameList(a: readonly string[], b: readonly string[]): boolean {

@@ -1,7 +1,25 @@
 // The ports: what the controller needs from the world, owned here and implemented in src/kube and
 // src/metrics (and by small fakes in tests). Kept narrow so the controller runs without an API server.
 
+import type { RangeUsage } from '../allocator/types.js';
+
 export type { AllocatorObserver, RangeUsage } from '../allocator/types.js';
+
+/**
+ * The pool the --cluster-cidr flags make. No Kubernetes name starts with '-', so it never meets a
+ * ClusterCIDR's, and it is the `pool` label value of the flags' ranges: an empty value would be the
+ * same as no label to Prometheus, and read as blank in legends.
+ */
+export const FLAG_POOL = '--cluster-cidr';
+
+/**
+ * A range's usage as metrics and early warnings read it. `pool` names the node-group pool the range
+ * serves (a ClusterCIDR's name, or FLAG_POOL); absent where there is only one set of ranges, which
+ * then is the flags' pool. A range two pools share is listed once per pool.
+ */
+export interface RangeUsageInPool extends RangeUsage {
+  readonly pool?: string;
+}
 
 /** The part of a Node that allocation needs; the cache holds only this, never whole Nodes. */
 export interface NodeInfo {
@@ -14,7 +32,12 @@ export interface NodeInfo {
   readonly deletionTimestamp?: string;
   /** The field manager that owns spec.podCIDRs according to managedFields, when known. */
   readonly podCIDRManager?: string;
+  /** metadata.labels: pools choose by them. */
+  readonly labels?: Readonly<Record<string, string>>;
 }
+
+/** The labels of a Node without any: one frozen object shared by all of them. */
+export const NO_LABELS: Readonly<Record<string, string>> = Object.freeze({});
 
 /** Read access to the informer's cache. */
 export interface NodeLister {
@@ -149,9 +172,73 @@ export interface ConfigMapStore {
   watch(name: string, onChange: (cm: ConfigMapData | undefined) => void, signal: AbortSignal): Promise<void>;
 }
 
-/** Events about objects in the controller's namespace (ConfigMaps); the same reason and note at most once per window. */
+/** A ClusterCIDR as read: identity and lifecycle checked by the adapter, the spec as sent (poolOf checks it). */
+export interface ClusterCIDRObject {
+  readonly name: string;
+  readonly uid: string;
+  readonly resourceVersion: string;
+  readonly generation: number;
+  /** RFC 3339 string once the object is being deleted. */
+  readonly deletionTimestamp?: string;
+  readonly finalizers: readonly string[];
+  readonly spec: unknown;
+}
+
+/** What the pools feature tells of a ClusterCIDR's ranges through its status subresource. */
+export interface ClusterCIDRStatus {
+  readonly observedGeneration: number;
+  readonly ipv4?: PoolFamilyStatus;
+  readonly ipv6?: PoolFamilyStatus;
+  readonly conditions: readonly PoolCondition[];
+}
+
+export interface PoolFamilyStatus {
+  readonly capacity: number;
+  readonly allocated: number;
+  readonly free: number;
+}
+
+/** A metav1.Condition. */
+export interface PoolCondition {
+  readonly type: string;
+  readonly status: 'True' | 'False' | 'Unknown';
+  readonly observedGeneration: number;
+  readonly lastTransitionTime: string;
+  readonly reason: string;
+  readonly message: string;
+}
+
+/** How the informer of pools tells what it saw. */
+export interface ClusterCIDRHandlers {
+  /** A full list: every object there is (none when the API has no ClusterCIDRs or we may not read them). */
+  listed(objects: readonly ClusterCIDRObject[]): void;
+  changed(object: ClusterCIDRObject): void;
+  deleted(name: string): void;
+}
+
+/** ClusterCIDRs: watched (relisting after every end), their finalizers and status written. */
+export interface ClusterCIDRStore {
+  /** Lists, then watches, again and again until signal aborts. */
+  watch(handlers: ClusterCIDRHandlers, signal: AbortSignal): Promise<void>;
+  /** Replaces metadata.finalizers, only if the object is still at that resourceVersion (else throws). */
+  setFinalizers(name: string, resourceVersion: string, finalizers: readonly string[], signal?: AbortSignal): Promise<void>;
+  writeStatus(name: string, status: ClusterCIDRStatus, signal?: AbortSignal): Promise<void>;
+}
+
+/** The object an Event is about: one in the controller's namespace, or a cluster-scoped one. */
+export interface EventRegarding {
+  readonly kind: string;
+  readonly name: string;
+  readonly uid?: string;
+  /** Default v1 (a ConfigMap). */
+  readonly apiVersion?: string;
+  /** The object has no namespace (a ClusterCIDR); its Events go to "default", as Nodes' do. */
+  readonly clusterScoped?: boolean;
+}
+
+/** Events about objects other than Nodes; the same reason and note at most once per window. */
 export interface ObjectEventSink {
-  emit(regarding: { kind: string; name: string; uid?: string }, type: EventType, reason: string, note: string): void;
+  emit(regarding: EventRegarding, type: EventType, reason: string, note: string): void;
 }
 
 /**

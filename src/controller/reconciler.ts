@@ -2,7 +2,7 @@
 // reclaims on delete. A range some live node holds in its spec is never handed to another node.
 
 import type { Logger } from 'pino';
-import { RangeExhaustedError } from '../allocator/errors.js';
+import { NoPoolError, RangeExhaustedError } from '../allocator/errors.js';
 import type { PodCidrAllocator } from '../allocator/types.js';
 import { type Cidr, overlaps, sameCidr, tryParseCidr } from '../cidr/index.js';
 import { claimPodCIDR, firstHolderOrder } from './claim.js';
@@ -12,6 +12,7 @@ import {
   type NodeInfo,
   type NodeLister,
   type NodeWriter,
+  NO_LABELS,
   PatchError,
   type PatchFailure,
   type ReconcilerObserver,
@@ -193,11 +194,14 @@ export class Reconciler {
   }
 
   /**
-   * After ranges were appended to the allocator: podCIDRs inside them were out of range until now, and
-   * are occupied before anything there is handed out. Unlike rebuild, nothing is cleared or freed: a
-   * patch that landed but is not in the cache yet keeps its claim, so its subnet cannot go to another node.
+   * After ranges were added to the allocator (appended, or a new pool): podCIDRs inside them were out
+   * of range until now, and are occupied before anything there is handed out. Unlike rebuild, nothing
+   * is cleared or freed: a patch that landed but is not in the cache yet keeps its claim, so its subnet
+   * cannot go to another node. Every claim already held is occupied again too: a new pool may cover
+   * addresses an existing one handed out (a reservation whose patch is out is in no node's spec yet).
+   * Then waiting nodes try again: the new ranges may serve them.
    */
-  rangesAppended(nodes: readonly NodeInfo[]): ConflictKind[] {
+  rangesAdded(nodes: readonly NodeInfo[]): ConflictKind[] {
     const before = this.#clusterCIDRs;
     this.#clusterCIDRs = clusterCIDRsOf(this.#allocator);
     const added = this.#clusterCIDRs.filter((r) => !before.some((b) => sameCidr(b, r)));
@@ -208,7 +212,18 @@ export class Reconciler {
       for (const text of node.podCIDRs) if (insideAny(added, text)) reported?.delete(text);
       found.push(...this.#claimSafely(node));
     }
+    for (const claim of this.#index.all()) this.#occupySafely(claim);
+    for (const name of this.#waiting) this.#requeue(name);
     return found;
+  }
+
+  #occupySafely(claim: Claim): void {
+    try {
+      this.#allocator.occupy(claim.text);
+    } catch (err) {
+      // Out of every range (a pool was deleted under it): nothing here can hand it out anyway.
+      this.#log.debug({ node: claim.node, cidr: claim.text, err }, 'claim is outside every range');
+    }
   }
 
   #claimSafely(node: NodeInfo): ConflictKind[] {
@@ -404,9 +419,9 @@ export class Reconciler {
   #reserve(node: NodeInfo, record: NodeRecord): Attempt {
     let cidrs: string[];
     try {
-      cidrs = this.#allocator.allocate();
+      cidrs = this.#allocator.allocate({ name: node.name, labels: node.labels ?? NO_LABELS });
     } catch (err) {
-      if (err instanceof RangeExhaustedError) this.#exhausted(node, err);
+      if (err instanceof RangeExhaustedError || err instanceof NoPoolError) this.#exhausted(node, err);
       throw err;
     }
     const claims = cidrs.map((text): Claim => {
@@ -513,9 +528,10 @@ export class Reconciler {
 
   // ---- exhaustion ----------------------------------------------------------------------------
 
-  #exhausted(node: NodeInfo, err: RangeExhaustedError): void {
+  #exhausted(node: NodeInfo, err: RangeExhaustedError | NoPoolError): void {
     if (!this.#waiting.has(node.name)) {
-      if (this.#waiting.size === 0) this.#log.info({ node: node.name, err: err.message }, 'cluster CIDR exhausted; nodes wait for a release');
+      const wait = err instanceof NoPoolError ? 'no pool can serve a node; it waits for a pool or a release' : 'cluster CIDR exhausted; nodes wait for a release';
+      if (this.#waiting.size === 0) this.#log.info({ node: node.name, err: err.message }, wait);
       this.#waiting.add(node.name);
       this.#observer.waiting?.(this.#waiting.size);
       const note = `Node ${node.name} status is now: CIDRNotAvailable (${err.message})`;
@@ -617,6 +633,11 @@ export class Reconciler {
   assigned(node: { readonly name: string; readonly uid: string }): boolean {
     const record = this.#records.get(node.name);
     return record?.uid === node.uid && (!isEmpty(record.claims) || record.attempt !== undefined);
+  }
+
+  /** True when some node holds, or is being given, an address inside the CIDR; before the rebuild, unknown: true. */
+  holds(cidr: Cidr): boolean {
+    return !this.#rebuilt || this.#index.overlapping(cidr).length > 0;
   }
 
   /** The node owning exactly this range, if any (for `check` and tests). */

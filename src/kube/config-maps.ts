@@ -12,6 +12,7 @@ import {
   ConfigMapConflictError,
   type ConfigMapData,
   type ConfigMapStore,
+  type EventRegarding,
   type EventType,
   type ObjectEventSink,
 } from '../controller/ports.js';
@@ -139,7 +140,7 @@ export class KubeObjectEvents implements ObjectEventSink {
     this.#o = options;
   }
 
-  emit(regarding: { kind: string; name: string; uid?: string }, type: EventType, reason: string, note: string): void {
+  emit(regarding: EventRegarding, type: EventType, reason: string, note: string): void {
     const now = (this.#o.now ?? Date.now)();
     const windowMs = this.#o.windowMs ?? 10 * 60_000;
     for (const [key, at] of this.#written) if (now - at >= windowMs) this.#written.delete(key);
@@ -149,8 +150,9 @@ export class KubeObjectEvents implements ObjectEventSink {
     void this.#create(regarding, type, reason, note);
   }
 
-  async #create(regarding: { kind: string; name: string; uid?: string }, type: EventType, reason: string, note: string): Promise<void> {
-    const namespace = this.#o.namespace;
+  async #create(regarding: EventRegarding, type: EventType, reason: string, note: string): Promise<void> {
+    // The API server puts Events about cluster-scoped objects in "default", as it does for Nodes.
+    const namespace = regarding.clusterScoped ? 'default' : this.#o.namespace;
     this.#sequence = (this.#sequence + 1) % 1_000_000;
     const body: EventBody = {
       apiVersion: 'events.k8s.io/v1',
@@ -163,7 +165,13 @@ export class KubeObjectEvents implements ObjectEventSink {
       reason,
       type,
       note: note.length > 1000 ? `${note.slice(0, 997)}...` : note,
-      regarding: { kind: regarding.kind, apiVersion: 'v1', name: regarding.name, namespace, uid: regarding.uid || undefined },
+      regarding: {
+        kind: regarding.kind,
+        apiVersion: regarding.apiVersion ?? 'v1',
+        name: regarding.name,
+        namespace: regarding.clusterScoped ? undefined : namespace,
+        uid: regarding.uid || undefined,
+      },
     };
     try {
       await createEvent(this.#o.api, namespace, body);

@@ -2,7 +2,7 @@
 // The result shares nothing with the input, so the full Node (status, images) can be collected at once.
 
 import type { V1ManagedFieldsEntry, V1Node } from '@kubernetes/client-node';
-import type { NodeInfo } from '../controller/ports.js';
+import { NO_LABELS, type NodeInfo } from '../controller/ports.js';
 
 const NO_CIDRS: readonly string[] = Object.freeze([]);
 
@@ -13,16 +13,40 @@ const NO_CIDRS: readonly string[] = Object.freeze([]);
 export function toNodeInfo(node: V1Node): NodeInfo {
   const meta = node.metadata ?? {};
   const manager = podCIDRManager(meta.managedFields);
+  const podCIDRs = podCIDRsOf(node);
   // Every field in one literal, the optional ones possibly undefined: V8 then keeps them all inside
   // the object instead of in a separate property array (about 40 bytes a node).
   return {
     name: meta.name ?? '',
     uid: meta.uid ?? '',
     resourceVersion: meta.resourceVersion ?? '',
-    podCIDRs: podCIDRsOf(node),
+    podCIDRs,
     deletionTimestamp: timestampString(meta.deletionTimestamp),
     podCIDRManager: manager === undefined ? undefined : shared(manager),
+    labels: labelsForPoolChoice(podCIDRs, meta.labels),
   };
+}
+
+/**
+ * Labels only choose a pool, once, for a node without podCIDRs: allocations never move when labels
+ * change. A node that holds podCIDRs keeps none, which saves 224 B a node at 50,000 nodes with a
+ * dozen labels (docs/decisions/0003, "labels only while a node waits").
+ */
+function labelsForPoolChoice(
+  podCIDRs: readonly string[],
+  labels: Readonly<Record<string, string>> | undefined,
+): Readonly<Record<string, string>> {
+  return podCIDRs.length > 0 ? NO_LABELS : labelsOf(labels);
+}
+
+/** A copy with keys and values shared across nodes (most repeat: arch, os, zone, instance type). */
+function labelsOf(labels: Readonly<Record<string, string>> | undefined): Readonly<Record<string, string>> {
+  if (labels === undefined) return NO_LABELS;
+  const keys = Object.keys(labels);
+  if (keys.length === 0) return NO_LABELS;
+  const out: Record<string, string> = {};
+  for (const key of keys) out[shared(key)] = shared(labels[key] ?? '');
+  return out;
 }
 
 function podCIDRsOf(node: V1Node): readonly string[] {

@@ -479,6 +479,9 @@ function readObjectMeta(meta: MessageReader): Meta {
       case 9:
         out.deletionTimestamp = readTime(meta.message());
         break;
+      case 11:
+        readMapEntry(meta.message(), (out.labels ??= {}));
+        break;
       case 17:
         managedFields.push(readManagedFields(meta.message()));
         break;
@@ -488,6 +491,18 @@ function readObjectMeta(meta: MessageReader): Meta {
   }
   if (managedFields.length > 0) out.managedFields = managedFields;
   return out;
+}
+
+/** One entry of a map<string, string> (key = 1, value = 2); an absent value is "". */
+function readMapEntry(entry: MessageReader, into: Record<string, string>): void {
+  let key = '';
+  let value = '';
+  for (let tag = entry.next(); tag !== undefined; tag = entry.next()) {
+    if (tag.field === 1) key = entry.string();
+    else if (tag.field === 2) value = entry.string();
+    else entry.skip();
+  }
+  into[key] = value;
 }
 
 /** podCIDRManager only looks inside entries naming f:podCIDR(s), so others keep an empty fieldsV1. */

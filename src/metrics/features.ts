@@ -1,14 +1,16 @@
 // The operator features' series: audit findings, nearly full ranges, podCIDRs set by another allocator.
 
 import { Counter, Gauge, type Registry } from 'prom-client';
-import type { ForeignWriteObserver } from '../controller/ports.js';
+import { FLAG_POOL, type ForeignWriteObserver } from '../controller/ports.js';
 
 /** Read at scrape time, like every gauge here; an absent source reports nothing. */
 export interface FeatureSources {
   /** Findings of the last audit per kind, every kind present; 0s on a standby. */
   auditFindings?(): Readonly<Record<string, number>>;
-  /** Each range of the running term with the highest warning threshold it is past, 0 when below. */
-  rangeLevels?(): readonly { readonly clusterCIDR: string; readonly level: number }[];
+  /** Each range of each pool of the running term with the highest warning threshold it is past, 0 when below. */
+  rangeLevels?(): readonly { readonly clusterCIDR: string; readonly pool?: string; readonly level: number }[];
+  /** ClusterCIDRs that cannot be served now. */
+  invalidPools?(): number;
 }
 
 /** Registers the features' series into registry; returns the hook second-allocator detection calls. */
@@ -25,12 +27,24 @@ export function createFeatureMetrics(registry: Registry, sources: FeatureSources
   });
   new Gauge({
     name: 'podcidr_allocator_range_nearly_full',
-    help: 'The highest warning threshold (0.8, 0.95) a cluster range is past, 0 when below; re-armed 5 points below.',
-    labelNames: ['clusterCIDR'],
+    help:
+      'The highest warning threshold (0.8, 0.95) a cluster range is past, 0 when below; re-armed 5 points below. ' +
+      `Per pool: the ClusterCIDR's name, or ${FLAG_POOL} for the flags' ranges.`,
+    labelNames: ['clusterCIDR', 'pool'],
     registers,
     collect() {
       this.reset();
-      for (const { clusterCIDR, level } of sources.rangeLevels?.() ?? []) this.set({ clusterCIDR }, level);
+      for (const { clusterCIDR, pool, level } of sources.rangeLevels?.() ?? []) {
+        this.set({ clusterCIDR, pool: pool ?? FLAG_POOL }, level);
+      }
+    },
+  });
+  new Gauge({
+    name: 'podcidr_allocator_clustercidrs_invalid',
+    help: 'ClusterCIDR objects that cannot be served (bad spec, or ranges that cannot be carved); see their ClusterCIDRInvalid Events.',
+    registers,
+    collect() {
+      this.set(sources.invalidPools?.() ?? 0);
     },
   });
   const writes = new Counter({

@@ -6,10 +6,11 @@ import {
   type AllocatorObserver,
   type ConflictKind,
   conflictKinds,
+  FLAG_POOL,
   type ForeignWriteObserver,
   type NodeInformerObserver,
   type PatchFailure,
-  type RangeUsage,
+  type RangeUsageInPool,
   type ReconcilerObserver,
   type RequestObserver,
   type WorkQueueObserver,
@@ -21,8 +22,8 @@ import { AllocatorTally, type RangeTally } from './tally.js';
 
 /** State read at scrape time, so a gauge can never disagree with what it reports on. */
 export interface MetricsSources extends FeatureSources {
-  /** The allocator's ranges; empty while no allocator runs (a standby replica). */
-  usage(): readonly RangeUsage[];
+  /** The allocator's ranges, once per pool that has them; empty while no allocator runs (a standby replica). */
+  usage(): readonly RangeUsageInPool[];
   /** Nodes in the cache that have no spec.podCIDR yet. */
   nodesWithoutPodCIDR(): number;
   /** Conflicts present now, per kind; a missing kind is 0. */
@@ -32,7 +33,10 @@ export interface MetricsSources extends FeatureSources {
 
 /** The hooks to hand to each part; every hook of every observer is implemented. */
 export interface Metrics {
+  /** The flags' pool's hooks: what an allocator of ranges alone takes. */
   readonly allocator: Required<AllocatorObserver>;
+  /** One pool's hooks (the same object for the same name): what SharedPoolsOptions.observer takes. */
+  allocatorOf(pool: string): Required<AllocatorObserver>;
   /** No `released` hook: the allocator counts releases when the bits clear (after any quarantine). */
   readonly reconciler: ReconcilerObserver;
   readonly queue: Required<WorkQueueObserver>;
@@ -75,7 +79,7 @@ export function createMetrics(registry: Registry, sources: MetricsSources): Metr
   const registers = [registry];
   collectDefaultMetrics({ register: registry });
   createLeaderMetrics(registry, sources);
-  const allocator = allocatorMetrics(registers, sources);
+  const allocatorOf = allocatorMetrics(registers, sources);
   registerRangeGauges(registers, sources);
   const reconciler = reconcilerMetrics(registers, sources);
   const queue = queueMetrics(registers);
@@ -89,7 +93,8 @@ export function createMetrics(registry: Registry, sources: MetricsSources): Metr
     registers,
   });
   return {
-    allocator,
+    allocator: allocatorOf(FLAG_POOL),
+    allocatorOf,
     reconciler,
     queue,
     informer,
@@ -108,13 +113,22 @@ function observe<L extends string>(histogram: Histogram<L>, labels: Partial<Reco
 }
 
 /**
- * Upstream's cidrset_* series: same names (typo included), label and semantics. The observer only
- * tallies plain numbers; prom-client reads them at scrape time, so an allocation pays no metric call.
+ * Upstream's cidrset_* series: same names (typo included), label and semantics. The observers only
+ * tally plain numbers; prom-client reads them at scrape time, so an allocation pays no metric call.
+ *
+ * Upstream has one CidrSet per clusterCIDR; here two pools may carve the same range (each its own
+ * bitmap, of its own node size) and a subnet taken in one is occupied in the other. So each
+ * clusterCIDR appears once, taken from the first pool listing it (the flags' pool when it has the
+ * range), and the counters count that pool's flips alone: an allocation anywhere in the range is
+ * counted once, as the node subnets of that pool it takes, and allocations minus releases follows the
+ * usage gauge beside them. The tries histogram counts every allocation request of every pool once.
  */
-function allocatorMetrics(registers: Registry[], sources: MetricsSources): Required<AllocatorObserver> {
-  const tally = new AllocatorTally();
-  const allocationsSince = deltaSinceScrape(() => tally.allocationSeries, (t) => t.allocations);
-  const releasesSince = deltaSinceScrape(() => tally.releaseSeries, (t) => t.releases);
+function allocatorMetrics(registers: Registry[], sources: MetricsSources): (pool: string) => Required<AllocatorObserver> {
+  const tries = new AllocatorTally();
+  const flips = new Map<string, AllocatorTally>();
+  const owners = new RangeOwners();
+  const allocationsSince = deltaSinceScrape(flips, owners, (t) => t.allocationSeries, (t) => t.allocations);
+  const releasesSince = deltaSinceScrape(flips, owners, (t) => t.releaseSeries, (t) => t.releases);
   new Counter({
     name: 'node_ipam_controller_cidrset_cidrs_allocations_total',
     help: 'Counter measuring total number of CIDR allocations.',
@@ -122,7 +136,7 @@ function allocatorMetrics(registers: Registry[], sources: MetricsSources): Requi
     registers,
     collect() {
       // usage() first: reading it can end a quarantine, which counts releases.
-      const ranges = sources.usage();
+      const ranges = owners.update(sources.usage());
       allocationsSince(this);
       zeroPerRange(this, ranges);
     },
@@ -134,7 +148,7 @@ function allocatorMetrics(registers: Registry[], sources: MetricsSources): Requi
     registers,
     collect() {
       // usage() first: reading it can end a quarantine, which counts releases.
-      const ranges = sources.usage();
+      const ranges = owners.update(sources.usage());
       releasesSince(this);
       zeroPerRange(this, ranges);
     },
@@ -143,7 +157,7 @@ function allocatorMetrics(registers: Registry[], sources: MetricsSources): Requi
     name: 'node_ipam_controller_cidrset_allocation_tries_per_request',
     help: 'Histogram measuring CIDR allocation tries per request: taken subnets skipped to find a free one.',
     registers,
-    tally,
+    tally: tries,
   });
   perRangeGauge(registers, sources, {
     name: 'node_ipam_controller_cidrset_usage_cidrs',
@@ -161,49 +175,102 @@ function allocatorMetrics(registers: Registry[], sources: MetricsSources): Requi
     help: 'Maximum number of CIDRs that can be allocated.',
     value: (u) => u.capacity,
   });
-  // Plain functions, so a part may take one hook alone; the tally's methods need their `this`.
-  return {
-    allocated: (clusterCIDR, tries) => tally.allocated(clusterCIDR, tries),
-    occupied: (clusterCIDR, subnets) => tally.occupied(clusterCIDR, subnets),
-    released: (clusterCIDR, subnets) => tally.released(clusterCIDR, subnets),
+  const hooks = new Map<string, Required<AllocatorObserver>>();
+  return (pool) => {
+    let pooled = hooks.get(pool);
+    if (pooled === undefined) {
+      const own = new AllocatorTally();
+      flips.set(pool, own);
+      // Plain functions, so a part may take one hook alone; the tallies' methods need their `this`.
+      // An allocation is one flip of the pool's own bitmap; its tries go to the shared histogram.
+      pooled = {
+        allocated: (clusterCIDR, n) => {
+          own.occupied(clusterCIDR, 1);
+          tries.allocated(clusterCIDR, n);
+        },
+        occupied: (clusterCIDR, subnets) => own.occupied(clusterCIDR, subnets),
+        released: (clusterCIDR, subnets) => own.released(clusterCIDR, subnets),
+      };
+      hooks.set(pool, pooled);
+    }
+    return pooled;
   };
 }
 
+/** The pool whose flips the cidrset counters count, per clusterCIDR. */
+class RangeOwners {
+  /** clusterCIDR -> first pool listing it at the last scrape that listed it at all. */
+  readonly #owners = new Map<string, string>();
+
+  /**
+   * Takes the owners from `usage` and returns it with one entry per clusterCIDR. A range no longer
+   * listed (a standby, a pool removed) keeps its last owner, so its last flips are not counted twice.
+   */
+  update(usage: readonly RangeUsageInPool[]): RangeUsageInPool[] {
+    const first = firstPerRange(usage);
+    for (const u of first) this.#owners.set(u.clusterCIDR, poolOf(u));
+    return first;
+  }
+
+  /** Whether `pool`'s flips in the range count; a range never listed counts every pool's. */
+  counts(pool: string, clusterCIDR: string): boolean {
+    return (this.#owners.get(clusterCIDR) ?? pool) === pool;
+  }
+}
+
+/** Each clusterCIDR once, from the first pool listing it; the order of first listing. */
+function firstPerRange(usage: readonly RangeUsageInPool[]): RangeUsageInPool[] {
+  const seen = new Set<string>();
+  return usage.filter((u) => !seen.has(u.clusterCIDR) && seen.add(u.clusterCIDR));
+}
+
+function poolOf(usage: RangeUsageInPool): string {
+  return usage.pool ?? FLAG_POOL;
+}
+
 /**
- * Adds to a counter what each range tallied since the last scrape, so the counter keeps its own total
- * and behaves as one fed by inc(): a reset() restarts it from zero. Series are created in the order
- * the ranges first counted something, as inc() would have created them (after a reset(), in that
- * same first order rather than the order they counted again).
+ * Adds to a counter what each owning pool's range tallied since the last scrape, so the counter keeps
+ * its own total and behaves as one fed by inc(): a reset() restarts it from zero. Series are created in
+ * the order the ranges first counted something, as inc() would have created them (after a reset(), in
+ * that same first order rather than the order they counted again). What a pool that does not own the
+ * range tallied is passed over but marked handed, so a change of owner adds only flips made after it.
  */
 function deltaSinceScrape(
-  series: () => readonly RangeTally[],
+  pools: ReadonlyMap<string, AllocatorTally>,
+  owners: RangeOwners,
+  series: (tally: AllocatorTally) => readonly RangeTally[],
   total: (tally: RangeTally) => number,
 ): (counter: Counter<'clusterCIDR'>) => void {
   const handed = new Map<RangeTally, number>();
   return (counter) => {
-    for (const tally of series()) {
-      const now = total(tally);
-      const before = handed.get(tally) ?? 0;
-      // Only a change adds: after a reset() a series reappears when it counts again, as with inc().
-      if (now === before) continue;
-      counter.inc(tally.labels, now - before);
-      handed.set(tally, now);
+    for (const [pool, tallies] of pools) {
+      for (const tally of series(tallies)) {
+        const now = total(tally);
+        const before = handed.get(tally) ?? 0;
+        // Only a change adds: after a reset() a series reappears when it counts again, as with inc().
+        if (now === before) continue;
+        handed.set(tally, now);
+        if (owners.counts(pool, tally.clusterCIDR)) counter.inc(tally.labels, now - before);
+      }
     }
   };
 }
 
 /** Counters show 0 for every range from the first scrape, so the first allocation is a visible increase. */
-function zeroPerRange(counter: Counter<'clusterCIDR'>, ranges: readonly RangeUsage[]): void {
+function zeroPerRange(counter: Counter<'clusterCIDR'>, ranges: readonly RangeUsageInPool[]): void {
   for (const u of ranges) counter.inc({ clusterCIDR: u.clusterCIDR }, 0);
 }
 
 interface PerRangeGauge {
   readonly name: string;
   readonly help: string;
-  readonly value: (usage: RangeUsage) => number;
+  readonly value: (usage: RangeUsageInPool) => number;
 }
 
-/** A gauge labelled by clusterCIDR, rebuilt from `usage()` on each scrape (no stale ranges survive). */
+/**
+ * A gauge labelled by clusterCIDR alone, as upstream's, rebuilt from `usage()` on each scrape (no stale
+ * ranges survive); a range pools share is read from the first pool listing it, as the counters are.
+ */
 function perRangeGauge(registers: Registry[], sources: MetricsSources, spec: PerRangeGauge): void {
   new Gauge({
     name: spec.name,
@@ -212,7 +279,7 @@ function perRangeGauge(registers: Registry[], sources: MetricsSources, spec: Per
     registers,
     collect() {
       this.reset();
-      for (const u of sources.usage()) this.set({ clusterCIDR: u.clusterCIDR }, spec.value(u));
+      for (const u of firstPerRange(sources.usage())) this.set({ clusterCIDR: u.clusterCIDR }, spec.value(u));
     },
   });
 }
@@ -237,16 +304,20 @@ const rangeGauges: readonly PerRangeGauge[] = [
   },
 ];
 
+/** Said in every range gauge's help: the label that tells pools over one range apart. */
+const POOL_HELP = ` Per pool: the ClusterCIDR's name, or ${FLAG_POOL} for the flags' ranges.`;
+
+/** Per range of each pool, so two pools over one clusterCIDR are two series. */
 function registerRangeGauges(registers: Registry[], sources: MetricsSources): void {
   for (const spec of rangeGauges) {
     new Gauge({
       name: spec.name,
-      help: spec.help,
-      labelNames: ['clusterCIDR', 'family'],
+      help: spec.help + POOL_HELP,
+      labelNames: ['clusterCIDR', 'family', 'pool'],
       registers,
       collect() {
         this.reset();
-        for (const u of sources.usage()) this.set({ clusterCIDR: u.clusterCIDR, family: u.family }, spec.value(u));
+        for (const u of sources.usage()) this.set({ clusterCIDR: u.clusterCIDR, family: u.family, pool: poolOf(u) }, spec.value(u));
       },
     });
   }

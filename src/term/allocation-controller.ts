@@ -4,7 +4,6 @@
 // (docs/decisions/0001); nothing an old leader remembered is ever taken to be free.
 
 import type { Logger } from 'pino';
-import { ClusterAllocator } from '../allocator/cluster-allocator.js';
 import type { AllocatorObserver, QuarantineEntry, RangeSpec, TakenSubnets } from '../allocator/types.js';
 import { Reconciler, type CarriedAllocation, type RebuildSummary } from '../controller/reconciler.js';
 import {
@@ -16,6 +15,7 @@ import {
   type WorkQueueObserver,
 } from '../controller/ports.js';
 import { WorkQueue, runWorkers } from '../controller/workqueue.js';
+import { PoolAllocator, type PoolDefinition } from '../controller/pool-allocator.js';
 import type { Cidr } from '../cidr/index.js';
 
 /** What a term and a fast start allocate with alike: flags, the patch writer, Events, metrics. */
@@ -25,7 +25,12 @@ export type AllocatingOptions = Pick<
 >;
 
 export interface AllocationControllerOptions {
+  /** --cluster-cidr and appended ranges: the pool that serves every node last; may be empty. */
   readonly ranges: readonly RangeSpec[];
+  /** ClusterCIDR pools known at the start of the term. */
+  readonly pools?: readonly PoolDefinition[];
+  /** Of those, the ones being deleted: they hand out nothing new. */
+  readonly deletingPools?: readonly string[];
   readonly reserved: readonly Cidr[];
   readonly quarantineMs: number;
   /** Quarantine entries from before this term (durable quarantine), on the same clock as now(). */
@@ -47,7 +52,8 @@ export interface AllocationControllerOptions {
   readonly workers: number;
   readonly fieldManager: string;
   readonly now?: () => number;
-  readonly allocatorObserver?: AllocatorObserver;
+  /** Each pool's observer, by the pool's name (FLAG_POOL for the flags'). */
+  readonly allocatorObserver?: (pool: string) => AllocatorObserver;
   readonly reconcilerObserver?: ReconcilerObserver;
   readonly queueObserver?: WorkQueueObserver;
   /** One sync of one node took this long, failed or not. */
@@ -56,7 +62,7 @@ export interface AllocationControllerOptions {
 }
 
 export class AllocationController {
-  readonly allocator: ClusterAllocator;
+  readonly allocator: PoolAllocator;
   readonly reconciler: Reconciler;
   readonly queue: WorkQueue;
   readonly #o: AllocationControllerOptions;
@@ -67,14 +73,17 @@ export class AllocationController {
     this.#o = options;
     this.#log = options.logger;
     const now = options.now ?? Date.now;
-    this.allocator = new ClusterAllocator({
-      ranges: options.ranges,
+    this.allocator = new PoolAllocator({
+      flagRanges: options.ranges,
+      pools: options.pools,
       reserved: options.reserved,
       quarantineMs: options.quarantineMs,
       now,
       observer: options.allocatorObserver,
     });
-    for (const taken of options.taken ?? []) this.allocator.markTaken(taken);
+    for (const name of options.deletingPools ?? []) this.allocator.setDeleting(name);
+    const flags = this.allocator.flagPool();
+    for (const taken of options.taken ?? []) flags?.markTaken(taken);
     if (options.quarantined) this.allocator.seedQuarantine(options.quarantined);
     this.queue = new WorkQueue({ observer: options.queueObserver });
     this.reconciler = new Reconciler({

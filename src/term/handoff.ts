@@ -54,6 +54,15 @@ export function occupyPodCIDRs(allocator: Pick<PodCidrAllocator, 'occupy'>, node
   for (const text of node.podCIDRs) claimPodCIDR(NO_OVERLAPS, allocator, node, text);
 }
 
+/**
+ * The handoff of a term that served ClusterCIDR pools: a fast start allocates from --cluster-cidr
+ * alone and would put a node meant for a pool in the wrong one (allocations are never moved), so
+ * it describes no ranges and the next leader allocates once its list is in.
+ */
+export function noFastStart(resourceVersion: string): Handoff {
+  return { resourceVersion, ranges: [] };
+}
+
 export function encodeHandoff(handoff: Handoff): string {
   const stored: Stored = { version: 1, resourceVersion: handoff.resourceVersion, ranges: handoff.ranges };
   return JSON.stringify(stored);
@@ -92,7 +101,8 @@ function isTakenSubnets(value: unknown): value is TakenSubnets {
  * range the handoff does not describe could hold anything.
  */
 export function handoffRanges(handoff: Handoff, flagRanges: readonly RangeSpec[]): RangeSpec[] | undefined {
-  if (handoff.ranges.length < flagRanges.length) return undefined;
+  // No ranges: the term that wrote it served pools, which a fast start cannot (see noFastStart).
+  if (handoff.ranges.length === 0 || handoff.ranges.length < flagRanges.length) return undefined;
   const ranges: RangeSpec[] = [];
   for (const { clusterCIDR, nodeMask } of handoff.ranges) {
     const cidr = tryParseCidr(clusterCIDR);

@@ -6,14 +6,14 @@
 import type { Logger } from 'pino';
 import type { AllocatorObserver, QuarantineEntry, RangeSpec } from '../allocator/types.js';
 import type { NodeInformer } from '../controller/node-informer.js';
-import type { ConfigMapStore, NodeInfo, NodeSource, RangeUsage, WorkQueueObserver } from '../controller/ports.js';
+import type { ConfigMapStore, NodeInfo, NodeSource, RangeUsageInPool, WorkQueueObserver } from '../controller/ports.js';
 import type { CarriedAllocation } from '../controller/reconciler.js';
 import type { Clock } from '../time.js';
 import { AllocationController, type AllocatingOptions } from './allocation-controller.js';
 import { FastStart } from './fast-start.js';
 import { startAll, termHandle, type TermHandle } from './features/feature.js';
 import { prepareTerm, type Features } from './features/index.js';
-import { handoffRanges, readHandoff, takeHandoff, writeHandoff } from './handoff.js';
+import { handoffRanges, noFastStart, readHandoff, takeHandoff, writeHandoff } from './handoff.js';
 
 /** A graceful stop waits this long at most for the handoff to be written. */
 const HANDOFF_WRITE_MS = 3_000;
@@ -29,7 +29,7 @@ export interface TermRunnerOptions {
   /** --cluster-cidr as parsed: a handoff is used only when its ranges start with these. */
   readonly flagRanges: readonly RangeSpec[];
   readonly allocating: AllocatingOptions;
-  readonly allocatorObserver?: AllocatorObserver;
+  readonly allocatorObserver?: (pool: string) => AllocatorObserver;
   readonly queueObserver?: WorkQueueObserver;
   /** The informer's clock: a term's start is read from it, so it compares with the list times. */
   readonly clock: Clock;
@@ -64,7 +64,7 @@ export class TermRunner {
   }
 
   /** The running term's ranges; none while no term runs. */
-  usage(): RangeUsage[] {
+  usage(): RangeUsageInPool[] {
     return this.#term?.allocator.usage() ?? [];
   }
 
@@ -156,10 +156,13 @@ export class TermRunner {
     termStart: number,
     carried: readonly CarriedAllocation[],
   ): AllocationController {
+    const pools = this.#o.features.pools.current();
     return new AllocationController(
       {
         ...this.#o.allocating,
         ranges: this.#o.features.ranges.ranges(),
+        pools: pools.pools,
+        deletingPools: pools.deleting,
         quarantined,
         carried,
         lister: this.#o.informer,
@@ -179,7 +182,9 @@ export class TermRunner {
     await this.#o.features.quarantine?.flush(handle);
     const resourceVersion = this.#o.informer.lastSyncResourceVersion();
     if (resourceVersion === '') return;
-    const handoff = takeHandoff(term.allocator, this.#o.informer.list(), resourceVersion);
+    const flags = term.allocator.flagPool();
+    const servedPools = flags === undefined || term.allocator.pools().length > 0;
+    const handoff = servedPools ? noFastStart(resourceVersion) : takeHandoff(flags, this.#o.informer.list(), resourceVersion);
     const log = this.#o.logger.child({ component: 'handoff' });
     // Bounded: a spent token bucket must not hold the stop up; the next leader then lists first.
     await writeHandoff(this.#o.handoffs, handoff, log, AbortSignal.timeout(HANDOFF_WRITE_MS));

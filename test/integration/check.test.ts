@@ -1,9 +1,10 @@
 // `podcidr-allocator check` as an operator runs it: a child process against the real kube-apiserver,
 // scoped with --selector to this file's nodes. Also pins which bad podCIDRs the API server lets in.
-import type * as k8s from '@kubernetes/client-node';
+import * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { CheckJson } from '../../src/cli/commands/report.js';
 import { runCli, type Outcome } from '../cli-process.js';
+import { CLUSTER_CIDR_RESOURCE, installClusterCidrCrd, removeClusterCidrCrd } from './clustercidr-api.js';
 import {
   TestScope,
   controlPlane,
@@ -105,5 +106,79 @@ describeWithControlPlane('podcidr-allocator check on a real API server', () => {
     expect(code).toBe(2);
     expect(stderr.split('\n').filter(Boolean)).toHaveLength(1);
     expect(stderr).toMatch(/^check: --selector: rejected by the API server: list nodes: HTTP 400/);
+  });
+});
+
+const resource = CLUSTER_CIDR_RESOURCE;
+
+describeWithControlPlane('podcidr-allocator check with ClusterCIDR pools on a real API server', () => {
+  let c: KubeClients;
+  let custom: k8s.CustomObjectsApi;
+  let installed = false;
+  const pools: string[] = [];
+  const scope = new TestScope('check-pools');
+
+  beforeAll(() => {
+    c = kubeClients();
+    custom = c.kc.makeApiClient(k8s.CustomObjectsApi);
+  });
+  afterAll(async () => {
+    await scope.cleanup(c);
+    for (const name of pools) await custom.deleteClusterCustomObject({ ...resource, name }).catch(() => undefined);
+    if (installed) await removeClusterCidrCrd(c.kc);
+  });
+
+  async function installCrd(): Promise<void> {
+    await installClusterCidrCrd(c.kc);
+    installed = true;
+  }
+
+  async function createNode(base: string, podCIDRs: string[]): Promise<string> {
+    const body: k8s.V1Node = scope.node(base);
+    body.spec = { podCIDR: podCIDRs[0], podCIDRs };
+    const node = await c.core.createNode({ body, fieldManager: 'podcidr-allocator' });
+    const name = node.metadata?.name;
+    if (name === undefined) throw new Error('created node has no name');
+    return name;
+  }
+
+  it('notes that no pools were read while the ClusterCIDR CRD is absent, and keeps exit 0', async () => {
+    await createNode('flags', ['10.233.70.0/24']);
+    const { code, stdout, stderr } = await check([`--selector=${scope.selector}`]);
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
+    expect(stdout).toContain('\nClusterCIDR pools not read: the ClusterCIDR CRD is not installed.\n');
+  });
+
+  it('counts a podCIDR inside a ClusterCIDR as in range and reports the nodes outside every range', async () => {
+    await installCrd();
+    pools.push('check-gpu');
+    const body = {
+      apiVersion: 'networking.x-k8s.io/v1',
+      kind: 'ClusterCIDR',
+      metadata: { name: 'check-gpu' },
+      spec: { perNodeHostBits: 8, ipv4: '10.234.0.0/16' },
+    };
+    await custom.createClusterCustomObject({ ...resource, body });
+    const inPool = await createNode('pool', ['10.234.1.0/24']);
+    const nowhere = await createNode('nowhere', ['10.99.5.0/24']);
+
+    const json = await check(['--selector', scope.selector, '-o', 'json']);
+    expect(json.stderr).toBe('');
+    expect(json.code).toBe(1);
+    const report = JSON.parse(json.stdout) as CheckJson;
+    expect(report.problems.map((p) => [p.kind, p.node, p.cidr])).toEqual([['out-of-range', nowhere, '10.99.5.0/24']]);
+    expect(report.pools?.unavailable).toBeNull();
+    expect(report.pools?.outside).toEqual([{ node: nowhere, podCIDRs: ['10.99.5.0/24'] }]);
+    expect(report.pools?.ranges.map((r) => [r.pool, r.clusterCIDR, r.nodes, r.capacity])).toEqual([
+      ['--cluster-cidr', '10.233.64.0/18', 1, 64],
+      ['check-gpu', '10.234.0.0/16', 1, 256],
+    ]);
+    expect(report.nodes.find((n) => n.name === inPool)?.status).toBe('ok');
+
+    const text = await check([`--selector=${scope.selector}`]);
+    expect(text.code).toBe(1);
+    expect(text.stdout).toMatch(/^check-gpu\s+10\.234\.0\.0\/16\s+\/24\s+1\s+255\s+256$/m);
+    expect(text.stdout).toContain(`Nodes with a podCIDR in no pool and no --cluster-cidr range (1):\n  ${nowhere}: 10.99.5.0/24`);
   });
 });

@@ -78,7 +78,7 @@ describeWithControlPlane('operator features of the running controller', () => {
     expect(notes.some((n) => n.includes('10.241.0.0/23 is 100 % used (2 of 2 node subnets), past 80 %'))).toBe(true);
     expect(notes.some((n) => n.includes('past 95 %'))).toBe(true);
     expect(await configEvents('PodCIDRRangeNearlyFull')).toHaveLength(2);
-    expect(metricValue(await proc.metrics(), 'podcidr_allocator_range_nearly_full{clusterCIDR="10.241.0.0/23"}')).toBe(0.95);
+    expect(metricValue(await proc.metrics(), 'podcidr_allocator_range_nearly_full{clusterCIDR="10.241.0.0/23",pool="--cluster-cidr"}')).toBe(0.95);
 
     const waiting = nodeName(await createNode(clients, scope, 'waiting'));
     await waitForEvent(clients, waiting, 'CIDRNotAvailable');
@@ -95,8 +95,8 @@ describeWithControlPlane('operator features of the running controller', () => {
     expect(refused[0]?.message).toContain('entry 1 is 10.241.0.0/24 where 10.241.0.0/23 is in force');
     await proc.waitForLog((l) => l.msg.startsWith('refused the change to podcidr-allocator-config'));
     const metrics = await proc.metrics();
-    expect(metricValue(metrics, 'podcidr_allocator_range_capacity_cidrs{clusterCIDR="10.241.0.0/23",family="IPv4"}')).toBe(2);
-    expect(metricValue(metrics, 'podcidr_allocator_range_capacity_cidrs{clusterCIDR="10.241.8.0/24",family="IPv4"}')).toBe(1);
+    expect(metricValue(metrics, 'podcidr_allocator_range_capacity_cidrs{clusterCIDR="10.241.0.0/23",family="IPv4",pool="--cluster-cidr"}')).toBe(2);
+    expect(metricValue(metrics, 'podcidr_allocator_range_capacity_cidrs{clusterCIDR="10.241.8.0/24",family="IPv4",pool="--cluster-cidr"}')).toBe(1);
     await stopController(proc);
 
     // A restarted controller reads the appended range before its first allocation.
@@ -219,6 +219,6 @@ describeWithControlPlane('operator features of the running controller', () => {
     await waitForEvent(clients, c, 'CIDRNotAvailable');
     expect((await readNode(clients, c)).spec?.podCIDRs ?? []).toEqual([]);
     const m = await again.metrics();
-    expect(metricValue(m, 'podcidr_allocator_range_quarantined_cidrs{clusterCIDR="10.244.0.0/23",family="IPv4"}')).toBe(1);
+    expect(metricValue(m, 'podcidr_allocator_range_quarantined_cidrs{clusterCIDR="10.244.0.0/23",family="IPv4",pool="--cluster-cidr"}')).toBe(1);
   });
 });

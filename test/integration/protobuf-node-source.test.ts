@@ -1,5 +1,5 @@
 // The protobuf Node source against a real kube-apiserver: what it lists and watches equals what the
-// JSON source reads from the same Nodes, including podCIDRs, owners, deletion and a fat status (labels are read by neither).
+// JSON source reads from the same Nodes, including podCIDRs, owners, deletion, labels (kept for a node without podCIDRs) and a fat status (read by neither).
 import * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { NodeInfo, NodeSource, NodeWatchEventType } from '../../src/controller/ports.js';
@@ -105,7 +105,16 @@ describeWithControlPlane('the protobuf Node source on a real API server', () => 
     expect(byName.get('dual')).toMatchObject({ podCIDRs: ['10.77.2.0/24', 'fd00:77:0:2::/64'], podCIDRManager: 'podcidr-allocator' });
     expect(byName.get('single')).toMatchObject({ podCIDRs: ['10.77.1.0/24'], podCIDRManager: 'other-ipam' });
     expect(byName.get('held')?.deletionTimestamp).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
-    expect(byName.get('plain')).toEqual({ name: byName.get('plain')?.name, uid: expect.any(String), resourceVersion: expect.any(String), podCIDRs: [] });
+    const plain = byName.get('plain');
+    expect(plain).toEqual({
+      name: plain?.name,
+      uid: expect.any(String),
+      resourceVersion: expect.any(String),
+      podCIDRs: [],
+      deletionTimestamp: undefined,
+      podCIDRManager: undefined,
+      labels: expect.objectContaining({ 'kubernetes.io/hostname': plain?.name, 'topology.kubernetes.io/zone': 'zone-a' }),
+    });
   });
 
   it('watches the same events, in the same order, as the JSON source', async () => {

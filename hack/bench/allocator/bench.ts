@@ -1,7 +1,8 @@
 // `npm run bench:allocator`: the same allocator scenarios in TypeScript and in upstream's Go cidrset,
 // printed as one table of ops/s and ratios. A benchmark that prints figures, never a pass/fail test.
 
-// Usage: tsx hack/bench/allocator/bench.ts [--json out.json] [--seed N] [--scale F] [--rounds N] [--no-upstream]
+// Usage: tsx hack/bench/allocator/bench.ts [--json out.json] [--seed N] [--scale F] [--rounds N] [--no-upstream] [--only pools]
+// --only pools runs just the node-group pool rounds (pools-bench.ts), which follow the others otherwise.
 // --scale multiplies operation counts (0.1 for a quick look); --rounds (default 3) alternates the sides. The Go program is built into
 // ~/.cache/podcidr-allocator/bench/ (never into the repository).
 
@@ -14,6 +15,7 @@ import { CidrSet } from '../../../src/allocator/index.js';
 import { reconcilerMemory } from './reconciler-memory.js';
 import { churn, churnDualStack, fill, occupy, randomSubnets, type Metering, type ScenarioResult } from './scenarios.js';
 import { parseRange } from '../../../src/allocator/range-spec.js';
+import { printPoolRounds, type PoolRounds } from './pools-bench.js';
 
 interface Scenario {
   readonly label: string;
@@ -39,6 +41,7 @@ interface Options {
   scale: number;
   rounds: number;
   upstream: boolean;
+  only?: 'pools';
 }
 
 function parseArgs(argv: readonly string[]): Options {
@@ -50,6 +53,10 @@ function parseArgs(argv: readonly string[]): Options {
     else if (arg === '--scale') options.scale = Number(argv[++i]);
     else if (arg === '--rounds') options.rounds = Number(argv[++i]);
     else if (arg === '--no-upstream') options.upstream = false;
+    else if (arg === '--only') {
+      if (argv[++i] !== 'pools') throw new Error('--only takes pools');
+      options.only = 'pools';
+    }
     else throw new Error(`unknown argument ${arg}`);
   }
   if (!Number.isInteger(options.seed) || options.seed <= 0 || options.seed > 0xffffffff) {
@@ -239,13 +246,8 @@ async function printReconcilerMemoryNote(): Promise<void> {
   );
 }
 
-async function main(): Promise<void> {
-  const options = parseArgs(process.argv.slice(2));
-  const [load1] = loadavg();
-  console.log(
-    `node ${process.version}, ${cpus().length} CPU(s) (${cpus()[0]?.model ?? 'unknown'}), load average ${load1?.toFixed(2)}; ` +
-      `seed ${options.seed}, scale ${options.scale}, ${options.rounds} round(s)`,
-  );
+/** The allocator table against upstream and its notes. */
+async function allocatorRounds(options: Options): Promise<Row[]> {
   const goProblem = options.upstream ? buildGo() : 'skipped (--no-upstream)';
   if (goProblem !== undefined) console.log(`upstream: ${goProblem}`);
   const dir = mkdtempSync(join(tmpdir(), 'bench-allocator-'));
@@ -278,8 +280,25 @@ async function main(): Promise<void> {
   await printDualStackNote(options.seed, options.scale, options.rounds);
   printMemoryNote();
   await printReconcilerMemoryNote();
+  return rows;
+}
+
+/** Maps as plain objects, for --json. */
+function jsonPools(pools: PoolRounds): unknown {
+  return JSON.parse(JSON.stringify(pools, (_, value: unknown) => (value instanceof Map ? Object.fromEntries(value) : value)));
+}
+
+async function main(): Promise<void> {
+  const options = parseArgs(process.argv.slice(2));
+  const [load1] = loadavg();
+  console.log(
+    `node ${process.version}, ${cpus().length} CPU(s) (${cpus()[0]?.model ?? 'unknown'}), load average ${load1?.toFixed(2)}; ` +
+      `seed ${options.seed}, scale ${options.scale}, ${options.rounds} round(s)`,
+  );
+  const rows = options.only === 'pools' ? [] : await allocatorRounds(options);
+  const pools = printPoolRounds(options.seed, options.scale, options.rounds);
   if (options.json !== undefined) {
-    const report = { seed: options.seed, scale: options.scale, rounds: options.rounds, loadAverage: loadavg(), rows };
+    const report = { seed: options.seed, scale: options.scale, rounds: options.rounds, loadAverage: loadavg(), rows, pools: jsonPools(pools) };
     writeFileSync(options.json, `${JSON.stringify(report, null, 2)}\n`);
     console.log(`wrote ${options.json}`);
   }

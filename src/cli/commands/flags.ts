@@ -36,11 +36,21 @@ const selectorFlag: OwnFlag = {
     'nodes and their share of the ranges are then not seen.',
 };
 
+const filenameFlag: OwnFlag = {
+  alias: 'f',
+  group: 'Pools',
+  describe:
+    'Plan the ClusterCIDR objects (node-group pools) in this YAML file, "-" for stdin: several documents, ' +
+    'kind: List or ClusterCIDRList. --cluster-cidr is then optional; given too, it is planned as the pool served last.',
+};
+
 /** Which flags a tool takes. */
 export interface ToolSpec {
   readonly command: 'plan' | 'check';
   readonly runFlags: readonly RunFlagName[];
   readonly own: Readonly<Record<string, OwnFlag>>;
+  /** The tool can read pools instead (a file, the cluster), so --cluster-cidr may be left out. */
+  readonly poolsInstead?: (own: ReadonlyMap<string, string>) => boolean;
 }
 
 const rangeFlags = [
@@ -52,12 +62,19 @@ const rangeFlags = [
   'exclude-cidr',
 ] as const satisfies readonly RunFlagName[];
 
-export const planSpec: ToolSpec = { command: 'plan', runFlags: rangeFlags, own: { output: outputFlag } };
+export const planSpec: ToolSpec = {
+  command: 'plan',
+  runFlags: rangeFlags,
+  own: { output: outputFlag, filename: filenameFlag },
+  poolsInstead: (own) => own.has('filename'),
+};
 
 export const checkSpec: ToolSpec = {
   command: 'check',
   runFlags: [...rangeFlags, 'kubeconfig', 'master'],
   own: { output: outputFlag, selector: selectorFlag },
+  // The cluster's ClusterCIDRs; with none there, checkCommand still asks for --cluster-cidr.
+  poolsInstead: () => true,
 };
 
 export interface ToolConfig {
@@ -70,6 +87,8 @@ export interface ToolConfig {
   readonly kube: KubeOptions;
   readonly output: OutputFormat;
   readonly selector?: string;
+  /** plan -f: the file of ClusterCIDRs, '-' for stdin. */
+  readonly filename?: string;
 }
 
 export type ToolParseResult = { readonly config: ToolConfig } | { readonly problems: readonly string[] };
@@ -109,12 +128,14 @@ export function parseToolFlags(argv: readonly string[], env: Env, spec: ToolSpec
   const routed = route(argv, spec, own, problems);
   const toolEnv = envFor(spec.runFlags, env);
   const hasClusterCIDR = routed.some((r) => r.flag === 'cluster-cidr') || toolEnv[envVarName('cluster-cidr')] !== undefined;
-  if (!hasClusterCIDR) problems.push('--cluster-cidr: required');
+  // Pools are a plan of their own; --cluster-cidr beside them is one more pool.
+  if (!hasClusterCIDR && !(spec.poolsInstead?.(own) ?? false)) problems.push('--cluster-cidr: required');
   const fixed = ['--leader-elect=false', `--allocate-node-cidrs=${hasClusterCIDR}`];
   const parsed = parseRunConfig([...routed.flatMap((r) => r.tokens), ...fixed], toolEnv);
   if ('problems' in parsed) problems.push(...parsed.problems);
   const output = ownValue(own, 'output', spec, problems);
   const selector = own.get('selector');
+  const filename = own.get('filename');
   if ('problems' in parsed || problems.length > 0) return { problems };
   // run's Config merges service and excluded ranges; parsing again without --exclude-cidr tells them apart.
   const withoutExcludes = parseRunConfig(
@@ -129,6 +150,7 @@ export function parseToolFlags(argv: readonly string[], env: Env, spec: ToolSpec
     kube: parsed.config.kube,
     output: output === 'json' ? 'json' : 'text',
     ...(selector !== undefined ? { selector } : {}),
+    ...(filename !== undefined ? { filename } : {}),
   };
   return { config };
 }

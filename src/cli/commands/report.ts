@@ -1,9 +1,12 @@
 // Text and JSON renderings of the tools' results: tables for people, one stable JSON object for scripts.
 // JSON objects carry `report` and `version`; fields are only ever added within a version.
 
-import type { Findings, ProblemKind, RangeUtilisation } from '../../controller/node-audit.js';
+import type { Findings, PoolRangeUtilisation, ProblemKind, RangeUtilisation } from '../../controller/node-audit.js';
+import type { PoolDefinition } from '../../controller/pool-allocator.js';
 import type { Plan, ReservedImpact } from './capacity.js';
 import { group } from './group.js';
+import type { PoolsPlan } from './pool-plan.js';
+import { FLAG_POOL } from '../../controller/pool-allocator.js';
 
 export const REPORT_VERSION = 1;
 
@@ -50,6 +53,86 @@ export function planJson(plan: Plan): PlanJson {
     unusedReserved: plan.unusedReserved.map((u) => ({ cidr: u.cidr, source: u.source })),
     warnings: plan.warnings.map((w) => ({ kind: w.kind, message: w.message })),
   };
+}
+
+export interface PoolsPlanJson {
+  readonly pools: readonly {
+    readonly name: string;
+    /** null: the pool serves every node. */
+    readonly selector: string | null;
+    readonly ranges: readonly {
+      readonly family: string;
+      readonly clusterCIDR: string;
+      readonly nodeMask: number;
+      readonly nodeSubnets: number;
+      readonly reservedSubnets: number;
+      /** A decimal string: IPv6 counts exceed 2^53. */
+      readonly podAddressesPerNode: string;
+    }[];
+    readonly sharesWith: readonly { readonly pool: string; readonly family: string; readonly cidr: string }[];
+  }[];
+  readonly sharedRanges: readonly {
+    readonly family: string;
+    readonly clusterCIDR: string;
+    readonly pools: readonly string[];
+    /** nodes: a decimal string, before reserved ranges. */
+    readonly sizes: readonly { readonly nodeMask: number; readonly nodes: string }[];
+  }[];
+}
+
+/** `plan -f` as JSON: the pools' fields; planJson's ranges are the flags' alone (empty without --cluster-cidr). */
+export function poolsPlanJson(plan: PoolsPlan): PoolsPlanJson {
+  return {
+    pools: plan.pools.map((p) => ({
+      name: p.name,
+      selector: p.selector === '' ? null : p.selector,
+      ranges: p.ranges.map((r) => ({
+        family: r.family,
+        clusterCIDR: r.clusterCIDR,
+        nodeMask: r.nodeMask,
+        nodeSubnets: r.nodeSubnets,
+        reservedSubnets: r.reservedSubnets,
+        podAddressesPerNode: r.podAddressesPerNode.toString(),
+      })),
+      sharesWith: p.sharesWith.map((w) => ({ pool: w.pool, family: w.family, cidr: w.cidr })),
+    })),
+    sharedRanges: plan.shared.map((r) => ({
+      family: r.family,
+      clusterCIDR: r.clusterCIDR,
+      pools: r.pools,
+      sizes: r.sizes.map((z) => ({ nodeMask: z.nodeMask, nodes: z.nodes.toString() })),
+    })),
+  };
+}
+
+/** `plan -f` as text: one block per pool, then the ranges pools share. */
+export function poolsPlanText(plan: PoolsPlan): string {
+  const out: string[] = [];
+  for (const p of plan.pools) {
+    const who = p.name === FLAG_POOL ? 'every node, after all pools' : p.selector === '' ? 'every node' : p.selector;
+    const sizes = p.ranges.map((r) => `${r.family} /${r.nodeMask}`).join(', ');
+    const pairs: [string, string][] = [];
+    for (const r of p.ranges) {
+      const lost = r.reservedSubnets === 0 ? '' : ` (${group(r.reservedSubnets)} lost to reserved ranges)`;
+      pairs.push(
+        [`${r.family} range`, r.clusterCIDR],
+        [`${r.family} node subnets`, `${group(r.nodeSubnets)}${lost}`],
+        [`${r.family} addresses per node`, `${group(r.podAddressesPerNode)} (${r.podAddressRule})`],
+      );
+    }
+    const shares = p.sharesWith.map((w) => `${w.pool} (${w.cidr})`).join(', ');
+    pairs.push(['shares addresses with', shares === '' ? 'no other pool' : shares]);
+    out.push(`Pool ${p.name}: ${who}; node subnets ${sizes}`, ...rows(pairs).map((line) => `  ${line}`), '');
+  }
+  if (plan.shared.length > 0) {
+    out.push('Shared ranges (the pools in one compete: a node subnet one takes is gone for the others):');
+    for (const r of plan.shared) {
+      out.push(`  ${r.family} ${r.clusterCIDR}: ${r.pools.join(', ')}`);
+      out.push(...r.sizes.map((z) => `    /${z.nodeMask} node subnets: at most ${group(z.nodes)} nodes`));
+    }
+    out.push('');
+  }
+  return `${out.join('\n')}\n`;
 }
 
 const SOURCE_FLAGS: Record<ReservedImpact['source'], string> = {
@@ -103,9 +186,41 @@ export interface CheckJson {
   readonly foreignManagers: readonly { readonly node: string; readonly manager: string; readonly podCIDRs: readonly string[] }[];
   /** As the audit measures them, percentUsed rounded to one decimal. */
   readonly ranges: readonly RangeUtilisation[];
+  /** Present when ClusterCIDRs were looked for. */
+  readonly pools?: {
+    /** Why none could be read (no CRD, no grant); null when they were. */
+    readonly unavailable: string | null;
+    readonly ranges: readonly PoolRangeUtilisation[];
+    /** ClusterCIDRs the controller refuses too, left out of the audit. */
+    readonly invalid: readonly { readonly name: string; readonly problems: readonly string[] }[];
+    /** Nodes with a podCIDR in no pool and no --cluster-cidr range. */
+    readonly outside: readonly { readonly node: string; readonly podCIDRs: readonly string[] }[];
+  };
 }
 
-export function checkJson(findings: Findings, selector: string | undefined): CheckJson {
+/** The ClusterCIDRs `check` read: the valid ones as pools, the rest with their problems. */
+export interface PoolsRead {
+  readonly pools: readonly PoolDefinition[];
+  readonly invalid: readonly { readonly name: string; readonly problems: readonly string[] }[];
+  /** Set when the API has no ClusterCIDRs to read. */
+  readonly unavailable?: string;
+}
+
+export function checkJson(findings: Findings, selector: string | undefined, pools?: PoolsRead): CheckJson {
+  return {
+    ...checkJsonOf(findings, selector),
+    ...(pools !== undefined && {
+      pools: {
+        unavailable: pools.unavailable ?? null,
+        ranges: findings.pools?.ranges ?? [],
+        invalid: pools.invalid,
+        outside: findings.pools?.outside ?? [],
+      },
+    }),
+  };
+}
+
+function checkJsonOf(findings: Findings, selector: string | undefined): CheckJson {
   return {
     report: 'check',
     version: REPORT_VERSION,
@@ -131,7 +246,7 @@ export function checkJson(findings: Findings, selector: string | undefined): Che
   };
 }
 
-export function checkText(findings: Findings, selector: string | undefined): string {
+export function checkText(findings: Findings, selector: string | undefined, pools?: PoolsRead): string {
   const out: string[] = [];
   const scope = selector === undefined ? '' : ` matching ${JSON.stringify(selector)}`;
   const foreign = new Map(findings.foreignManagers.map((f) => [f.node, f.manager]));
@@ -171,9 +286,36 @@ export function checkText(findings: Findings, selector: string | undefined): str
       ]),
     ]),
   );
+  if (pools !== undefined) out.push(...poolLines(findings, pools));
   const n = findings.problems.length;
   out.push('', `Check complete; found ${n} problem${n === 1 ? '' : 's'}.`);
   return `${out.join('\n')}\n`;
+}
+
+/** check's pools section; nothing when the API has ClusterCIDRs but there are none. */
+function poolLines(findings: Findings, pools: PoolsRead): string[] {
+  if (pools.unavailable !== undefined) return ['', `ClusterCIDR pools not read: ${pools.unavailable}.`];
+  const out: string[] = [];
+  const ranges = findings.pools?.ranges ?? [];
+  if (ranges.length > 0) {
+    out.push(
+      '',
+      ...table([
+        ['POOL', 'RANGE', 'MASK', 'NODES', 'FREE', 'CAPACITY'],
+        ...ranges.map((r) => [r.pool, r.clusterCIDR, `/${r.nodeMask}`, group(r.nodes), group(r.free), group(r.capacity)]),
+      ]),
+    );
+  }
+  const outside = findings.pools?.outside ?? [];
+  if (outside.length > 0) {
+    out.push('', `Nodes with a podCIDR in no pool and no --cluster-cidr range (${outside.length}):`);
+    out.push(...outside.map((o) => `  ${o.node}: ${o.podCIDRs.join(',')}`));
+  }
+  if (pools.invalid.length > 0) {
+    out.push('', `ClusterCIDRs left out, as the controller leaves them out (${pools.invalid.length}):`);
+    out.push(...pools.invalid.map((i) => `  ${i.name}: ${i.problems.join('; ')}`));
+  }
+  return out;
 }
 
 const STATUS_LABELS: Record<ProblemKind, string> = {

@@ -1,5 +1,6 @@
 // Cluster ranges appended from podcidr-allocator-config: watched leader or not, so a new term starts
 // current; read fresh before a term's first allocation; appended to the running term as they come.
+// Deprecated for ClusterCIDR objects (docs/decisions/0004), and still served so no upgrade breaks.
 
 import type { Logger } from 'pino';
 import { ClusterAllocator } from '../../allocator/cluster-allocator.js';
@@ -9,6 +10,8 @@ import { RANGE_CONFIG_KEY, RANGE_CONFIG_NAME, planRangeChange } from '../../cont
 import { CurrentTerm, type TermFeature, type TermHandle } from './feature.js';
 import type { RangeEvents } from './range-events.js';
 import type { Cidr } from '../../cidr/index.js';
+
+const DEPRECATED = 'appending through this ConfigMap is deprecated: create a ClusterCIDR without nodeSelector for each range instead';
 
 export interface AppendedRangesOptions {
   readonly configMaps: ConfigMapStore;
@@ -82,7 +85,8 @@ export class AppendedRanges implements TermFeature {
     this.#refusal = undefined;
     const added = change.added.map((r) => r.clusterCIDR).join(',');
     this.#o.log.info({ added, ranges: ranges.map((r) => r.clusterCIDR) }, 'appended cluster ranges');
-    this.#o.events.emit('Normal', 'PodCIDRRangesAppended', `cluster ranges appended: ${added}`);
+    this.#o.log.warn({ added }, `${RANGE_CONFIG_NAME} is deprecated: add ranges as ClusterCIDR objects (docs/decisions/0004)`);
+    this.#o.events.emit('Normal', 'PodCIDRRangesAppended', `cluster ranges appended: ${added}; ${DEPRECATED}`);
   }
 
   #refuse(reason: string): void {

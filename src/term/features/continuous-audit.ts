@@ -50,7 +50,8 @@ export class AuditFeature implements TermFeature {
     const term = this.#term.get();
     if (term === undefined) return;
     try {
-      this.#audit.run(this.#o.lister.list(), this.#o.ranges(), this.#o.reserved, (node) => term.inProgress(node));
+      const pools = term.allocator.pools?.() ?? [];
+      this.#audit.run(this.#o.lister.list(), this.#o.ranges(), this.#o.reserved, (node) => term.inProgress(node), pools);
     } catch (err) {
       this.#o.log.error({ err }, 'audit failed');
     }
@@ -74,7 +75,8 @@ export class AuditFeature implements TermFeature {
   }
 
   #countConflicts(): Partial<Record<ConflictKind, number>> {
-    const report = auditProblems(this.#o.lister.list(), this.#o.ranges(), this.#o.reserved, { fieldManager: this.#o.fieldManager });
+    const pools = this.#term.get()?.allocator.pools?.() ?? [];
+    const report = auditProblems(this.#o.lister.list(), this.#o.ranges(), this.#o.reserved, { fieldManager: this.#o.fieldManager, pools });
     const conflicts: Partial<Record<ConflictKind, number>> = {};
     for (const { kind } of report.problems) {
       if (isConflictKind(kind)) conflicts[kind] = (conflicts[kind] ?? 0) + 1;

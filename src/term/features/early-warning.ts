@@ -2,7 +2,7 @@
 // the range ConfigMap, and its level is a gauge, before CIDRNotAvailable is the first sign.
 
 import type { Logger } from 'pino';
-import { RangeFillWatch, describeCrossing } from '../../controller/early-warning.js';
+import { RangeFillWatch, describeCrossing, servesPools } from '../../controller/early-warning.js';
 import { type Clock, repeat } from '../../time.js';
 import { CurrentTerm, type TermFeature, type TermHandle } from './feature.js';
 import type { RangeEvents } from './range-events.js';
@@ -17,6 +17,8 @@ export interface EarlyWarningOptions {
 
 export interface RangeLevel {
   readonly clusterCIDR: string;
+  /** The range's pool; undefined where only one set of ranges exists. */
+  readonly pool?: string;
   /** The highest threshold the range is past, 0 when below. */
   readonly level: number;
 }
@@ -40,17 +42,19 @@ export class EarlyWarning implements TermFeature {
   checkUsage(): void {
     const term = this.#term.get();
     if (term === undefined) return;
-    for (const crossing of this.#fill.observe(term.allocator.usage())) {
-      const note = describeCrossing(crossing);
-      this.#o.log.warn({ clusterCIDR: crossing.clusterCIDR, threshold: crossing.threshold, used: crossing.used }, note);
+    const usage = term.allocator.usage();
+    const namePool = servesPools(usage);
+    for (const crossing of this.#fill.observe(usage)) {
+      const note = describeCrossing(crossing, namePool);
+      const { clusterCIDR, pool, threshold, used } = crossing;
+      this.#o.log.warn({ clusterCIDR, pool, threshold, used }, note);
       this.#o.events.emit('Warning', 'PodCIDRRangeNearlyFull', note);
     }
   }
 
-  /** Each range of the running term with its level; none on a standby. */
+  /** Each range of each pool of the running term with its level; none on a standby. */
   levels(): RangeLevel[] {
-    const levels = this.#fill.levels();
     const usage = this.#term.get()?.allocator.usage() ?? [];
-    return usage.map((u) => ({ clusterCIDR: u.clusterCIDR, level: levels.get(u.clusterCIDR) ?? 0 }));
+    return usage.map(({ clusterCIDR, pool }) => ({ clusterCIDR, pool, level: this.#fill.levelOf({ clusterCIDR, pool }) }));
   }
 }

@@ -2,13 +2,14 @@
 
 import type { Logger } from 'pino';
 import type { QuarantineEntry, RangeSpec } from '../../allocator/types.js';
-import type { ConfigMapStore, EventSink, ForeignWriteObserver, NodeLister, ObjectEventSink } from '../../controller/ports.js';
+import type { ClusterCIDRStore, ConfigMapStore, EventSink, ForeignWriteObserver, NodeLister, ObjectEventSink } from '../../controller/ports.js';
 import type { Clock } from '../../time.js';
 import { AppendedRanges } from './appended-ranges.js';
 import { AuditFeature } from './continuous-audit.js';
 import { DurableQuarantine } from './durable-quarantine.js';
 import { EarlyWarning } from './early-warning.js';
 import type { TermFeature } from './feature.js';
+import { Pools } from './pools.js';
 import { RangeEvents } from './range-events.js';
 import { SecondAllocator } from './second-allocator.js';
 import type { Cidr } from '../../cidr/index.js';
@@ -18,6 +19,7 @@ export type { RangeLevel } from './early-warning.js';
 
 export interface FeaturesOptions {
   readonly configMaps: ConfigMapStore;
+  readonly clusterCIDRs: ClusterCIDRStore;
   /** Events about the range ConfigMap (refused range changes, nearly full ranges). */
   readonly objectEvents: ObjectEventSink;
   readonly nodeEvents: EventSink;
@@ -43,6 +45,7 @@ export interface FeaturesOptions {
 
 export interface Features {
   readonly ranges: AppendedRanges;
+  readonly pools: Pools;
   readonly audit: AuditFeature;
   readonly earlyWarning: EarlyWarning;
   readonly secondAllocator: SecondAllocator;
@@ -79,12 +82,17 @@ export function createFeatures(o: FeaturesOptions): Features {
           clock: o.clock,
         })
       : undefined;
-  const all = [ranges, audit, earlyWarning, secondAllocator, ...(quarantine ? [quarantine] : [])];
-  return { ranges, audit, earlyWarning, secondAllocator, quarantine, all };
+  const pools = new Pools({ store: o.clusterCIDRs, events: o.objectEvents, log, clock: o.clock });
+  const all = [ranges, pools, audit, earlyWarning, secondAllocator, ...(quarantine ? [quarantine] : [])];
+  return { ranges, pools, audit, earlyWarning, secondAllocator, quarantine, all };
 }
 
-/** Before a term's first allocation: the range ConfigMap read fresh, then the stored quarantine to seed. */
+/**
+ * Before a term's first allocation: the range ConfigMap read fresh, the first list of pools in, then
+ * the stored quarantine to seed.
+ */
 export async function prepareTerm(features: Features, signal: AbortSignal): Promise<QuarantineEntry[]> {
   await features.ranges.prepare(signal);
+  await features.pools.prepare(signal);
   return (await features.quarantine?.load(signal)) ?? [];
 }

@@ -53,8 +53,17 @@ describe('parseRunConfig defaults', () => {
     expect(config.ranges).toEqual([]);
   });
 
-  it('reports a missing --cluster-cidr when allocating', () => {
-    expect(problemsOf([])).toEqual(['--cluster-cidr: required when --allocate-node-cidrs is true']);
+  it('allocates from ClusterCIDR objects alone without --cluster-cidr', () => {
+    expect(configOf([]).ranges).toEqual([]);
+  });
+
+  it('still reserves the service and excluded ranges without --cluster-cidr, in every pool', () => {
+    const config = configOf(['--service-cluster-ip-range=10.96.0.0/12', '--exclude-cidr=10.244.8.0/21']);
+    expect(config.reserved.map(formatCidr)).toEqual(['10.96.0.0/12', '10.244.8.0/21']);
+  });
+
+  it('refuses a bad service range without --cluster-cidr too, naming the flag', () => {
+    expect(problemsOf(['--service-cluster-ip-range=10.96.0.0/33']).some((p) => p.startsWith('--service-cluster-ip-range: '))).toBe(true);
   });
 });
 

@@ -19,7 +19,6 @@ describe('podcidr-allocator usage errors', () => {
     ['an unknown flag before any command', ['--bogus'], 'bogus'],
     ['an unknown command', ['allocate'], 'allocate'],
     ['no command at all', [], 'command'],
-    ['a missing --cluster-cidr while allocating', ['run'], '--cluster-cidr'],
     ['bad CIDR syntax', ['run', '--cluster-cidr=10.244.0/16'], '--cluster-cidr'],
     ['host bits set in the cluster CIDR', ['run', '--cluster-cidr=10.244.1.0/16'], '--cluster-cidr'],
     ['an IPv4 prefix of /33', ['run', '--cluster-cidr=10.244.0.0/33'], '--cluster-cidr'],

@@ -7,6 +7,8 @@ import { checkJson, checkText } from '../../../src/cli/commands/report.js';
 import { harness } from './reconciler-fakes.js';
 import { parseRange } from '../../../src/allocator/range-spec.js';
 import { cidrs } from '../../support/cidrs.js';
+import { parseCidr } from '../../../src/cidr/index.js';
+import type { PoolDefinition } from '../../../src/controller/pool-allocator.js';
 
 const V4: RangeSpec[] = [parseRange('10.0.0.0/20', 24)];
 const DUAL: RangeSpec[] = [
@@ -23,6 +25,23 @@ function kinds(problems: readonly Problem[]): [string, string, string | undefine
 }
 
 describe('auditNodes', () => {
+  it('judges podCIDRs in ClusterCIDR pools as the controller does: in range, overlapping across sizes', () => {
+    const pools: PoolDefinition[] = [
+      { name: 'edge', ipv4: parseCidr('10.1.0.0/24'), perNodeHostBits: 6 },
+      { name: 'big', ipv4: parseCidr('10.0.0.0/20'), perNodeHostBits: 9 },
+    ];
+    const nodes = [node('a', ['10.1.0.0/26']), node('b', ['10.0.2.0/23']), node('c', ['10.0.3.0/24']), node('d', ['10.2.0.0/24'])];
+    // c's /24 is inside b's /23 of pool big; d is in no range of any pool.
+    expect(kinds(auditProblems(nodes, V4, [], { pools }).problems)).toEqual([
+      ['overlap', 'c', '10.0.3.0/24'],
+      ['out-of-range', 'd', '10.2.0.0/24'],
+    ]);
+    expect(kinds(auditProblems(nodes, [], [], { pools }).problems).map(([kind, name]) => [kind, name])).toEqual([
+      ['overlap', 'c'],
+      ['out-of-range', 'd'],
+    ]);
+  });
+
   it('finds nothing wrong with distinct podCIDRs inside the range and counts them', () => {
     const findings = auditNodes([node('b', ['10.0.1.0/24']), node('a', ['10.0.0.0/24'])], V4, []);
     expect(findings.problems).toEqual([]);
@@ -331,5 +350,23 @@ describe('auditProblems', () => {
       ['duplicate', 'z-dup', '10.11.183.0/24'],
       ['overlap', 'z-small', '10.0.7.128/25'],
     ]);
+  });
+});
+
+describe('auditNodes with ClusterCIDR pools', () => {
+  const wide = { name: 'wide', ipv4: cidrs('10.1.0.0/16')[0], perNodeHostBits: 8 };
+  const small = { name: 'small', ipv4: cidrs('10.1.0.0/24')[0], perNodeHostBits: 6 };
+
+  it('takes a podCIDR in a pool as in range and one in no pool as out of range', () => {
+    const findings = auditNodes([node('a', ['10.1.7.0/24']), node('b', ['10.2.0.0/24'])], V4, [], { pools: [wide] });
+    expect(kinds(findings.problems)).toEqual([['out-of-range', 'b', '10.2.0.0/24']]);
+    expect(findings.pools?.outside).toEqual([{ node: 'b', podCIDRs: ['10.2.0.0/24'] }]);
+  });
+
+  it('finds an overlap between subnets of two sizes from pools that share a range', () => {
+    const findings = auditNodes([node('x', ['10.1.0.0/24']), node('y', ['10.1.0.0/26'])], V4, [], { pools: [wide, small] });
+    expect(kinds(findings.problems)).toEqual([['overlap', 'y', '10.1.0.0/26']]);
+    // The /24 node x holds blocks all four /26 of `small`.
+    expect(findings.pools?.ranges.find((r) => r.pool === 'small')).toMatchObject({ nodes: 2, capacity: 4, free: 0 });
   });
 });

@@ -8,10 +8,12 @@ describe('nodeInfoChanged', () => {
     uid: 'u',
     resourceVersion: '1',
     podCIDRs: ['10.0.0.0/24'],
+    labels: { zone: 'a', role: 'worker' },
   };
 
-  it('ignores a change of resourceVersion alone', () => {
+  it('ignores a change of resourceVersion alone, and of label order', () => {
     expect(nodeInfoChanged(base, { ...base, resourceVersion: '2' })).toBe(false);
+    expect(nodeInfoChanged(base, { ...base, labels: { role: 'worker', zone: 'a' } })).toBe(false);
   });
 
   it.each<[string, Partial<NodeInfo>]>([
@@ -20,6 +22,10 @@ describe('nodeInfoChanged', () => {
     ['a deletionTimestamp', { deletionTimestamp: '2024-01-01T00:00:00Z' }],
     ['the podCIDR owner', { podCIDRManager: 'x' }],
     ['the uid', { uid: 'v' }],
+    ['a label value', { labels: { zone: 'b', role: 'worker' } }],
+    ['a label added', { labels: { zone: 'a', role: 'worker', gpu: '' } }],
+    ['a label removed', { labels: { zone: 'a' } }],
+    ['a label renamed', { labels: { zone: 'a', kind: 'worker' } }],
   ])('notices a change of %s', (_what, change) => {
     expect(nodeInfoChanged(base, { ...base, ...change })).toBe(true);
   });

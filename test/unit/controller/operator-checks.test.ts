@@ -3,7 +3,8 @@
 
 import { describe, expect, it } from 'vitest';
 import type { RangeUsage } from '../../../src/allocator/types.js';
-import { RangeFillWatch } from '../../../src/controller/early-warning.js';
+import type { RangeUsageInPool } from '../../../src/controller/ports.js';
+import { RangeFillWatch, describeCrossing, servesPools } from '../../../src/controller/early-warning.js';
 import {
   CLOCK_SKEW_MARGIN_MS,
   MAX_ENTRIES,
@@ -73,7 +74,7 @@ describe('RangeFillWatch', () => {
     expect(watch.observe([usage('a', 90)])).toEqual([]);
     expect(watch.observe([usage('a', 96)]).map((c) => c.threshold)).toEqual([0.95]);
     expect(watch.observe([usage('a', 100)])).toEqual([]);
-    expect(watch.levels().get('a')).toBe(0.95);
+    expect(watch.levelOf({ clusterCIDR: 'a' })).toBe(0.95);
   });
 
   it('reports both thresholds at once when usage jumps past both', () => {
@@ -87,8 +88,32 @@ describe('RangeFillWatch', () => {
     expect(watch.observe([usage('a', 78)])).toEqual([]);
     expect(watch.observe([usage('a', 81)])).toEqual([]);
     expect(watch.observe([usage('a', 74)])).toEqual([]);
-    expect(watch.levels().get('a')).toBe(0);
+    expect(watch.levelOf({ clusterCIDR: 'a' })).toBe(0);
     expect(watch.observe([usage('a', 80)]).map((c) => c.threshold)).toEqual([0.8]);
+  });
+
+  it('watches two pools over one range apart, each crossing once', () => {
+    const watch = new RangeFillWatch();
+    const small = { ...usage('a', 50), pool: 'small' };
+    const big = { ...usage('a', 85), pool: 'big' };
+    expect(watch.observe([small, big]).map((c) => [c.pool, c.threshold])).toEqual([['big', 0.8]]);
+    expect(watch.observe([{ ...small, used: 81 }, big]).map((c) => [c.pool, c.threshold])).toEqual([['small', 0.8]]);
+    expect(watch.levelOf(big)).toBe(0.8);
+    expect(watch.levelOf({ clusterCIDR: 'a', pool: 'other' })).toBe(0);
+  });
+
+  it('names the pool in its note when ClusterCIDRs are served, and what adds room there', () => {
+    const crossing = { clusterCIDR: '10.0.0.0/16', threshold: 0.8, fraction: 0.8, used: 80, capacity: 100 };
+    const usageOf = (pool: string): RangeUsageInPool[] => [{ ...usage('10.0.0.0/16', 80), pool }];
+    expect(servesPools(usageOf('--cluster-cidr'))).toBe(false);
+    expect(servesPools(usageOf('big'))).toBe(true);
+    expect(describeCrossing(crossing)).toMatch(/^cluster CIDR 10\.0\.0\.0\/16 is 80 % used .*podcidr-allocator-config/);
+    expect(describeCrossing({ ...crossing, pool: 'big' }, true)).toMatch(
+      /^cluster CIDR 10\.0\.0\.0\/16 of ClusterCIDR big is 80 % used .*; add a ClusterCIDR for these nodes/,
+    );
+    expect(describeCrossing({ ...crossing, pool: '--cluster-cidr' }, true)).toMatch(
+      /^cluster CIDR 10\.0\.0\.0\/16 of the --cluster-cidr pool is 80 % used .*podcidr-allocator-config/,
+    );
   });
 
   it('watches ranges separately and ignores empty ones', () => {

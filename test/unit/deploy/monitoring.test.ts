@@ -38,7 +38,7 @@ interface Panel {
   title: string;
   type: string;
   gridPos: { x: number; y: number; w: number; h: number };
-  targets?: { expr: string; refId: string }[];
+  targets?: { expr: string; refId: string; legendFormat?: string }[];
 }
 interface Dashboard {
   uid: string;
@@ -77,6 +77,21 @@ function exprProblems(expr: string): string[] {
   return problems;
 }
 
+/** The expression queries a series labelled by pool: two pools over one range are two series there. */
+function queriesPerPool(expr: string): boolean {
+  return metricsIn(expr).some((m) => exported[m]?.includes('pool'));
+}
+
+describe('the exported labels', () => {
+  it('carry pool on every per-range series of ours, and only clusterCIDR on upstream ones', () => {
+    const perRange = Object.entries(exported).filter(([name]) => name.startsWith('podcidr_allocator_range_'));
+    expect(perRange.length).toBeGreaterThan(0);
+    for (const [name, labels] of perRange) expect(labels, name).toContain('pool');
+    const upstream = Object.entries(exported).filter(([name]) => name.startsWith('node_ipam_controller_'));
+    for (const [name, labels] of upstream) expect(labels, name).toEqual(['clusterCIDR']);
+  });
+});
+
 const resources = loadResources(componentDir);
 const rules = findObject(resources, 'PrometheusRule', 'podcidr-allocator') as unknown as RuleFile;
 const alerts = rules.spec.groups.flatMap((g) => g.rules);
@@ -97,11 +112,20 @@ describe('the PrometheusRule', () => {
     expect(alerts.flatMap((r) => exprProblems(r.expr))).toEqual([]);
   });
 
-  it('alerts at 80 % and at 95 % of a range, per cluster CIDR, on the upstream usage gauge', () => {
-    const usage = alerts.filter((r) => r.expr.includes('node_ipam_controller_cidrset_usage_cidrs'));
+  it('alerts at 80 % and at 95 % of a range, per pool and cluster CIDR, on the range gauges', () => {
+    const usage = alerts.filter((r) => r.expr.includes('podcidr_allocator_range_used_cidrs'));
     const thresholds = usage.map((r) => Number(/>=\s*([\d.]+)\s*$/.exec(r.expr)?.[1]));
     expect(thresholds.sort()).toEqual([0.8, 0.95]);
-    expect(usage.every((r) => groupingLabels(r.expr).includes('clusterCIDR'))).toBe(true);
+    for (const rule of usage) {
+      expect(groupingLabels(rule.expr), rule.alert).toEqual(expect.arrayContaining(['pool', 'clusterCIDR']));
+      expect(rule.annotations?.summary, rule.alert).toContain('{{ $labels.pool }}');
+    }
+  });
+
+  it('groups every alert on a per-pool series by pool, so each pool alerts apart', () => {
+    const perPool = alerts.filter((r) => queriesPerPool(r.expr));
+    expect(perPool.length).toBeGreaterThan(0);
+    expect(perPool.filter((r) => !groupingLabels(r.expr).includes('pool')).map((r) => r.alert)).toEqual([]);
   });
 
   it('alerts on nodes without a podCIDR after 10 minutes, on conflicts, and on a missing leader', () => {
@@ -147,7 +171,7 @@ describe('the Grafana dashboard', () => {
   it('has a panel for usage, allocations and releases, nodes without podCIDR, conflicts, leader and queue depth', () => {
     const queried = new Set(dashboard.panels.flatMap((p) => (p.targets ?? []).flatMap((t) => metricsIn(t.expr))));
     for (const metric of [
-      'node_ipam_controller_cidrset_usage_cidrs',
+      'podcidr_allocator_range_used_cidrs',
       'node_ipam_controller_cidrset_cidrs_allocations_total',
       'node_ipam_controller_cidrset_cidrs_releases_total',
       'podcidr_allocator_nodes_without_podcidr',
@@ -156,6 +180,15 @@ describe('the Grafana dashboard', () => {
       'podcidr_allocator_workqueue_depth',
     ]) {
       expect(queried, metric).toContain(metric);
+    }
+  });
+
+  it('groups every query of a per-pool series by pool and shows the pool in its legend', () => {
+    const targets = dashboard.panels.flatMap((p) => p.targets ?? []).filter((t) => queriesPerPool(t.expr));
+    expect(targets.length).toBeGreaterThan(0);
+    for (const target of targets) {
+      expect(groupingLabels(target.expr), target.expr).toContain('pool');
+      expect(target.legendFormat, target.expr).toContain('{{pool}}');
     }
   });
 

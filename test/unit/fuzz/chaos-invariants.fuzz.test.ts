@@ -1,5 +1,6 @@
 // The chaos run's invariant checker under random node sets: silent on disjoint subnets inside the
-// cluster CIDRs, and it reports every overlap, stray CIDR and misshapen node planted among them.
+// cluster CIDRs, and it reports every overlap, stray CIDR and misshapen node planted among them, and
+// a node whose subnet is not of its pool's size.
 
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -70,6 +71,31 @@ describe('checkNodes', () => {
       'malformed: malformed holds 10.8.1.1/24',
       'shape: mismatch has podCIDR 10.8.2.0/24 but podCIDRs ["10.8.3.0/24"]',
       'shape: twice-v4 has two podCIDRs of one family',
+    ]);
+  });
+
+  it("reports a node whose subnet is not its pool's size, and accepts the fallback's size", () => {
+    const sizes = new Map([
+      ['a', [24, 25]],
+      ['b', [26, 25]],
+    ]);
+    const node = (name: string, pool: string, cidr: string): NodeCidrs => ({ name, pool, podCIDR: cidr, podCIDRs: [cidr] });
+    const result = checkNodes(
+      [
+        node('a-fits', 'a', '10.8.0.0/24'),
+        node('a-fallback', 'a', '10.8.1.0/25'),
+        node('b-fits', 'b', '10.8.2.0/26'),
+        node('b-as-a', 'b', '10.8.3.0/24'),
+        node('a-as-b', 'a', '10.8.4.64/26'),
+        node('unknown', 'c', '10.8.5.0/24'),
+      ],
+      CLUSTER,
+      sizes,
+    );
+    expect(result.violations).toEqual([
+      'size: b-as-a of pool "b" holds 10.8.3.0/24, not /26 or /25',
+      'size: a-as-b of pool "a" holds 10.8.4.64/26, not /24 or /25',
+      'size: unknown has pool label "c" that no pool size is known for',
     ]);
   });
 });

@@ -25,7 +25,7 @@ const watchJson = {
 } as unknown as V1Node;
 
 describe('toNodeInfo', () => {
-  it('keeps only name, uid, resourceVersion, podCIDRs, deletionTimestamp and the podCIDR owner: no labels, no status', () => {
+  it('keeps only name, uid, resourceVersion, podCIDRs, deletionTimestamp, the podCIDR owner and labels: no status', () => {
     expect(toNodeInfo(watchJson)).toEqual({
       name: 'node-a',
       uid: 'uid-a',
@@ -33,7 +33,14 @@ describe('toNodeInfo', () => {
       podCIDRs: ['10.0.1.0/24', 'fd00::/64'],
       deletionTimestamp: '2024-05-01T10:00:00Z',
       podCIDRManager: 'kube-controller-manager',
+      // Its pool was chosen when it had no podCIDRs; allocations never move, so labels are not kept.
+      labels: {},
     });
+  });
+
+  it('keeps the labels of a node without podCIDRs, which choose its pool', () => {
+    const waiting = { ...watchJson, spec: {} } as V1Node;
+    expect(toNodeInfo(waiting).labels).toEqual({ 'kubernetes.io/os': 'linux', pool: 'gpu' });
   });
 
   it('gives the same deletionTimestamp for a listed Node (Date) as for a watched one (string)', () => {
@@ -52,13 +59,14 @@ describe('toNodeInfo', () => {
 
   it('gives an empty list and no owner for a bare Node', () => {
     const info = toNodeInfo({ metadata: { name: 'n' } });
-    expect(info).toEqual({ name: 'n', uid: '', resourceVersion: '', podCIDRs: [] });
+    expect(info).toEqual({ name: 'n', uid: '', resourceVersion: '', podCIDRs: [], labels: {} });
     expect(info.deletionTimestamp).toBeUndefined();
   });
 
   it('shares no objects with its input', () => {
     const info = toNodeInfo(watchJson);
     expect(info.podCIDRs).not.toBe(watchJson.spec?.podCIDRs);
+    expect(info.labels).not.toBe(watchJson.metadata?.labels);
   });
 });
 

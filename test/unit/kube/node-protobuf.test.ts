@@ -88,7 +88,7 @@ const nodes: V1Node[] = [
       name: 'worker-1',
       uid: 'u-1',
       resourceVersion: '101',
-      labels: { 'kubernetes.io/hostname': 'worker-1', 'topology.kubernetes.io/zone': 'z1' },
+      labels: { 'kubernetes.io/hostname': 'worker-1', 'topology.kubernetes.io/zone': 'z1', 'node-role.kubernetes.io/worker': '' },
       managedFields: [
         { manager: 'kubelet', fieldsV1: { 'f:status': { 'f:conditions': {} } }, subresource: 'status' },
         { manager: 'podcidr-allocator', fieldsV1: { 'f:spec': { 'f:podCIDR': {}, 'f:podCIDRs': { '.': {}, 'v:"10.0.1.0/24"': {} } } } },
@@ -106,7 +106,10 @@ const nodes: V1Node[] = [
     },
     spec: { podCIDR: '10.0.2.0/24' },
   },
-  { metadata: { name: 'worker-3', uid: 'u-3', resourceVersion: '103' }, spec: {} },
+  {
+    metadata: { name: 'worker-3', uid: 'u-3', resourceVersion: '103', labels: { 'kubernetes.io/hostname': 'worker-3', pool: 'gpu', 'node-role.kubernetes.io/worker': '' } },
+    spec: {},
+  },
 ];
 
 describe('decodeNodeList', () => {
@@ -116,6 +119,9 @@ describe('decodeNodeList', () => {
     expect(list.continueToken).toBe('next-page');
     expect(list.nodes).toEqual(nodes.map(toNodeInfo));
     expect(list.nodes[0]?.podCIDRManager).toBe('podcidr-allocator');
+    // Labels only choose a pool for a node that has no podCIDRs yet.
+    expect(list.nodes[2]?.labels).toEqual({ 'kubernetes.io/hostname': 'worker-3', pool: 'gpu', 'node-role.kubernetes.io/worker': '' });
+    expect(list.nodes[0]?.labels).toEqual({});
     expect(list.nodes[1]).toMatchObject({ deletionTimestamp: '2026-11-30T10:00:00Z', podCIDRs: ['10.0.2.0/24'], podCIDRManager: 'old-tool' });
   });
 

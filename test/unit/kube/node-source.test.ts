@@ -45,7 +45,7 @@ describe('KubeNodeSource.list', () => {
       },
     ]);
     expect(page).toEqual({
-      nodes: [{ name: 'a', uid: 'u', resourceVersion: '5', podCIDRs: ['10.0.0.0/24'] }],
+      nodes: [{ name: 'a', uid: 'u', resourceVersion: '5', podCIDRs: ['10.0.0.0/24'], labels: {} }],
       resourceVersion: '77',
       continueToken: 'next',
     });

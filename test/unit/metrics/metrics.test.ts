@@ -11,7 +11,8 @@ import { createMetrics, type Metrics } from '../../../src/metrics/metrics.js';
 import { ManualClock } from '../../support/manual-clock.js';
 import { parseRange } from '../../../src/allocator/range-spec.js';
 import { cidrs } from '../../support/cidrs.js';
-import type { Cidr } from '../../../src/cidr/index.js';
+import { parseCidr, type Cidr } from '../../../src/cidr/index.js';
+import { PoolAllocator, type PoolDefinition } from '../../../src/controller/pool-allocator.js';
 
 interface Harness {
   readonly registry: Registry;
@@ -58,6 +59,8 @@ async function samples(registry: Registry, name: string): Promise<string[]> {
 }
 
 const range = 'clusterCIDR="10.0.0.0/22"';
+/** An allocator of ranges alone is the flags' pool. */
+const flagPool = 'pool="--cluster-cidr"';
 const allocations = 'node_ipam_controller_cidrset_cidrs_allocations_total';
 const releases = 'node_ipam_controller_cidrset_cidrs_releases_total';
 
@@ -129,12 +132,12 @@ describe("kube-controller-manager's cidrset series", () => {
     allocator.release('10.0.2.0/24');
     expect(await samples(registry, releases)).toEqual([`${releases}{${range}} 0`]);
     expect(await samples(registry, 'podcidr_allocator_range_quarantined_cidrs')).toEqual([
-      `podcidr_allocator_range_quarantined_cidrs{${range},family="IPv4"} 1`,
+      `podcidr_allocator_range_quarantined_cidrs{${range},family="IPv4",${flagPool}} 1`,
     ]);
     clock.jumpTo(60_000);
     expect(await samples(registry, releases)).toEqual([`${releases}{${range}} 1`]);
     expect(await samples(registry, 'podcidr_allocator_range_quarantined_cidrs')).toEqual([
-      `podcidr_allocator_range_quarantined_cidrs{${range},family="IPv4"} 0`,
+      `podcidr_allocator_range_quarantined_cidrs{${range},family="IPv4",${flagPool}} 0`,
     ]);
   });
 
@@ -145,7 +148,7 @@ describe("kube-controller-manager's cidrset series", () => {
     });
     expect(await samples(registry, allocations)).toEqual([`${allocations}{${range}} 1`]);
     expect(await samples(registry, 'podcidr_allocator_range_reserved_cidrs')).toEqual([
-      `podcidr_allocator_range_reserved_cidrs{${range},family="IPv4"} 1`,
+      `podcidr_allocator_range_reserved_cidrs{${range},family="IPv4",${flagPool}} 1`,
     ]);
   });
 
@@ -195,8 +198,8 @@ describe('the range gauges', () => {
       parseRange('fd00:10::/62', 64),
     ],
   };
-  const v4 = `${range},family="IPv4"`;
-  const v6 = 'clusterCIDR="fd00:10::/62",family="IPv6"';
+  const v4 = `${range},family="IPv4",${flagPool}`;
+  const v6 = `clusterCIDR="fd00:10::/62",family="IPv6",${flagPool}`;
 
   it('report capacity, used and free per range and family after allocations and releases', async () => {
     const { registry, allocator } = harness(dualStack);
@@ -228,7 +231,7 @@ describe('the range gauges', () => {
     const { registry, allocator, state } = harness();
     allocator.allocate();
     expect(await samples(registry, 'podcidr_allocator_range_used_cidrs')).toEqual([
-      `podcidr_allocator_range_used_cidrs{${range},family="IPv4"} 1`,
+      `podcidr_allocator_range_used_cidrs{${range},family="IPv4",${flagPool}} 1`,
     ]);
     expect(await samples(registry, 'node_ipam_controller_cirdset_max_cidrs')).toHaveLength(1);
     state.running = false;
@@ -241,6 +244,125 @@ describe('the range gauges', () => {
       expect(await samples(registry, name), name).toEqual([]);
     }
     expect(await samples(registry, allocations)).toEqual([`${allocations}{${range}} 1`]);
+  });
+});
+
+describe('pools over one range', () => {
+  const labelled = (key: string): PoolDefinition['nodeSelector'] => ({
+    nodeSelectorTerms: [{ matchExpressions: [{ key, operator: 'Exists' }] }],
+  });
+  const shared = parseCidr('10.0.0.0/22');
+  /** /23 node subnets over the flags' /22 of /24 ones. */
+  const big: PoolDefinition = { name: 'big', ipv4: shared, perNodeHostBits: 9, nodeSelector: labelled('big') };
+  /** /24 node subnets over the same /22, for other nodes. */
+  const twin: PoolDefinition = { name: 'twin', ipv4: shared, perNodeHostBits: 8, nodeSelector: labelled('twin') };
+  const plain = { name: 'plain', labels: {} };
+  const bigNode = { name: 'b', labels: { big: '' } };
+  const twinNode = { name: 't', labels: { twin: '' } };
+
+  interface PoolHarness {
+    readonly registry: Registry;
+    readonly allocator: PoolAllocator;
+    readonly state: { running: boolean };
+  }
+
+  /** A PoolAllocator wired to the metrics as a term wires it: each pool its own observer. */
+  function pooled(withFlags: boolean, pools: readonly PoolDefinition[]): PoolHarness {
+    const registry = new Registry();
+    const state = { running: true };
+    const live: { allocator?: PoolAllocator } = {};
+    const metrics = createMetrics(registry, {
+      usage: () => (state.running ? (live.allocator?.usage() ?? []) : []),
+      nodesWithoutPodCIDR: () => 0,
+      conflicts: () => ({}),
+      isLeader: () => true,
+    });
+    const flagRanges = withFlags ? [parseRange('10.0.0.0/22', 24)] : [];
+    live.allocator = new PoolAllocator({ flagRanges, pools, observer: metrics.allocatorOf });
+    return { registry, allocator: live.allocator, state };
+  }
+
+  const used = 'podcidr_allocator_range_used_cidrs';
+
+  it('give one podcidr_allocator_range_* series per pool, told apart by the pool label', async () => {
+    const { registry, allocator } = pooled(true, [big]);
+    expect(allocator.allocate(plain)).toEqual(['10.0.0.0/24']);
+    expect(allocator.allocate(bigNode)).toEqual(['10.0.2.0/23']);
+    const own = `${range},family="IPv4"`;
+    expect(await samples(registry, 'podcidr_allocator_range_capacity_cidrs')).toEqual([
+      `podcidr_allocator_range_capacity_cidrs{${own},pool="--cluster-cidr"} 4`,
+      `podcidr_allocator_range_capacity_cidrs{${own},pool="big"} 2`,
+    ]);
+    // The flags' /24 holds half of big's first /23; big's /23 holds two of the flags' /24s.
+    expect(await samples(registry, used)).toEqual([`${used}{${own},pool="--cluster-cidr"} 3`, `${used}{${own},pool="big"} 2`]);
+  });
+
+  it("give each clusterCIDR one cidrset gauge, read from the first pool listed (the flags' one)", async () => {
+    const { registry, allocator } = pooled(true, [big]);
+    allocator.allocate(plain);
+    expect(await samples(registry, 'node_ipam_controller_cidrset_usage_cidrs')).toEqual([
+      `node_ipam_controller_cidrset_usage_cidrs{${range}} 0.25`,
+    ]);
+    expect(await samples(registry, 'node_ipam_controller_cidrset_max_cidrs')).toEqual([
+      `node_ipam_controller_cidrset_max_cidrs{${range}} 4`,
+    ]);
+    expect(await samples(registry, allocations)).toEqual([`${allocations}{${range}} 1`]);
+  });
+
+  it('read the cidrset gauges from the first ClusterCIDR when there are no flags', async () => {
+    const { registry, allocator } = pooled(false, [big, twin]);
+    allocator.allocate(twinNode);
+    expect(await samples(registry, 'node_ipam_controller_cidrset_max_cidrs')).toEqual([
+      `node_ipam_controller_cidrset_max_cidrs{${range}} 2`,
+    ]);
+    expect(await samples(registry, 'node_ipam_controller_cidrset_usage_cidrs')).toEqual([
+      `node_ipam_controller_cidrset_usage_cidrs{${range}} 0.5`,
+    ]);
+  });
+
+  it('count each allocation and release once, not once per pool that marks it', async () => {
+    const { registry, allocator } = pooled(true, [twin]);
+    const got = [allocator.allocate(plain), allocator.allocate(twinNode)].flat();
+    expect(got).toEqual(['10.0.0.0/24', '10.0.1.0/24']);
+    expect(await samples(registry, allocations)).toEqual([`${allocations}{${range}} 2`]);
+    for (const cidr of got) allocator.release(cidr);
+    expect(await samples(registry, releases)).toEqual([`${releases}{${range}} 2`]);
+  });
+
+  it('count in node subnets of the first pool, so allocations minus releases is its used gauge', async () => {
+    const { registry, allocator } = pooled(true, [big]);
+    allocator.allocate(plain);
+    const wide = allocator.allocate(bigNode);
+    const flagsUsed = async (): Promise<number> => {
+      const line = (await samples(registry, used)).find((l) => l.includes('pool="--cluster-cidr"'));
+      return Number(line?.split(' ').at(-1));
+    };
+    // big's /23 is two of the flags' /24s.
+    expect(await flagsUsed()).toBe(3);
+    expect(await samples(registry, allocations)).toEqual([`${allocations}{${range}} 3`]);
+    allocator.release(wide[0] ?? '');
+    expect(await samples(registry, releases)).toEqual([`${releases}{${range}} 2`]);
+    expect(await flagsUsed()).toBe(3 - 2);
+  });
+
+  it('keep counting one pool per range once the ranges are no longer listed', async () => {
+    const { registry, allocator, state } = pooled(true, [twin]);
+    expect(await samples(registry, allocations)).toEqual([`${allocations}{${range}} 0`]);
+    allocator.allocate(plain);
+    allocator.allocate(twinNode);
+    // A standby lists nothing: the last flips of the term still count once.
+    state.running = false;
+    expect(await samples(registry, allocations)).toEqual([`${allocations}{${range}} 2`]);
+  });
+
+  it('observe the tries of every pool\'s allocation requests once each', async () => {
+    const { registry, allocator } = pooled(true, [twin]);
+    allocator.allocate(plain);
+    allocator.allocate(twinNode);
+    const count = (await samples(registry, 'node_ipam_controller_cidrset_allocation_tries_per_request')).find((l) =>
+      l.startsWith('node_ipam_controller_cidrset_allocation_tries_per_request_count'),
+    );
+    expect(count).toBe(`node_ipam_controller_cidrset_allocation_tries_per_request_count{${range}} 2`);
   });
 });
 

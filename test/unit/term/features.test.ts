@@ -1,12 +1,13 @@
 // Unit tests of the operator features and the continuous audit over in-memory ConfigMaps, Events and a real
 // ClusterAllocator: appended ranges, refused changes, early warnings, foreign writes, the quarantine's round trip.
 
+import { MemoryClusterCIDRs } from './memory-cluster-cidrs.js';
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import { ClusterAllocator } from '../../../src/allocator/cluster-allocator.js';
 import type { RangeSpec } from '../../../src/allocator/types.js';
 import { ContinuousAudit } from '../../../src/controller/audit.js';
-import type { EventType, NodeInfo, NodeLister, ObjectEventSink } from '../../../src/controller/ports.js';
+import type { EventRegarding, EventType, NodeInfo, NodeLister, ObjectEventSink } from '../../../src/controller/ports.js';
 import { QUARANTINE_STATE_NAME, QuarantinePersister } from '../../../src/controller/quarantine-store.js';
 import { createFeatureMetrics } from '../../../src/metrics/features.js';
 import { type Features, type TermHandle, createFeatures, prepareTerm, startAll } from '../../../src/term/features/index.js';
@@ -15,12 +16,15 @@ import { MemoryConfigMaps } from '../controller/memory-config-maps.js';
 import { RecordingEvents, memoryLogger } from '../controller/reconciler-fakes.js';
 import { parseRange } from '../../../src/allocator/range-spec.js';
 import { cidrs } from '../../support/cidrs.js';
-import { formatCidr } from '../../../src/cidr/index.js';
+import { formatCidr, parseCidr } from '../../../src/cidr/index.js';
+import { PoolAllocator, type PoolDefinition } from '../../../src/controller/pool-allocator.js';
 
 class RecordingObjectEvents implements ObjectEventSink {
   readonly events: { name: string; type: EventType; reason: string; note: string }[] = [];
-  emit(regarding: { name: string }, type: EventType, reason: string, note: string): void {
+  readonly regarding: EventRegarding[] = [];
+  emit(regarding: EventRegarding, type: EventType, reason: string, note: string): void {
     this.events.push({ name: regarding.name, type, reason, note });
+    this.regarding.push(regarding);
   }
 }
 
@@ -52,9 +56,12 @@ function setup(quarantineMs = 0, clock = new ManualClock()) {
   const foreignWrites = createFeatureMetrics(registry, {
     auditFindings: () => features.audit.counts(),
     rangeLevels: () => features.earlyWarning.levels(),
+    invalidPools: () => features.pools.invalid(),
   });
+  const clusterCIDRs = new MemoryClusterCIDRs();
   const features: Features = createFeatures({
     configMaps,
+    clusterCIDRs,
     objectEvents,
     nodeEvents,
     lister,
@@ -69,8 +76,11 @@ function setup(quarantineMs = 0, clock = new ManualClock()) {
     usageCheckMs: 60_000,
     quarantineFlushMs: 60_000,
   });
+  // The first list of pools (none) is what a term waits for.
+  void features.pools.watch(new AbortController().signal);
   return {
     configMaps,
+    clusterCIDRs,
     objectEvents,
     nodeEvents,
     lister,
@@ -82,16 +92,24 @@ function setup(quarantineMs = 0, clock = new ManualClock()) {
   };
 }
 
-function term(allocator: ClusterAllocator): TermHandle & { appended: RangeSpec[] } {
+const labelled = (key: string): PoolDefinition['nodeSelector'] => ({
+  nodeSelectorTerms: [{ matchExpressions: [{ key, operator: 'Exists' }] }],
+});
+
+function term(allocator: ClusterAllocator | PoolAllocator): TermHandle & { appended: RangeSpec[] } {
   const appended: RangeSpec[] = [];
   return {
     allocator,
     appended,
     appendRanges(ranges) {
-      for (const r of ranges) allocator.appendRange(r);
+      for (const r of ranges) {
+        if (allocator instanceof PoolAllocator) allocator.appendFlagRange(r);
+        else allocator.appendRange(r);
+      }
       appended.push(...ranges);
     },
     inProgress: () => false,
+    pools: { add: () => false, deleting: () => {}, remove: () => {}, holds: () => false, usageOf: () => [] },
   };
 }
 
@@ -154,6 +172,30 @@ describe('Operator features: ranges from podcidr-allocator-config', () => {
   });
 });
 
+describe('Operator features: ClusterCIDR pools', () => {
+  it('reports a ClusterCIDR it cannot serve: logged by a standby, an Event from the leader, counted', async () => {
+    const s = setup();
+    s.clusterCIDRs.put({ name: 'tiny', spec: { perNodeHostBits: 2, ipv4: '10.9.0.0/16' } });
+    expect(s.features.pools.invalid()).toBe(1);
+    expect(s.objectEvents.events).toEqual([]);
+    expect(s.lines.filter((l) => l.msg === 'ClusterCIDR cannot be served; leaving it out')).toHaveLength(1);
+
+    const signal = new AbortController().signal;
+    await s.prepareTerm(signal);
+    s.termStarted(term(new ClusterAllocator({ ranges: flagRanges })), signal);
+    expect(s.objectEvents.events.map((e) => [e.name, e.type, e.reason])).toEqual([['tiny', 'Warning', 'ClusterCIDRInvalid']]);
+    expect(s.objectEvents.events[0]?.note).toMatch(/perNodeHostBits/);
+    expect(s.objectEvents.regarding[0]).toMatchObject({ kind: 'ClusterCIDR', apiVersion: 'networking.x-k8s.io/v1', clusterScoped: true });
+    expect(await s.registry.metrics()).toMatch(/^podcidr_allocator_clustercidrs_invalid 1$/m);
+    // Logged once, however often the object is seen.
+    expect(s.lines.filter((l) => l.msg === 'ClusterCIDR cannot be served; leaving it out')).toHaveLength(1);
+
+    s.clusterCIDRs.delete('tiny');
+    expect(s.features.pools.invalid()).toBe(0);
+    expect(await s.registry.metrics()).toMatch(/^podcidr_allocator_clustercidrs_invalid 0$/m);
+  });
+});
+
 describe('Operator features: early warning', () => {
   it('warns once on the ConfigMap per threshold crossed and exports the level', async () => {
     const s = setup();
@@ -173,7 +215,38 @@ describe('Operator features: early warning', () => {
     s.features.earlyWarning.checkUsage();
     expect(s.objectEvents.events).toHaveLength(2);
     const metrics = await s.registry.getSingleMetricAsString('podcidr_allocator_range_nearly_full');
-    expect(metrics).toContain('podcidr_allocator_range_nearly_full{clusterCIDR="10.0.0.0/20"} 0.95');
+    expect(metrics).toContain('podcidr_allocator_range_nearly_full{clusterCIDR="10.0.0.0/20",pool="--cluster-cidr"} 0.95');
+    stop.abort();
+  });
+
+  it('warns per pool, naming it, when two pools share one range', async () => {
+    const s = setup();
+    // Both pools carve the flags' 10.0.0.0/22: /24s for every node, /23s for nodes labelled big.
+    const big = { name: 'big', ipv4: parseCidr('10.0.0.0/22'), perNodeHostBits: 9, nodeSelector: labelled('big') };
+    const allocator = new PoolAllocator({ flagRanges, pools: [big] });
+    const stop = new AbortController();
+    await s.prepareTerm(stop.signal);
+    s.termStarted(term(allocator), stop.signal);
+    allocator.allocate({ name: 'a', labels: {} });
+    allocator.allocate({ name: 'b', labels: { big: '' } });
+    // The flags' pool is 3 of 4 /24s used (75 %), big 2 of 2 /23s (100 %).
+    s.features.earlyWarning.checkUsage();
+    expect(s.objectEvents.events.map((e) => e.note)).toEqual([
+      expect.stringMatching(/^cluster CIDR 10\.0\.0\.0\/22 of ClusterCIDR big is 100 % used .*past 80 %/),
+      expect.stringMatching(/^cluster CIDR 10\.0\.0\.0\/22 of ClusterCIDR big is 100 % used .*past 95 %/),
+    ]);
+    expect(s.lines.filter((l) => l.msg.includes('ClusterCIDR big')).map((l) => l.pool)).toEqual(['big', 'big']);
+    allocator.allocate({ name: 'c', labels: {} });
+    s.features.earlyWarning.checkUsage();
+    expect(s.objectEvents.events.slice(2).map((e) => e.note)).toEqual([
+      expect.stringMatching(/^cluster CIDR 10\.0\.0\.0\/22 of the --cluster-cidr pool is 100 % used .*past 80 %/),
+      expect.stringMatching(/^cluster CIDR 10\.0\.0\.0\/22 of the --cluster-cidr pool is 100 % used .*past 95 %/),
+    ]);
+    const metrics = await s.registry.getSingleMetricAsString('podcidr_allocator_range_nearly_full');
+    expect(metrics.split('\n').filter((l) => !l.startsWith('#'))).toEqual([
+      'podcidr_allocator_range_nearly_full{clusterCIDR="10.0.0.0/22",pool="--cluster-cidr"} 0.95',
+      'podcidr_allocator_range_nearly_full{clusterCIDR="10.0.0.0/22",pool="big"} 0.95',
+    ]);
     stop.abort();
   });
 });
@@ -291,6 +364,24 @@ describe('ContinuousAudit', () => {
     // Out of the queue and still without podCIDRs (e.g. waiting out a backoff): now it is a finding.
     const third = audit.run(lister.list(), flagRanges, [], () => false);
     expect(third.fresh.map((p) => `${p.kind}:${p.node}`)).toEqual(['missing:queued']);
+  });
+});
+
+describe('Operator features: continuous audit with pools', () => {
+  it("audits against the term's ClusterCIDR pools too, so their nodes are not out of range", async () => {
+    const s = setup();
+    const edge = { name: 'edge', ipv4: parseCidr('10.1.0.0/24'), perNodeHostBits: 6 };
+    const allocator = new PoolAllocator({ flagRanges, pools: [edge] });
+    s.lister.put('a', ['10.1.0.0/26']);
+    s.lister.put('b', ['10.9.0.0/24']);
+    const stop = new AbortController();
+    await s.prepareTerm(stop.signal);
+    s.termStarted(term(allocator), stop.signal);
+    expect(s.features.audit.conflicts()).toEqual({ 'out-of-range': 1 });
+    s.features.audit.auditNow();
+    expect(s.features.audit.counts()['out-of-range']).toBe(1);
+    expect(s.nodeEvents.events.map((e) => [e.node, e.reason])).toEqual([['b', 'PodCIDROutOfRange']]);
+    stop.abort();
   });
 });
 
