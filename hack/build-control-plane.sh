@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Builds the control plane (kube-apiserver, kube-controller-manager, kubectl, etcd), the node binaries
-# (kubelet, kube-scheduler, kube-proxy, CNI plugins, flanneld) from Go modules into a cache outside the repo.
+# (kubelet, kube-scheduler, kube-proxy, CNI plugins, flanneld) and helm for the chart's tests from Go
+# modules into a cache outside the repo.
 # Idempotent: binaries already built for the pinned versions are only checked and their versions printed.
 #
-# Usage: hack/build-control-plane.sh [build|bin-dir|cni-bin-dir|flannel-bin-dir|gen-go-mod]
+# Usage: hack/build-control-plane.sh [build|bin-dir|cni-bin-dir|flannel-bin-dir|helm-bin-dir|gen-go-mod]
 #   build            (default) build what is missing, print one line per binary with elapsed seconds
 #   bin-dir          print the cache bin directory of the Kubernetes binaries and etcd, and exit
 #   cni-bin-dir      print the cache bin directory of the CNI plugins (a containerd CNI bin_dir), and exit
 #   flannel-bin-dir  print the cache bin directory of flanneld, and exit
+#   helm-bin-dir     print the cache bin directory of helm, and exit
 #   gen-go-mod       rewrite hack/go.mod's replace block from the published k8s.io/kubernetes go.mod
 # Env: PODCIDR_ALLOCATOR_CACHE  cache root (default ~/.cache/podcidr-allocator)
 set -euo pipefail
@@ -25,6 +27,8 @@ FLANNEL_BIN_DIR="${CACHE_ROOT}/flannel-${FLANNEL_VERSION}/bin"
 K8S_BINARIES=(kube-apiserver kube-controller-manager kubectl kube-scheduler kubelet kube-proxy)
 # What a flannel-style node needs: bridge + host-local from subnet.env, portmap for hostPorts, loopback for containerd.
 CNI_PLUGINS=(plugins/main/bridge plugins/ipam/host-local plugins/main/loopback plugins/meta/portmap)
+# A directory of its own, so that bumping helm neither rebuilds nor mixes with the control plane.
+HELM_BIN_DIR="${CACHE_ROOT}/helm-${HELM_VERSION}/bin"
 # Bump when the way binaries are built changes, so a warm cache built the old way is rebuilt.
 RECIPE=1
 
@@ -54,13 +58,29 @@ is_cni_plugin() {
 bin_dir_for() {
   if is_cni_plugin "$1"; then echo "${CNI_BIN_DIR}"
   elif [[ "$1" == flanneld ]]; then echo "${FLANNEL_BIN_DIR}"
+  elif [[ "$1" == helm ]]; then echo "${HELM_BIN_DIR}"
   else echo "${BIN_DIR}"; fi
 }
 
 stamp_for() {
   if is_cni_plugin "$1"; then echo "recipe=${RECIPE} cni-plugins=${CNI_PLUGINS_VERSION} bin=$1"
   elif [[ "$1" == flanneld ]]; then echo "recipe=${RECIPE} flannel=${FLANNEL_VERSION} bin=$1"
+  elif [[ "$1" == helm ]]; then echo "recipe=${RECIPE} helm=${HELM_VERSION} bin=helm"
   else echo "recipe=${RECIPE} k8s=${K8S_VERSION} etcd=${ETCD_VERSION} bin=$1"; fi
+}
+
+# helm reports its own version and the Kubernetes version `helm template` assumes (.Capabilities) from
+# link-time variables, as its Makefile sets them; without them it claims v3.21 and Kubernetes v1.20.
+helm_ldflags() {
+  local client_go minor
+  client_go="$(cd "${HACK_DIR}/helm" && go list -m -f '{{.Version}}' k8s.io/client-go)"
+  minor="$(echo "${client_go}" | cut -d. -f2)"
+  local flags="-s -w -X helm.sh/helm/v3/internal/version.version=${HELM_VERSION}"
+  flags+=" -X helm.sh/helm/v3/internal/version.gitTreeState=clean"
+  for pkg in helm.sh/helm/v3/pkg/lint/rules helm.sh/helm/v3/pkg/chartutil; do
+    flags+=" -X ${pkg}.k8sVersionMajor=1 -X ${pkg}.k8sVersionMinor=${minor}"
+  done
+  echo "${flags}"
 }
 
 is_fresh() {
@@ -107,6 +127,7 @@ report_versions() {
   log "kube-controller-manager $("${BIN_DIR}/kube-controller-manager" --version)"
   log "kubectl                 $("${BIN_DIR}/kubectl" version --client 2>/dev/null | head -1)"
   log "etcd                    $("${BIN_DIR}/etcd" --version | head -1)"
+  log "helm                    $("${HELM_BIN_DIR}/helm" version --short)"
   log "kube-scheduler          $("${BIN_DIR}/kube-scheduler" --version)"
   log "kubelet                 $("${BIN_DIR}/kubelet" --version)"
   log "kube-proxy              $("${BIN_DIR}/kube-proxy" --version)"
@@ -153,8 +174,8 @@ build_flanneld() {
 
 build() {
   command -v go >/dev/null || { echo "go is not installed; it is needed to build the control plane" >&2; exit 1; }
-  mkdir -p "${BIN_DIR}" "${CNI_BIN_DIR}" "${FLANNEL_BIN_DIR}"
-  log "bin dirs ${BIN_DIR} ${CNI_BIN_DIR} ${FLANNEL_BIN_DIR} ($(go version | cut -d' ' -f3))"
+  mkdir -p "${BIN_DIR}" "${CNI_BIN_DIR}" "${FLANNEL_BIN_DIR}" "${HELM_BIN_DIR}"
+  log "bin dirs ${BIN_DIR} ${CNI_BIN_DIR} ${FLANNEL_BIN_DIR} ${HELM_BIN_DIR} ($(go version | cut -d' ' -f3))"
   local k8s_flags=""
   for name in "${K8S_BINARIES[@]}"; do
     if is_fresh "${name}"; then
@@ -171,6 +192,18 @@ build() {
   fi
   build_cni_plugins
   build_flanneld
+  if is_fresh helm; then
+    log "helm: cached"
+  else
+    local pinned
+    pinned="$(cd "${HACK_DIR}/helm" && go list -m -f '{{.Version}}' helm.sh/helm/v3)"
+    if [[ "${pinned}" != "${HELM_VERSION}" ]]; then
+      log "helm: hack/helm/go.mod pins ${pinned} but versions.env says ${HELM_VERSION}"
+      return 1
+    fi
+    # CGO off as in helm's own release builds: a static binary with Go's DNS resolver.
+    CGO_ENABLED=0 build_one helm "${HACK_DIR}/helm" "helm.sh/helm/v3/cmd/helm" "$(helm_ldflags)"
+  fi
   report_versions
   log "done"
 }
@@ -201,6 +234,7 @@ case "${1:-build}" in
   bin-dir) echo "${BIN_DIR}" ;;
   cni-bin-dir) echo "${CNI_BIN_DIR}" ;;
   flannel-bin-dir) echo "${FLANNEL_BIN_DIR}" ;;
+  helm-bin-dir) echo "${HELM_BIN_DIR}" ;;
   gen-go-mod) gen_go_mod ;;
-  *) echo "usage: $0 [build|bin-dir|cni-bin-dir|flannel-bin-dir|gen-go-mod]" >&2; exit 2 ;;
+  *) echo "usage: $0 [build|bin-dir|cni-bin-dir|flannel-bin-dir|helm-bin-dir|gen-go-mod]" >&2; exit 2 ;;
 esac

@@ -50,11 +50,26 @@ export function pinnedVersions(): Versions {
   return { kubernetes, etcd };
 }
 
+/** HELM_VERSION of hack/versions.env. */
+export function pinnedHelmVersion(): string {
+  const helm = readVersions().get('HELM_VERSION');
+  if (helm === undefined) throw new Error('hack/versions.env lacks HELM_VERSION');
+  return helm;
+}
+
+function cacheRoot(env: NodeJS.ProcessEnv): string {
+  return env.PODCIDR_ALLOCATOR_CACHE ?? join(homedir(), '.cache', 'podcidr-allocator');
+}
+
 /** Same rule as hack/build-control-plane.sh: $PODCIDR_ALLOCATOR_CACHE (or ~/.cache/podcidr-allocator)/k8s-…-etcd-…/bin. */
 export function defaultBinDir(env: NodeJS.ProcessEnv = process.env): string {
-  const root = env.PODCIDR_ALLOCATOR_CACHE ?? join(homedir(), '.cache', 'podcidr-allocator');
   const v = pinnedVersions();
-  return join(root, `k8s-${v.kubernetes}-etcd-${v.etcd}`, 'bin');
+  return join(cacheRoot(env), `k8s-${v.kubernetes}-etcd-${v.etcd}`, 'bin');
+}
+
+/** Where hack/build-control-plane.sh puts helm: <cache root>/helm-<HELM_VERSION>/bin/helm. */
+export function defaultHelmPath(env: NodeJS.ProcessEnv = process.env): string {
+  return join(cacheRoot(env), `helm-${pinnedHelmVersion()}`, 'bin', 'helm');
 }
 
 /** The cluster in a box's node binaries: the kubelet and kube-proxy beside kube-apiserver, CNI and flannel apart. */

@@ -227,13 +227,22 @@ function readCommandLine(argv: readonly string[], problems: string[]): Map<RunFl
       for (const extra of asArray(value)) problems.push(`unexpected argument "${String(extra)}": run takes flags only`);
     } else if (isRunFlag(key)) {
       found.set(key, asArray(value).map((v) => (typeof v === 'boolean' ? v : String(v))));
+    } else if (/^\S+$/.test(key)) {
+      for (const written of typedAs(key, argv)) problems.push(`${written}: unknown flag`);
     } else {
-      const written = `${key.length === 1 ? '-' : '--'}${key}`;
       // "- " or "--a b" cannot be a flag name; quoted, so the blank is visible.
-      problems.push(/^\S+$/.test(key) ? `${written}: unknown flag` : `unexpected argument ${JSON.stringify(written)}: not a flag name`);
+      problems.push(`unexpected argument ${JSON.stringify(`${key.length === 1 ? '-' : '--'}${key}`)}: not a flag name`);
     }
   }
   return found;
+}
+
+/** How an unknown flag was typed: yargs reads `--no-x` as x=false, so its key has lost the `no-`. */
+function typedAs(key: string, argv: readonly string[]): string[] {
+  const plain = `${key.length === 1 ? '-' : '--'}${key}`;
+  const typed = [plain, `--no-${key}`].filter((form) => argv.some((token) => token === form || token.startsWith(`${form}=`)));
+  // Not found as a whole token, e.g. one of bundled short flags (-xy).
+  return typed.length > 0 ? typed : [plain];
 }
 
 function commandLineParser(argv: string[]) {

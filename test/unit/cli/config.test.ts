@@ -161,6 +161,8 @@ describe('parseRunConfig flags', () => {
     [['--bogus'], '--bogus: unknown flag'],
     [['--bogus=1'], '--bogus: unknown flag'],
     [['-x'], '-x: unknown flag'],
+    [['--no-such-flag'], '--no-such-flag: unknown flag'],
+    [['--no-such-flag=false'], '--no-such-flag: unknown flag'],
     [['- '], 'unexpected argument "- ": not a flag name'],
     [['--kubeApiQps=3'], '--kubeApiQps: unknown flag'],
     [['stray'], 'unexpected argument "stray": run takes flags only'],

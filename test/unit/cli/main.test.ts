@@ -16,6 +16,7 @@ const ok = '--cluster-cidr=10.244.0.0/16';
 describe('podcidr-allocator usage errors', () => {
   it.each<[string, string[], string, Record<string, string>?]>([
     ['an unknown flag of run', ['run', ok, '--bogus=1'], '--bogus'],
+    ['a mistyped negated flag of run, as typed', ['run', ok, '--no-such-flag'], '--no-such-flag'],
     ['an unknown flag before any command', ['--bogus'], 'bogus'],
     ['an unknown command', ['allocate'], 'allocate'],
     ['no command at all', [], 'command'],

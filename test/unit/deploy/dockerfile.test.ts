@@ -131,7 +131,7 @@ describe('the Dockerfile', () => {
 });
 
 describe('the .dockerignore', () => {
-  it.each(['node_modules', 'dist', '.git', 'test', 'hack', 'coverage'])('keeps %s out of the build context', (path) => {
+  it.each(['node_modules', 'dist', '.git', 'test', 'hack', 'coverage', 'charts'])('keeps %s out of the build context', (path) => {
     expect(dockerignore).toContain(path);
   });
 
