@@ -69,7 +69,12 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
       binDir: opts.binDir,
       address: network.hostAddress,
       servingIPs: [serviceIP(opts.serviceCIDR)],
-      apiServerArgs: [`--service-cluster-ip-range=${opts.serviceCIDR ?? SEED.serviceCIDR}`, ...(opts.apiServerArgs ?? [])],
+      apiServerArgs: [
+        `--service-cluster-ip-range=${opts.serviceCIDR ?? SEED.serviceCIDR}`,
+        // Node names resolve nowhere; logs and exec reach the kubelet at the node's address.
+        '--kubelet-preferred-address-types=InternalIP',
+        ...(opts.apiServerArgs ?? []),
+      ],
     });
     teardown.controlPlane = cp;
     log(`kube-apiserver ${cp.version} at ${cp.server}`);
