@@ -3,25 +3,16 @@
 // pods Ready with one leader, every Node a podCIDR, flannel's subnet equal to it, pods getting IPs from
 // their node's podCIDR and reaching each other across nodes, JSON logs and /metrics through the pod.
 // Ends with "N passed, M failed"; exit 1 on any failure. Needs root.
-import { execFile } from 'node:child_process';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { promisify } from 'node:util';
-import { defaultHelmPath, ensureBinaries, HACK_DIR, nodeBinDirs } from '../lib/control-plane.js';
+import { ensureBinaries, HACK_DIR, nodeBinDirs } from '../lib/control-plane.js';
 import { SEED, startCluster, type Cluster } from './cluster.js';
+import { buildImages, installWithHelm, installWithKustomize, Kube, type Images } from './install.js';
 import { subnetFile, parseSubnetEnv } from './node.js';
 import { sh } from './sh.js';
 
-const run = promisify(execFile);
 const REPO = join(HACK_DIR, '..');
-
-interface Images {
-  APP_IMAGE: string;
-  APP_ARCHIVE: string;
-  PAUSE_IMAGE: string;
-  PAUSE_ARCHIVE: string;
-}
 
 interface Result {
   name: string;
@@ -42,26 +33,6 @@ async function check(name: string, body: () => Promise<string>): Promise<void> {
     const detail = err instanceof Error ? err.message : String(err);
     results.push({ name, ok: false, detail });
     say(`FAIL ${name}: ${detail}`);
-  }
-}
-
-async function buildImages(): Promise<Images> {
-  const { stdout } = await run('bash', [join(HACK_DIR, 'images', 'build.sh')], { maxBuffer: 64 * 1024 * 1024 });
-  void stdout;
-  const env = await readFile(join(process.env.PODCIDR_ALLOCATOR_CACHE ?? join(process.env.HOME ?? '/root', '.cache', 'podcidr-allocator'), 'images', 'images.env'), 'utf8');
-  const values = Object.fromEntries(env.split('\n').filter((l) => /^[A-Z_]+=/.test(l)).map((l) => l.split('=', 2) as [string, string]));
-  return values as unknown as Images;
-}
-
-class Kube {
-  constructor(private readonly kubectl: string, private readonly kubeconfig: string) {}
-
-  async run(args: string[]): Promise<string> {
-    return sh(this.kubectl, [`--kubeconfig=${this.kubeconfig}`, ...args]);
-  }
-
-  async json<T>(args: string[]): Promise<T> {
-    return JSON.parse(await this.run([...args, '-o', 'json'])) as T;
   }
 }
 
@@ -120,40 +91,6 @@ async function nodeCIDRs(kube: Kube, count: number): Promise<Map<string, string>
     const cidrs = new Map(nodes.items.map((n) => [n.metadata.name, n.spec.podCIDR ?? '']));
     return nodes.items.length === count && [...cidrs.values()].every((c) => c !== '') ? cidrs : undefined;
   });
-}
-
-async function installWithKustomize(cluster: Cluster, kube: Kube, images: Images): Promise<string> {
-  const overlay = join(cluster.dir, 'overlay');
-  await mkdir(overlay, { recursive: true });
-  const [name, tag] = images.APP_IMAGE.split(/:(?=[^:]+$)/);
-  await writeFile(join(overlay, 'allocator-args.yaml'), await readFile(join(REPO, 'manifests/overlays/example/allocator-args.yaml'), 'utf8'));
-  await writeFile(join(overlay, 'kustomization.yaml'), [
-    'apiVersion: kustomize.config.k8s.io/v1beta1',
-    'kind: Kustomization',
-    'namespace: kube-system',
-    'resources:',
-    `  - ${relative(overlay, join(REPO, 'manifests/base'))}`,
-    'images:',
-    '  - name: podcidr-allocator',
-    `    newName: ${name}`,
-    `    newTag: "${tag}"`,
-    'patches:',
-    '  - path: allocator-args.yaml',
-    '',
-  ].join('\n'));
-  await kube.run(['apply', '-k', overlay]);
-  return overlay;
-}
-
-async function installWithHelm(cluster: Cluster, images: Images): Promise<void> {
-  const [name, tag] = images.APP_IMAGE.split(/:(?=[^:]+$)/);
-  await sh(defaultHelmPath(), [
-    `--kubeconfig=${cluster.kubeconfigPath}`, 'install', 'podcidr-allocator', join(REPO, 'charts/podcidr-allocator'),
-    '-n', 'kube-system', '--wait', '--timeout', '120s',
-    '--set', `clusterCIDR=${SEED.clusterCIDR}`, '--set', 'nodeCIDRMaskSize=24',
-    '--set', `serviceClusterIPRange=${SEED.serviceCIDR}`,
-    '--set', `image.repository=${name ?? ''}`, '--set', `image.tag=${tag ?? ''}`,
-  ]);
 }
 
 async function controllerChecks(cluster: Cluster, kube: Kube, how: string, before?: Map<string, string>): Promise<Map<string, string>> {
