@@ -22,7 +22,7 @@ export interface NodeSpec {
   net: NodeNet;
   /** The node's own directory; everything it writes stays below it. */
   dir: string;
-  /** cgroup path (same in every v1 hierarchy) under which the kubelet puts its pods. */
+  /** cgroup path (same in every hierarchy) under which the kubelet puts its pods. */
   cgroupRoot: string;
   server: string;
   caCert: string;
@@ -116,7 +116,7 @@ function kubeletConfig(spec: NodeSpec): string {
   return JSON.stringify(config, null, 2);
 }
 
-/** Creates the node's cgroup root in every mounted v1 hierarchy (cpuset needs its parent's cpus and mems). */
+/** Creates the node's cgroup root in every mounted hierarchy (cpuset needs its parent's cpus and mems). */
 export async function createCgroupRoot(path: string): Promise<void> {
   for (const h of await cgroupHierarchies()) {
     const dir = join(CGROUP_ROOT, h, path);
@@ -134,7 +134,8 @@ export async function cgroupHierarchies(): Promise<string[]> {
   return mounts
     .split('\n')
     .map((l) => l.split(' '))
-    .filter((f) => f[2] === 'cgroup' && f[1]?.startsWith(`${CGROUP_ROOT}/`))
+    // cgroup2 too: on a hybrid host runc and the kubelet also make dirs in the unified hierarchy.
+    .filter((f) => (f[2] === 'cgroup' || f[2] === 'cgroup2') && f[1]?.startsWith(`${CGROUP_ROOT}/`))
     .map((f) => (f[1] ?? '').slice(CGROUP_ROOT.length + 1));
 }
 
