@@ -2,11 +2,12 @@
 // all inside the node's network namespace, with a cgroup root of its own so two kubelets never reap
 // each other's pods. flanneld writes subnet.env from the node's podCIDR; the CNI config follows from it.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { terminate } from '../lib/control-plane.js';
 import { closeSync, existsSync, openSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { cidrOf, formatCidr, parseCidr } from '../../src/cidr/index.js';
+import { terminate } from '../lib/control-plane.js';
 import type { NodeNet } from './net.js';
 import { sh } from './sh.js';
 
@@ -300,7 +301,7 @@ export function flannelConflist(env: Record<string, string>, ipamDir: string): s
         mtu: Number(env.FLANNEL_MTU ?? '1450'),
         ipam: {
           type: 'host-local',
-          ranges: [[{ subnet: `${networkOf(gateway ?? '', Number(bits))}/${bits}`, gateway }]],
+          ranges: [[{ subnet: networkOf(gateway ?? '', Number(bits)), gateway }]],
           routes: [{ dst: network }],
           dataDir: ipamDir,
         },
@@ -311,11 +312,10 @@ export function flannelConflist(env: Record<string, string>, ipamDir: string): s
   return JSON.stringify(conf, null, 2);
 }
 
-function networkOf(ip: string, bits: number): string {
-  const n = ip.split('.').reduce((acc, o) => (acc << 8) | Number(o), 0) >>> 0;
-  const mask = bits === 0 ? 0 : (0xffffffff << (32 - bits)) >>> 0;
-  const net = (n & mask) >>> 0;
-  return [24, 16, 8, 0].map((s) => (net >>> s) & 255).join('.');
+/** The network a gateway address and prefix length name: 10.233.64.1/24 → 10.233.64.0/24. */
+function networkOf(gateway: string, prefix: number): string {
+  const shift = BigInt(32 - prefix);
+  return formatCidr(cidrOf('IPv4', (parseCidr(`${gateway}/32`).base >> shift) << shift, prefix));
 }
 
 /** Waits for flanneld's subnet.env, then writes the node's CNI config; the kubelet turns Ready after it. */

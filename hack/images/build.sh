@@ -6,11 +6,11 @@
 # so a second run with the same inputs only says "cached".
 #
 # Usage: hack/images/build.sh [all|node|app|pause]   (default: all)
-# Output: $CACHE/images.env with each image's name and archive (see hack/images/README.md).
+# Output: $CACHE/images.env with each image's name and archive (the README's "The cluster in a box").
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-CACHE="${PODCIDR_IMAGES_CACHE:-${HOME}/.cache/podcidr-allocator/images}"
+CACHE="${PODCIDR_ALLOCATOR_CACHE:-${HOME}/.cache/podcidr-allocator}/images"
 ARCHIVES="${CACHE}/archives"
 KEYS="${CACHE}/keys"
 DOWNLOADS="${CACHE}/downloads"

@@ -57,7 +57,8 @@ export function pinnedHelmVersion(): string {
   return helm;
 }
 
-function cacheRoot(env: NodeJS.ProcessEnv): string {
+/** $PODCIDR_ALLOCATOR_CACHE, or ~/.cache/podcidr-allocator: where every built binary and image is kept. */
+export function cacheRoot(env: NodeJS.ProcessEnv = process.env): string {
   return env.PODCIDR_ALLOCATOR_CACHE ?? join(homedir(), '.cache', 'podcidr-allocator');
 }
 
@@ -74,7 +75,7 @@ export function defaultHelmPath(env: NodeJS.ProcessEnv = process.env): string {
 
 /** The cluster in a box's node binaries: the kubelet and kube-proxy beside kube-apiserver, CNI and flannel apart. */
 export function nodeBinDirs(env: NodeJS.ProcessEnv = process.env): { kube: string; cni: string; flannel: string } {
-  const root = env.PODCIDR_ALLOCATOR_CACHE ?? join(homedir(), '.cache', 'podcidr-allocator');
+  const root = cacheRoot(env);
   const versions = readVersions();
   const want = (key: string): string => {
     const v = versions.get(key);
@@ -141,6 +142,8 @@ export interface ControlPlaneOptions {
   address?: string;
   /** More IPs for the serving cert, e.g. the `kubernetes` Service IP pods connect to. */
   servingIPs?: string[];
+  /** Where the control plane's temp dir is made (default the OS temp dir); a sweep of parentDir finds it. */
+  parentDir?: string;
 }
 
 export interface ControlPlaneFiles {
@@ -180,7 +183,7 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
   const log = opts.log ?? (() => undefined);
   const binDir = await ensureBinaries({ binDir: opts.binDir, build: opts.build });
   await checkOpenssl();
-  const dir = await mkdtemp(join(tmpdir(), 'podcidr-cp-'));
+  const dir = await mkdtemp(join(opts.parentDir ?? tmpdir(), 'podcidr-cp-'));
   const started: number[] = [];
   try {
     const address = opts.address ?? '127.0.0.1';
