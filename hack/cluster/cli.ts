@@ -1,10 +1,8 @@
 // Command line behind `npm run cluster`: up (foreground; Ctrl-C removes everything) and down (sweeps what a
 // killed `up` left behind). Needs root: network namespaces, cgroups and mounts.
-import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { ensureBinaries, nodeBinDirs } from '../lib/control-plane.js';
-import { startCluster, sweep, type Cluster } from './cluster.js';
-import { buildImages, installWithHelm, installWithKustomize, Kube } from './install.js';
+import { sweep, type Cluster } from './cluster.js';
+import { installWithHelm, installWithKustomize, startBoxCluster, type Images, type Kube } from './install.js';
 
 const USAGE = 'usage: npm run cluster -- up [--nodes N] [--install helm|kustomize|none] | down';
 const INSTALLS = ['helm', 'kustomize', 'none'];
@@ -18,16 +16,9 @@ async function up(argv: string[]): Promise<void> {
   if (!Number.isInteger(count) || count < 1 || count > 8) throw new UsageError(`--nodes: want 1 to 8, got ${values.nodes}`);
   if (!INSTALLS.includes(values.install)) throw new UsageError(`--install: want ${INSTALLS.join(', ')}, got ${values.install}`);
   console.error('building images and binaries (cached after the first run)');
-  const images = await buildImages();
-  const binDir = await ensureBinaries();
-  const dirs = nodeBinDirs();
   const started = Date.now();
-  const cluster = await startCluster({
+  const { cluster, images, kube } = await startBoxCluster({
     nodes: Array.from({ length: count }, (_, i) => `node-${i + 1}`),
-    images: [images.PAUSE_ARCHIVE, images.APP_ARCHIVE],
-    pauseImage: images.PAUSE_IMAGE,
-    binDir,
-    nodeBins: { kubelet: join(dirs.kube, 'kubelet'), kubeProxy: join(dirs.kube, 'kube-proxy'), flanneld: join(dirs.flannel, 'flanneld'), cniDir: dirs.cni },
     log: (line) => console.error(line),
   });
   const stopped = new Promise<void>((done) => {
@@ -41,7 +32,7 @@ async function up(argv: string[]): Promise<void> {
   console.error(`cluster ${cluster.id} up in ${((Date.now() - started) / 1000).toFixed(1)} s; Ctrl-C stops it`);
   console.log(`export KUBECONFIG=${cluster.kubeconfigPath}`);
   try {
-    await install(cluster, values.install, images);
+    await install(cluster, kube, values.install, images);
   } catch (err) {
     await cluster.stop();
     throw err;
@@ -49,9 +40,8 @@ async function up(argv: string[]): Promise<void> {
   await stopped;
 }
 
-async function install(cluster: Cluster, how: string, images: Awaited<ReturnType<typeof buildImages>>): Promise<void> {
+async function install(cluster: Cluster, kube: Kube, how: string, images: Images): Promise<void> {
   if (how === 'none') return;
-  const kube = new Kube(join(await ensureBinaries(), 'kubectl'), cluster.kubeconfigPath);
   if (how === 'helm') await installWithHelm(cluster, images);
   else await installWithKustomize(cluster, kube, images);
   console.error(`podcidr-allocator installed with ${how}; waiting for flannel to get each node's podCIDR`);

@@ -69,10 +69,15 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
       binDir: opts.binDir,
       address: network.hostAddress,
       servingIPs: [serviceIP(opts.serviceCIDR)],
+      // Inside the cluster's dir, so that sweep() finds etcd and kube-apiserver of a killed `up` too.
+      parentDir: dir,
       apiServerArgs: [
         `--service-cluster-ip-range=${opts.serviceCIDR ?? SEED.serviceCIDR}`,
         // Node names resolve nowhere; logs and exec reach the kubelet at the node's address.
         '--kubelet-preferred-address-types=InternalIP',
+        // Pods' projected tokens expire when they say (about an hour), not a year later: the controller
+        // must live on the kubelet's rotations, as on clusters that turn the extension off.
+        '--service-account-extend-token-expiration=false',
         ...(opts.apiServerArgs ?? []),
       ],
     });
@@ -198,7 +203,8 @@ class Teardown {
     for (const node of this.nodes) await Promise.all(node.supervised.map((s) => s.stop()));
     for (const node of this.nodes) await Promise.all(node.pids.slice(1).map((p) => terminate(p, 5_000)));
     await killCgroups(this.cgroupRoots);
-    await killShims(this.dir);
+    // The containerd shims outlive containerd; their command lines name its socket in our dir.
+    await killWhere((cmd) => cmd.includes('containerd-shim') && cmd.includes(this.dir));
     for (const node of this.nodes) await Promise.all(node.pids.slice(0, 1).map((p) => terminate(p, 5_000)));
     await Promise.all(this.pids.map((p) => terminate(p, 5_000)));
     await this.controlPlane?.stop();
@@ -247,15 +253,12 @@ async function killCgroups(roots: string[]): Promise<void> {
   }
 }
 
-/** The containerd shims serving our sockets outlive containerd; their command lines name the socket. */
-async function killShims(dir: string): Promise<void> {
+/** Stops every process but this one whose command line passes the test; one walk of /proc. */
+async function killWhere(matches: (cmdline: string) => boolean): Promise<void> {
   for (const entry of await readdir('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
     const cmd = await readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '');
-    if (cmd.includes('containerd-shim') && cmd.includes(dir)) {
-      const pid = Number(entry);
-      if (isAlive(pid)) await terminate(pid, 2_000);
-    }
+    if (matches(cmd) && isAlive(Number(entry))) await terminate(Number(entry), 2_000);
   }
 }
 
@@ -304,7 +307,8 @@ async function removeLogLinks(dir: string): Promise<void> {
 export async function sweep(log: (line: string) => void = () => undefined): Promise<void> {
   const dirs = (await readdir(tmpdir())).filter((d) => /^pca-[0-9a-f]{4}-/.test(d)).map((d) => join(tmpdir(), d));
   for (const dir of dirs) {
-    await killMatching(dir);
+    // The nodes' daemons and shims, and the control plane, all name the dir on their command lines.
+    await killWhere((cmd) => cmd.includes(dir));
     await unmountBelow(dir);
     await removeLogLinks(dir);
     await rm(dir, { recursive: true, force: true });
@@ -322,14 +326,5 @@ export async function sweep(log: (line: string) => void = () => undefined): Prom
     const roots = (await readdir(join('/sys/fs/cgroup', h)).catch(() => [])).filter((d) => /^pca-[0-9a-f]{4}-/.test(d));
     await killCgroups(roots.map((r) => `/${r}`));
     await removeCgroups(roots.map((r) => `/${r}`));
-  }
-}
-
-/** Kills every process whose command line names dir (the nodes' daemons and shims, the control plane). */
-async function killMatching(dir: string): Promise<void> {
-  for (const entry of await readdir('/proc')) {
-    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
-    const cmd = await readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '');
-    if (cmd.includes(dir)) await terminate(Number(entry), 2_000);
   }
 }

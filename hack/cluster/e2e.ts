@@ -1,16 +1,20 @@
-// npm run e2e:cluster: the shipped image on real kubelets. Builds the images, starts a cluster in a box,
-// installs the controller with kustomize, then with the Helm chart, and checks what a user would: the
-// pods Ready with one leader, every Node a podCIDR, flannel's subnet equal to it, pods getting IPs from
-// their node's podCIDR and reaching each other across nodes, JSON logs and /metrics through the pod.
+// npm run e2e:cluster: the shipped image on real kubelets. Checks the app image as built, starts a cluster
+// in a box, installs the controller with kustomize, then with the Helm chart, and checks what a user would:
+// the pods Ready with one leader, every Node a podCIDR, flannel's subnet equal to it, pods getting IPs from
+// their node's podCIDR and reaching each other across nodes, JSON logs and /metrics through the pod. Then
+// it disrupts the controller as operators do (rollout restart, leader pod deleted, its node drained) while
+// Nodes join, and checks each waits less than a lease duration and no podCIDR is held twice.
 // Ends with "N passed, M failed"; exit 1 on any failure. Needs root.
 import { readFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { ensureBinaries, HACK_DIR, nodeBinDirs } from '../lib/control-plane.js';
-import { SEED, startCluster, type Cluster } from './cluster.js';
-import { buildImages, installWithHelm, installWithKustomize, Kube, type Images } from './install.js';
+import { contains, parseCidr } from '../../src/cidr/index.js';
+import { imageFacts } from '../images/inspect.js';
+import { HACK_DIR } from '../lib/control-plane.js';
+import { SEED, type Cluster } from './cluster.js';
+import { installWithHelm, installWithKustomize, startBoxCluster, type Images, type Kube } from './install.js';
+import { describeWaits, Joiners, NodeWatch } from './joiners.js';
 import { subnetFile, parseSubnetEnv } from './node.js';
-import { sh } from './sh.js';
+import { pingBetween, startProbePods, until } from './probe.js';
 
 const REPO = join(HACK_DIR, '..');
 
@@ -47,21 +51,6 @@ interface NodeList {
   items: { metadata: { name: string }; spec: { podCIDR?: string; podCIDRs?: string[] } }[];
 }
 
-async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last = '';
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err instanceof Error ? err.message : String(err);
-    }
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs / 1000} s${last === '' ? '' : ` (${last})`}`);
-    await sleep(1_000);
-  }
-}
-
 async function readyControllerPods(kube: Kube, want: number): Promise<PodList['items']> {
   return until(`${want} controller pods Running and Ready`, 120_000, async () => {
     const pods = await kube.json<PodList>(['-n', 'kube-system', 'get', 'pods', '-l', 'app.kubernetes.io/name=podcidr-allocator']);
@@ -79,10 +68,7 @@ async function leaderOf(kube: Kube, pods: string[]): Promise<string> {
 }
 
 function inCIDR(ip: string, cidr: string): boolean {
-  const [base, bits] = cidr.split('/');
-  const n = (a: string): number => a.split('.').reduce((acc, o) => acc * 256 + Number(o), 0);
-  const size = 2 ** (32 - Number(bits));
-  return Math.floor(n(ip) / size) === Math.floor(n(base ?? '') / size);
+  return contains(parseCidr(cidr), parseCidr(`${ip}/32`));
 }
 
 async function nodeCIDRs(kube: Kube, count: number): Promise<Map<string, string>> {
@@ -153,66 +139,127 @@ async function podNetworkChecks(cluster: Cluster, kube: Kube, images: Images, ci
     }
     return out.join(', ');
   });
-  const podIPs = new Map<string, string>();
+  let podIPs = new Map<string, string>();
   await check('a pod on each node gets an IP inside its node\'s podCIDR', async () => {
-    for (const node of cluster.nodes) {
-      const name = `probe-${node.spec.net.name}`;
-      await kube.run(['run', name, `--image=${images.PAUSE_IMAGE}`, '--image-pull-policy=Never', '--restart=Never',
-        `--overrides=${JSON.stringify({ spec: { nodeName: node.spec.net.name } })}`]);
-    }
-    for (const node of cluster.nodes) {
-      const name = `probe-${node.spec.net.name}`;
-      const ip = await until(`${name} Running with an IP`, 60_000, async () => {
-        const pod = await kube.json<PodList['items'][number]>(['get', 'pod', name]);
-        return pod.status.phase === 'Running' && pod.status.podIP !== undefined ? pod.status.podIP : undefined;
-      });
-      const want = cidrs.get(node.spec.net.name) ?? '';
-      if (!inCIDR(ip, want)) throw new Error(`${name}: IP ${ip} outside ${node.spec.net.name}'s podCIDR ${want}`);
-      podIPs.set(node.spec.net.name, ip);
+    podIPs = await startProbePods(cluster, kube, images.PAUSE_IMAGE);
+    for (const [node, ip] of podIPs) {
+      const want = cidrs.get(node) ?? '';
+      if (!inCIDR(ip, want)) throw new Error(`probe-${node}: IP ${ip} outside ${node}'s podCIDR ${want}`);
     }
     return [...podIPs].map(([n, ip]) => `${n} ${ip}`).join(', ');
   });
   await check('pods reach each other across nodes (ping from inside each pod\'s network namespace)', async () => {
     const out: string[] = [];
-    const entries = [...podIPs];
-    for (const [from, fromIP] of entries) {
-      for (const [to, toIP] of entries) {
+    for (const [from, fromIP] of podIPs) {
+      for (const [to, toIP] of podIPs) {
         if (from === to) continue;
-        const ns = await podNetns(fromIP);
-        const reply = await sh('ip', ['netns', 'exec', ns, 'ping', '-c', '3', '-W', '2', toIP]);
-        const m = /(\d+) received/.exec(reply);
-        if (m?.[1] === undefined || Number(m[1]) === 0) throw new Error(`${from} → ${to}: no reply from ${toIP}`);
-        out.push(`${from}→${to} ${m[1]}/3`);
+        const replies = await pingBetween(fromIP, toIP);
+        if (replies === 0) throw new Error(`${from} → ${to}: no reply from ${toIP}`);
+        out.push(`${from}→${to} ${replies}/3`);
       }
     }
     return out.join(', ');
   });
 }
 
-/** The pod sandbox namespace whose eth0 holds ip. */
-async function podNetns(ip: string): Promise<string> {
-  const names = (await sh('ip', ['netns', 'list'])).split('\n').map((l) => l.split(' ')[0] ?? '').filter((n) => n.startsWith('cni-'));
-  for (const ns of names) {
-    const addrs = await sh('ip', ['-n', ns, '-4', '-o', 'addr', 'show']).catch(() => '');
-    if (addrs.includes(` ${ip}/`)) return ns;
+/** Most of the app image is its base (Node and glibc); what it adds is the bundle. */
+const MAX_OWN_MB = 20;
+
+async function imageChecks(images: Images): Promise<void> {
+  await check(`image: the app image runs as 65532, adds only /app/dist and /app/package.json, ≤ ${MAX_OWN_MB} MB over its base`, async () => {
+    const facts = await imageFacts(images.APP_ARCHIVE, images.NODE_ARCHIVE);
+    if (facts.user !== '65532:65532') throw new Error(`runs as "${facts.user}", not 65532:65532`);
+    if (facts.entrypoint[0] !== 'node') throw new Error(`entrypoint ${facts.entrypoint.join(' ')} does not start node`);
+    const stray = facts.ownFiles.filter((f) => f !== 'app/' && f !== 'app/package.json' && !f.startsWith('app/dist/'));
+    if (stray.length > 0) throw new Error(`files outside /app/dist and /app/package.json: ${stray.slice(0, 10).join(', ')}`);
+    const mb = (b: number): string => (b / 1e6).toFixed(1);
+    if (facts.ownBytes > MAX_OWN_MB * 1e6) throw new Error(`adds ${mb(facts.ownBytes)} MB over its base`);
+    return `user ${facts.user}, ${facts.ownFiles.length} paths added (${mb(facts.ownBytes)} MB), ${mb(facts.totalBytes)} MB in all`;
+  });
+}
+
+/**
+ * What an operator does to the controller while Nodes join: a rollout restart, deleting the leader pod,
+ * draining the leader's node. Every Node must get its podCIDR within one lease duration, and none twice.
+ */
+async function disruptionChecks(cluster: Cluster, kube: Kube): Promise<void> {
+  const watch = await NodeWatch.start(cluster.kubeconfigPath);
+  try {
+    await disruption(watch, 'kubectl rollout restart of the Deployment while Nodes join', 'rollout', async (joiners) => {
+      await kube.run(['-n', 'kube-system', 'rollout', 'restart', 'deployment/podcidr-allocator']);
+      const rolled = kube.run(['-n', 'kube-system', 'rollout', 'status', 'deployment/podcidr-allocator', '--timeout=180s']);
+      await joiners.addWhile(rolled, 2_000, 4);
+      await rolled;
+      return `rolled out; ${await leaderSummary(kube)}`;
+    });
+    await disruption(watch, 'the leader pod deleted while Nodes join', 'orphan', async (joiners) => {
+      const before = await leaderPod(kube);
+      const deleted = kube.run(['-n', 'kube-system', 'delete', 'pod', before.name, '--wait=true']);
+      await joiners.addWhile(deleted, 1_000, 5);
+      await deleted;
+      const after = await until('a new leader', 60_000, async () => {
+        const now = await leaderPod(kube);
+        return now.name === before.name ? undefined : now;
+      });
+      await readyControllerPods(kube, 2);
+      return `leader ${before.name} deleted; ${after.name} leads; two replicas Ready again`;
+    });
+    await disruption(watch, 'the leader\'s node drained while Nodes join', 'drain', async (joiners) => {
+      const before = await leaderPod(kube);
+      const drained = kube.run(['drain', before.node, '--ignore-daemonsets', '--delete-emptydir-data', '--force', '--timeout=120s']);
+      await joiners.addWhile(drained, 1_000, 5);
+      await drained;
+      const after = await until('a leader on another node', 60_000, async () => {
+        const now = await leaderPod(kube);
+        return now.node === before.node ? undefined : now;
+      });
+      await kube.run(['uncordon', before.node]);
+      await readyControllerPods(kube, 2);
+      return `${before.node} drained (leader ${before.name}); ${after.name} on ${after.node} leads; uncordoned, two replicas Ready again`;
+    });
+  } finally {
+    watch.stop();
   }
-  throw new Error(`no pod network namespace holds ${ip}`);
+}
+
+/** Runs a disruption while Nodes join, then checks their waits and that no podCIDR is held twice. */
+async function disruption(watch: NodeWatch, name: string, prefix: string, act: (joiners: Joiners) => Promise<string>): Promise<void> {
+  const joiners = new Joiners(watch, `joiner-${prefix}`);
+  await check(name, async () => {
+    try {
+      const what = await act(joiners);
+      const waits = await joiners.waits(60_000);
+      const slow = waits.filter((w) => w.ms > LEASE_DURATION_MS);
+      if (slow.length > 0) throw new Error(`waited over ${LEASE_DURATION_MS / 1000} s: ${describeWaits(slow)}`);
+      const twice = watch.duplicates();
+      if (twice.length > 0) throw new Error(`a podCIDR held twice: ${twice.join('; ')}`);
+      return `${what}; ${describeWaits(waits)}; ${watch.podCIDRs.size} podCIDRs, all distinct`;
+    } finally {
+      await joiners.removeAll();
+    }
+  });
+}
+
+/** The chart's --leader-elect-lease-duration: the longest a handoff may leave a Node waiting. */
+const LEASE_DURATION_MS = 15_000;
+
+async function leaderPod(kube: Kube): Promise<{ name: string; node: string }> {
+  const pods = await kube.json<PodList>(['-n', 'kube-system', 'get', 'pods', '-l', 'app.kubernetes.io/name=podcidr-allocator']);
+  const name = await leaderOf(kube, pods.items.map((p) => p.metadata.name));
+  return { name, node: pods.items.find((p) => p.metadata.name === name)?.spec.nodeName ?? '' };
+}
+
+async function leaderSummary(kube: Kube): Promise<string> {
+  const pods = await readyControllerPods(kube, 2);
+  const leader = await leaderOf(kube, pods.map((p) => p.metadata.name));
+  return `pods ${pods.map((p) => p.metadata.name).join(', ')} Ready, ${leader} leads`;
 }
 
 async function main(): Promise<void> {
   say('building images (cached after the first run)');
-  const images = await buildImages();
-  const binDir = await ensureBinaries();
-  const dirs = nodeBinDirs();
-  const cluster = await startCluster({
-    images: [images.PAUSE_ARCHIVE, images.APP_ARCHIVE],
-    pauseImage: images.PAUSE_IMAGE,
-    binDir,
-    nodeBins: { kubelet: join(dirs.kube, 'kubelet'), kubeProxy: join(dirs.kube, 'kube-proxy'), flanneld: join(dirs.flannel, 'flanneld'), cniDir: dirs.cni },
-    log: say,
-  });
+  const { cluster, images, kube } = await startBoxCluster({ log: say });
   try {
-    const kube = new Kube(join(binDir, 'kubectl'), cluster.kubeconfigPath);
+    await imageChecks(images);
     let overlay = '';
     await check('kustomize: kubectl apply -k of an overlay of the base', async () => {
       overlay = await installWithKustomize(cluster, kube, images);
@@ -226,6 +273,7 @@ async function main(): Promise<void> {
       return 'helm install returned after --wait';
     });
     await controllerChecks(cluster, kube, 'helm', cidrs);
+    await disruptionChecks(cluster, kube);
   } finally {
     await cluster.stop();
     say('cluster removed');

@@ -2,17 +2,17 @@
 // shipped Dockerfile, then `kubectl apply -k` of an overlay of manifests/base, or `helm install` of the chart.
 import { execFile } from 'node:child_process';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { homedir } from 'node:os';
 import { join, relative } from 'node:path';
 import { promisify } from 'node:util';
-import { defaultHelmPath, HACK_DIR } from '../lib/control-plane.js';
-import { SEED, type Cluster } from './cluster.js';
+import { cacheRoot, defaultHelmPath, ensureBinaries, HACK_DIR, nodeBinDirs } from '../lib/control-plane.js';
+import { SEED, startCluster, type Cluster } from './cluster.js';
 import { sh } from './sh.js';
 
 const run = promisify(execFile);
 const REPO = join(HACK_DIR, '..');
 
 export interface Images {
+  NODE_ARCHIVE: string;
   APP_IMAGE: string;
   APP_ARCHIVE: string;
   PAUSE_IMAGE: string;
@@ -22,10 +22,26 @@ export interface Images {
 /** Builds (or finds cached) the node, app and pause images; hack/images/build.sh writes images.env. */
 export async function buildImages(): Promise<Images> {
   await run('bash', [join(HACK_DIR, 'images', 'build.sh')], { maxBuffer: 64 * 1024 * 1024 });
-  const cache = process.env.PODCIDR_ALLOCATOR_CACHE ?? join(homedir(), '.cache', 'podcidr-allocator');
-  const env = await readFile(join(cache, 'images', 'images.env'), 'utf8');
+  const env = await readFile(join(cacheRoot(), 'images', 'images.env'), 'utf8');
   const values = Object.fromEntries(env.split('\n').filter((l) => /^[A-Z_]+=/.test(l)).map((l) => l.split('=', 2) as [string, string]));
   return values as unknown as Images;
+}
+
+/** Builds (or finds) the images and binaries, then starts a cluster in a box with the images loaded. */
+export async function startBoxCluster(opts: { nodes?: string[]; clusterCIDR?: string; log: (line: string) => void }): Promise<{ cluster: Cluster; images: Images; kube: Kube }> {
+  const images = await buildImages();
+  const binDir = await ensureBinaries();
+  const dirs = nodeBinDirs();
+  const cluster = await startCluster({
+    nodes: opts.nodes,
+    clusterCIDR: opts.clusterCIDR,
+    images: [images.PAUSE_ARCHIVE, images.APP_ARCHIVE],
+    pauseImage: images.PAUSE_IMAGE,
+    binDir,
+    nodeBins: { kubelet: join(dirs.kube, 'kubelet'), kubeProxy: join(dirs.kube, 'kube-proxy'), flanneld: join(dirs.flannel, 'flanneld'), cniDir: dirs.cni },
+    log: opts.log,
+  });
+  return { cluster, images, kube: new Kube(join(binDir, 'kubectl'), cluster.kubeconfigPath) };
 }
 
 export class Kube {
@@ -64,12 +80,18 @@ export async function installWithKustomize(cluster: Cluster, kube: Kube, images:
   return overlay;
 }
 
-export async function installWithHelm(cluster: Cluster, images: Images): Promise<void> {
+/** The ranges the controller is installed with: the seed's unless said otherwise. */
+export interface Ranges {
+  clusterCIDR: string;
+  nodeCIDRMaskSize: number;
+}
+
+export async function installWithHelm(cluster: Cluster, images: Images, ranges: Ranges = { clusterCIDR: SEED.clusterCIDR, nodeCIDRMaskSize: 24 }): Promise<void> {
   const [name, tag] = images.APP_IMAGE.split(/:(?=[^:]+$)/);
   await sh(defaultHelmPath(), [
     `--kubeconfig=${cluster.kubeconfigPath}`, 'install', 'podcidr-allocator', join(REPO, 'charts/podcidr-allocator'),
     '-n', 'kube-system', '--wait', '--timeout', '120s',
-    '--set', `clusterCIDR=${SEED.clusterCIDR}`, '--set', 'nodeCIDRMaskSize=24',
+    '--set', `clusterCIDR=${ranges.clusterCIDR}`, '--set', `nodeCIDRMaskSize=${ranges.nodeCIDRMaskSize}`,
     '--set', `serviceClusterIPRange=${SEED.serviceCIDR}`,
     '--set', `image.repository=${name ?? ''}`, '--set', `image.tag=${tag ?? ''}`,
   ]);
