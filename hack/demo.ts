@@ -6,11 +6,15 @@ import { parseCidr, type Cidr } from '../src/cidr/index.js';
 import { ControllerProcess, type LogLine } from './lib/controller-process.js';
 import { startControlPlane, type ControlPlane } from './lib/control-plane.js';
 
-const USAGE = `Usage: npm run demo -- [--cluster-cidr CIDR] [--node-cidr-mask-size N] [--nodes N] [--keep]
+const USAGE = `Usage: npm run demo -- [--cluster] [--cluster-cidr CIDR] [--node-cidr-mask-size N] [--nodes N] [--keep]
 
+  --cluster                  real nodes instead: kubelets, containerd and flannel in network namespaces,
+                             the controller's image installed with the Helm chart, a pod per node
+                             getting an IP from its podCIDR (needs root; the first run builds a while)
   --cluster-cidr CIDR        range the node subnets are cut from (default 10.233.64.0/18)
   --node-cidr-mask-size N    prefix length of each node subnet (default 24)
-  --nodes N                  nodes to register, up to 3 control-plane, the rest workers (default 6)
+  --nodes N                  nodes to register, up to 3 control-plane, the rest workers (default 6);
+                             with --cluster, nodes to start (1 to 8, default 2)
   --keep                     leave the cluster and the allocator running until Ctrl-C, with kubectl hints`;
 
 /** Short, so a node added after the delete shows the released range held back without a long wait. */
@@ -22,6 +26,7 @@ interface DemoOptions {
   readonly nodeMask: number;
   readonly nodes: number;
   readonly keep: boolean;
+  readonly cluster: boolean;
 }
 
 interface DemoNode {
@@ -38,8 +43,9 @@ function parseOptions(argv: string[]): DemoOptions | 'help' {
     options: {
       'cluster-cidr': { type: 'string', default: '10.233.64.0/18' },
       'node-cidr-mask-size': { type: 'string', default: '24' },
-      nodes: { type: 'string', default: '6' },
+      nodes: { type: 'string' },
       keep: { type: 'boolean', default: false },
+      cluster: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -56,14 +62,16 @@ function parseOptions(argv: string[]): DemoOptions | 'help' {
   if (!Number.isInteger(nodeMask) || nodeMask <= clusterCIDR.prefix || nodeMask > clusterCIDR.bits) {
     throw new UsageError(`--node-cidr-mask-size must be an integer in ${clusterCIDR.prefix + 1}..${clusterCIDR.bits}, got ${values['node-cidr-mask-size']}`);
   }
-  const nodes = Number(values.nodes);
-  if (!Number.isInteger(nodes) || nodes < 1 || nodes > 100) {
-    throw new UsageError(`--nodes must be an integer in 1..100, got ${values.nodes}`);
+  const nodes = Number(values.nodes ?? (values.cluster ? 2 : 6));
+  const maxNodes = values.cluster ? 8 : 100;
+  if (!Number.isInteger(nodes) || nodes < 1 || nodes > maxNodes) {
+    throw new UsageError(`--nodes must be an integer in 1..${maxNodes}${values.cluster ? ' with --cluster' : ''}, got ${values.nodes}`);
   }
   if (capacity(clusterCIDR, nodeMask) < BigInt(nodes) + 1n) {
     throw new UsageError(`--cluster-cidr ${clusterText} holds ${capacity(clusterCIDR, nodeMask)} /${nodeMask} subnets; the demo needs --nodes + 1`);
   }
-  return { clusterCIDR, clusterText, nodeMask, nodes, keep: values.keep };
+  if (values.cluster && clusterCIDR.family !== 'IPv4') throw new UsageError('--cluster: the cluster in a box is IPv4 only; --cluster-cidr must be an IPv4 range');
+  return { clusterCIDR, clusterText, nodeMask, nodes, keep: values.keep, cluster: values.cluster };
 }
 
 function capacity(cluster: Cidr, nodeMask: number): bigint {
@@ -283,6 +291,20 @@ async function demo(options: DemoOptions, teardown: Teardown, interrupts: Interr
   if (code !== 0) throw new Error(`the allocator exited with ${String(code)}\n${controller.tail()}`);
 }
 
+/** The cluster in a box: loaded only for --cluster, which needs root for namespaces, mounts and cgroups. */
+async function runClusterDemo(options: DemoOptions, teardown: Teardown, interrupts: Interrupts): Promise<void> {
+  if (process.getuid?.() !== 0) throw new Error('--cluster needs root: it makes network namespaces, mounts and cgroups');
+  const { clusterDemo } = await import('./cluster/demo.js');
+  await clusterDemo(
+    { nodes: options.nodes, keep: options.keep, ranges: { clusterCIDR: options.clusterText, nodeCIDRMaskSize: options.nodeMask } },
+    {
+      say,
+      onTeardown: (what, run) => teardown.add(what, run),
+      untilInterrupted: () => new Promise<void>((resolve) => (interrupts.next = resolve)),
+    },
+  );
+}
+
 async function main(): Promise<number> {
   let options: DemoOptions | 'help';
   try {
@@ -308,7 +330,8 @@ async function main(): Promise<number> {
   process.on('SIGINT', interrupt);
   process.on('SIGTERM', interrupt);
   try {
-    await demo(options, teardown, interrupts);
+    if (options.cluster) await runClusterDemo(options, teardown, interrupts);
+    else await demo(options, teardown, interrupts);
     await teardown.run();
     say('Done.');
     return 0;

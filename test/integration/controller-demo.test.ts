@@ -97,4 +97,15 @@ describeWithControlPlane('npm run demo', () => {
     expect(run.stderr).toContain('holds 4 /28 subnets; the demo needs --nodes + 1');
     expect(run.stdout).toBe('');
   });
+
+  it.each([
+    [['--cluster', '--nodes', '9'], '--nodes must be an integer in 1..8 with --cluster, got 9'],
+    [['--cluster', '--cluster-cidr', 'fd00:10:244::/56', '--node-cidr-mask-size', '64'], 'the cluster in a box is IPv4 only'],
+  ])('refuses %j with exit 2 before starting anything', async (args, message) => {
+    const run = await runDemo(args);
+
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain(message);
+    expect(run.stdout).toBe('');
+  });
 });
