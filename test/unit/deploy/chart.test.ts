@@ -212,37 +212,40 @@ describeWithChartTools('the Helm chart', () => {
   });
 
   describe('toggles', () => {
-    const added: [string, object, string[]][] = [
-      ['serviceMonitor.enabled', { serviceMonitor: { enabled: true } }, ['ServiceMonitor/podcidr-allocator']],
-      ['prometheusRule.enabled', { prometheusRule: { enabled: true } }, ['PrometheusRule/podcidr-allocator']],
-      ['dashboard.enabled', { dashboard: { enabled: true } }, ['ConfigMap/podcidr-allocator-dashboard']],
-      [
-        'crds.enabled',
-        { crds: { enabled: true } },
-        ['ClusterRole/podcidr-allocator-clustercidrs', 'ClusterRoleBinding/podcidr-allocator-clustercidrs', 'CustomResourceDefinition/clustercidrs.networking.x-k8s.io'],
-      ],
-    ];
-    const removed: [string, object, string[]][] = [
-      ['podDisruptionBudget.enabled', { podDisruptionBudget: { enabled: false } }, ['PodDisruptionBudget/podcidr-allocator']],
-      ['service.enabled', { service: { enabled: false } }, ['Service/podcidr-allocator']],
-      ['serviceAccount.create', { serviceAccount: { create: false } }, ['ServiceAccount/podcidr-allocator']],
-      [
-        'rbac.create',
-        { rbac: { create: false } },
-        ['ClusterRole/podcidr-allocator', 'ClusterRoleBinding/podcidr-allocator', 'Role/podcidr-allocator', 'RoleBinding/podcidr-allocator'],
-      ],
+    interface ToggleCase {
+      readonly toggle: string;
+      readonly values: object;
+      /** Objects the toggle adds to the default render; none of them is there by default. */
+      readonly adds: readonly string[];
+      /** Objects of the default render the toggle takes away. */
+      readonly removes: readonly string[];
+    }
+    const toggles: ToggleCase[] = [
+      { toggle: 'serviceMonitor.enabled', values: { serviceMonitor: { enabled: true } }, adds: ['ServiceMonitor/podcidr-allocator'], removes: [] },
+      { toggle: 'prometheusRule.enabled', values: { prometheusRule: { enabled: true } }, adds: ['PrometheusRule/podcidr-allocator'], removes: [] },
+      { toggle: 'dashboard.enabled', values: { dashboard: { enabled: true } }, adds: ['ConfigMap/podcidr-allocator-dashboard'], removes: [] },
+      {
+        toggle: 'crds.enabled',
+        values: { crds: { enabled: true } },
+        adds: ['ClusterRole/podcidr-allocator-clustercidrs', 'ClusterRoleBinding/podcidr-allocator-clustercidrs', 'CustomResourceDefinition/clustercidrs.networking.x-k8s.io'],
+        removes: [],
+      },
+      { toggle: 'podDisruptionBudget.enabled off', values: { podDisruptionBudget: { enabled: false } }, adds: [], removes: ['PodDisruptionBudget/podcidr-allocator'] },
+      { toggle: 'service.enabled off', values: { service: { enabled: false } }, adds: [], removes: ['Service/podcidr-allocator'] },
+      { toggle: 'serviceAccount.create off', values: { serviceAccount: { create: false } }, adds: [], removes: ['ServiceAccount/podcidr-allocator'] },
+      {
+        toggle: 'rbac.create off',
+        values: { rbac: { create: false } },
+        adds: [],
+        removes: ['ClusterRole/podcidr-allocator', 'ClusterRoleBinding/podcidr-allocator', 'Role/podcidr-allocator', 'RoleBinding/podcidr-allocator'],
+      },
     ];
 
-    it.each(added)('%s adds its objects and nothing else; they are off by default', async (_toggle, values, objects) => {
+    it.each(toggles)('$toggle adds and removes its own objects and nothing else', async ({ values, adds, removes }) => {
       const keys = (await helmTemplate(values)).map(key);
-      expect(keys.filter((k) => !defaults.map(key).includes(k)).sort()).toEqual(objects);
-      expect(defaults.map(key).filter((k) => !keys.includes(k))).toEqual([]);
-    });
-
-    it.each(removed)('%s off removes its objects and nothing else; they are on by default', async (_toggle, values, objects) => {
-      const keys = (await helmTemplate(values)).map(key);
-      expect(defaults.map(key).filter((k) => !keys.includes(k)).sort()).toEqual(objects);
-      expect(keys.filter((k) => !defaults.map(key).includes(k))).toEqual([]);
+      const before = defaults.map(key);
+      expect(keys.filter((k) => !before.includes(k)).sort()).toEqual([...adds].sort());
+      expect(before.filter((k) => !keys.includes(k)).sort()).toEqual([...removes].sort());
     });
 
     it('leaves the CRD to Helm to delete when crds.keep is off, and its RBAC out without rbac.create', async () => {
