@@ -1,11 +1,12 @@
 // The Helm chart against a real kube-apiserver: what `helm template` renders passes a server-side dry run,
-// with and without every optional object, and `helm install` / `helm uninstall` leave only the CRD behind.
+// with and without every optional object and without clusterCIDR, `helm install` prints the notes the unit
+// tests read, and `helm uninstall` leaves only the CRD behind.
 
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { chartDir, chartTools, describeWithChartTools, helmTemplateText, key, rawObjects, type RawObject } from '../unit/deploy/chart.js';
+import { chartDir, chartTools, describeWithChartTools, helmNotes, helmTemplateText, key, rawObjects, type RawObject } from '../unit/deploy/chart.js';
 import { repoRoot } from '../unit/deploy/manifests.js';
 import { controlPlane, describeWithControlPlane } from './harness.js';
 
@@ -82,6 +83,12 @@ describeWithControlPlane('the Helm chart on a real API server', () => {
       );
     });
 
+    it('is accepted without clusterCIDR, ClusterCIDR objects alone serving nodes', async () => {
+      const yaml = await helmTemplateText({ clusterCIDR: null, crds: { enabled: true } });
+      expect(yaml).not.toContain('--cluster-cidr');
+      expect((await dryRun(yaml)).map(key).sort()).toEqual((await rawObjects(yaml)).map(key).sort());
+    });
+
     it('refuses a rendered Deployment with a port out of range, so the dry run is not a rubber stamp', async () => {
       const yaml = await helmTemplateText();
       const broken = yaml.replace('containerPort: 10262', 'containerPort: 70000');
@@ -98,6 +105,8 @@ describeWithControlPlane('the Helm chart on a real API server', () => {
       expect(out).toContain('--allocate-node-cidrs=false');
       expect(out).toContain('kubectl -n kube-system get lease podcidr-allocator');
       expect(out).toContain('podCIDR inside 10.233.64.0/18');
+      // The unit tests read the notes through tpl; helm's own must be the same text.
+      expect(out).toContain(`NOTES:\n${(await helmNotes({ crds: { enabled: true }, clusterCIDR: '10.233.64.0/18' })).trim()}\n`);
       const names = (await kubectl(['-n', 'kube-system', 'get', 'deploy,sa,role,rolebinding,pdb,svc', '-o', 'name'])).split('\n');
       expect(names).toEqual(
         expect.arrayContaining([

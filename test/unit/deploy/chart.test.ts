@@ -15,6 +15,7 @@ import {
   describeWithChartTools,
   findRaw,
   helm,
+  helmNotes,
   helmTemplate,
   key,
   kustomize,
@@ -212,41 +213,51 @@ describeWithChartTools('the Helm chart', () => {
   });
 
   describe('toggles', () => {
-    const added: [string, object, string[]][] = [
-      ['serviceMonitor.enabled', { serviceMonitor: { enabled: true } }, ['ServiceMonitor/podcidr-allocator']],
-      ['prometheusRule.enabled', { prometheusRule: { enabled: true } }, ['PrometheusRule/podcidr-allocator']],
-      ['dashboard.enabled', { dashboard: { enabled: true } }, ['ConfigMap/podcidr-allocator-dashboard']],
-      [
-        'crds.enabled',
-        { crds: { enabled: true } },
-        ['ClusterRole/podcidr-allocator-clustercidrs', 'ClusterRoleBinding/podcidr-allocator-clustercidrs', 'CustomResourceDefinition/clustercidrs.networking.x-k8s.io'],
-      ],
-    ];
-    const removed: [string, object, string[]][] = [
-      ['podDisruptionBudget.enabled', { podDisruptionBudget: { enabled: false } }, ['PodDisruptionBudget/podcidr-allocator']],
-      ['service.enabled', { service: { enabled: false } }, ['Service/podcidr-allocator']],
-      ['serviceAccount.create', { serviceAccount: { create: false } }, ['ServiceAccount/podcidr-allocator']],
-      [
-        'rbac.create',
-        { rbac: { create: false } },
-        ['ClusterRole/podcidr-allocator', 'ClusterRoleBinding/podcidr-allocator', 'Role/podcidr-allocator', 'RoleBinding/podcidr-allocator'],
-      ],
+    const crdObjects = ['CustomResourceDefinition/clustercidrs.networking.x-k8s.io'];
+    const clusterCIDRAccess = ['ClusterRole/podcidr-allocator-clustercidrs', 'ClusterRoleBinding/podcidr-allocator-clustercidrs'];
+    interface ToggleCase {
+      readonly toggle: string;
+      readonly values: object;
+      /** Objects the toggle adds to the default render; none of them is there by default. */
+      readonly adds: readonly string[];
+      /** Objects of the default render the toggle takes away. */
+      readonly removes: readonly string[];
+    }
+    const toggles: ToggleCase[] = [
+      { toggle: 'serviceMonitor.enabled', values: { serviceMonitor: { enabled: true } }, adds: ['ServiceMonitor/podcidr-allocator'], removes: [] },
+      { toggle: 'prometheusRule.enabled', values: { prometheusRule: { enabled: true } }, adds: ['PrometheusRule/podcidr-allocator'], removes: [] },
+      { toggle: 'dashboard.enabled', values: { dashboard: { enabled: true } }, adds: ['ConfigMap/podcidr-allocator-dashboard'], removes: [] },
+      { toggle: 'crds.enabled', values: { crds: { enabled: true } }, adds: [...clusterCIDRAccess, ...crdObjects], removes: [] },
+      { toggle: 'rbac.clusterCIDRs', values: { rbac: { clusterCIDRs: true } }, adds: clusterCIDRAccess, removes: [] },
+      { toggle: 'podDisruptionBudget.enabled off', values: { podDisruptionBudget: { enabled: false } }, adds: [], removes: ['PodDisruptionBudget/podcidr-allocator'] },
+      { toggle: 'service.enabled off', values: { service: { enabled: false } }, adds: [], removes: ['Service/podcidr-allocator'] },
+      { toggle: 'serviceAccount.create off', values: { serviceAccount: { create: false } }, adds: [], removes: ['ServiceAccount/podcidr-allocator'] },
+      {
+        toggle: 'rbac.create off',
+        values: { rbac: { create: false } },
+        adds: [],
+        removes: ['ClusterRole/podcidr-allocator', 'ClusterRoleBinding/podcidr-allocator', 'Role/podcidr-allocator', 'RoleBinding/podcidr-allocator'],
+      },
     ];
 
-    it.each(added)('%s adds its objects and nothing else; they are off by default', async (_toggle, values, objects) => {
+    it.each(toggles)('$toggle adds and removes its own objects and nothing else', async ({ values, adds, removes }) => {
       const keys = (await helmTemplate(values)).map(key);
-      expect(keys.filter((k) => !defaults.map(key).includes(k)).sort()).toEqual(objects);
-      expect(defaults.map(key).filter((k) => !keys.includes(k))).toEqual([]);
+      const before = defaults.map(key);
+      expect(keys.filter((k) => !before.includes(k)).sort()).toEqual([...adds].sort());
+      expect(before.filter((k) => !keys.includes(k)).sort()).toEqual([...removes].sort());
     });
 
-    it.each(removed)('%s off removes its objects and nothing else; they are on by default', async (_toggle, values, objects) => {
-      const keys = (await helmTemplate(values)).map(key);
-      expect(defaults.map(key).filter((k) => !keys.includes(k)).sort()).toEqual(objects);
-      expect(keys.filter((k) => !defaults.map(key).includes(k))).toEqual([]);
+    it('grants with rbac.clusterCIDRs the ClusterCIDR access that crds.enabled grants, without the CRD', async () => {
+      const alone = await helmTemplate({ rbac: { clusterCIDRs: true } });
+      const withCrd = await helmTemplate({ crds: { enabled: true } });
+      for (const name of clusterCIDRAccess) {
+        const [kind = '', objectName = ''] = name.split('/');
+        expect(findRaw(alone, kind, objectName)).toEqual(findRaw(withCrd, kind, objectName));
+      }
     });
 
     it('leaves the CRD to Helm to delete when crds.keep is off, and its RBAC out without rbac.create', async () => {
-      const objects = await helmTemplate({ crds: { enabled: true, keep: false }, rbac: { create: false } });
+      const objects = await helmTemplate({ crds: { enabled: true, keep: false }, rbac: { create: false, clusterCIDRs: true } });
       expect(findRaw(objects, 'CustomResourceDefinition', 'clustercidrs.networking.x-k8s.io').metadata.annotations).toBeUndefined();
       expect(objects.map(key).filter((k) => k.includes('clustercidrs'))).toEqual(['CustomResourceDefinition/clustercidrs.networking.x-k8s.io']);
     });
@@ -340,6 +351,67 @@ describeWithChartTools('the Helm chart', () => {
     it('appends extraArgs after the flags it renders', async () => {
       const args = deploymentArgs(await helmTemplate({ extraArgs: ['--some-new-flag=1'] }));
       expect(args.at(-1)).toBe('--some-new-flag=1');
+    });
+  });
+
+  describe('without clusterCIDR, ClusterCIDR objects alone', () => {
+    const poolsOnly = { clusterCIDR: null, crds: { enabled: true } };
+
+    it.each(['crds.enabled=true', 'rbac.clusterCIDRs=true', 'rbac.create=false'])('passes helm lint in strict mode with clusterCIDR=null,%s', async (set) => {
+      await expect(helm(['lint', '--strict', chartDir, '--set', `clusterCIDR=null,${set}`])).resolves.toMatch(/1 chart\(s\) linted, 0 chart\(s\) failed/);
+    });
+
+    it('renders no --cluster-cidr, and args the controller reads as no flag range', async () => {
+      const args = deploymentArgs(await helmTemplate(poolsOnly));
+      expect(args.filter((a) => a.startsWith('--cluster-cidr'))).toEqual([]);
+      const parsed = parseRunConfig(args.slice(1), {});
+      expect('problems' in parsed ? parsed.problems : []).toEqual([]);
+      if ('config' in parsed) expect(parsed.config.ranges).toEqual([]);
+    });
+
+    // The controller cannot tell at start-up whether ClusterCIDRs exist or may be read, so it starts
+    // without both (and logs that it serves none); the chart installs too, and its notes warn instead.
+    it('installs with no ClusterCIDR access either, as the controller starts, and warns in the notes', async () => {
+      const values = { clusterCIDR: null };
+      const objects = await helmTemplate(values);
+      expect(objects.map(key).filter((k) => k.includes('clustercidrs'))).toEqual([]);
+      const parsed = parseRunConfig(deploymentArgs(objects).slice(1), {});
+      expect('problems' in parsed ? parsed.problems : []).toEqual([]);
+      expect(await helmNotes(values)).toContain('WARNING: clusterCIDR is unset and the controller may not read ClusterCIDRs');
+    });
+
+    it('refuses an empty clusterCIDR, which would render --cluster-cidr= and not unset it', async () => {
+      await expect(helmTemplate({ clusterCIDR: '' })).rejects.toThrow(/\/clusterCIDR/);
+      await expect(helmTemplate({ clusterCIDR: [] })).rejects.toThrow(/\/clusterCIDR/);
+    });
+  });
+
+  describe('NOTES.txt', () => {
+    const rangeOnly = 'Every node should show a podCIDR inside 10.233.64.0/18. ';
+    const rangeAndPools = 'Every node should show a podCIDR inside 10.233.64.0/18 or, where a ClusterCIDR selects the node,';
+    const poolsOnly = 'Every node that a ClusterCIDR selects should show a podCIDR inside that pool';
+    const noAccess = 'WARNING: clusterCIDR is unset and the controller may not read ClusterCIDRs';
+    const ownGrant = 'NOTE: rbac.create is false and clusterCIDR unset';
+    const placeholder = "WARNING: clusterCIDR is the chart's placeholder";
+    const all = [rangeOnly, rangeAndPools, poolsOnly, noAccess, ownGrant, placeholder];
+    const range = '10.233.64.0/18';
+    it.each<[string, object, string[]]>([
+      ['a clusterCIDR alone', { clusterCIDR: range }, [rangeOnly]],
+      ['the placeholder clusterCIDR', {}, ['Every node should show a podCIDR inside 10.244.0.0/16. ', placeholder]],
+      ['a clusterCIDR with the CRD', { clusterCIDR: range, crds: { enabled: true } }, [rangeAndPools]],
+      ['a clusterCIDR with ClusterCIDR access alone', { clusterCIDR: range, rbac: { clusterCIDRs: true } }, [rangeAndPools]],
+      ['ClusterCIDRs alone, with the CRD', { clusterCIDR: null, crds: { enabled: true } }, [poolsOnly]],
+      ['ClusterCIDRs alone, with access alone', { clusterCIDR: null, rbac: { clusterCIDRs: true } }, [poolsOnly]],
+      ['ClusterCIDRs alone under RBAC of your own', { clusterCIDR: null, rbac: { create: false } }, [poolsOnly, ownGrant]],
+      ['neither clusterCIDR nor ClusterCIDR access', { clusterCIDR: null }, ['No node can get a podCIDR', noAccess]],
+    ])('with %s, says which range each node gets its podCIDR from, and no other case', async (_what, values, want) => {
+      const notes = await helmNotes(values);
+      for (const line of want) expect(notes).toContain(line);
+      expect(all.filter((line) => !want.includes(line) && notes.includes(line))).toEqual([]);
+    });
+
+    it('names a dual-stack clusterCIDR in full', async () => {
+      expect(await helmNotes({ clusterCIDR: ['10.233.64.0/18', 'fd00:10:233::/56'] })).toContain('podCIDR inside 10.233.64.0/18, fd00:10:233::/56.');
     });
   });
 });

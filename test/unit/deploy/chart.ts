@@ -3,7 +3,7 @@
 
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -72,6 +72,34 @@ export interface RenderOptions {
 export async function helmTemplateText(values: object = {}, options: RenderOptions = {}): Promise<string> {
   const args = ['template', options.release ?? 'podcidr-allocator', chartDir, '-n', options.namespace ?? 'kube-system', '-f', '-'];
   return tool(chartTools().helm, args, JSON.stringify(values));
+}
+
+/**
+ * The NOTES.txt `helm install` would print. helm prints notes only from an install, which needs an API
+ * server even with --dry-run, so a copy of the chart renders NOTES.txt through `tpl` into a ConfigMap.
+ */
+export async function helmNotes(values: object = {}, options: RenderOptions = {}): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'podcidr-notes-'));
+  try {
+    const chart = join(dir, 'chart');
+    await cp(chartDir, chart, { recursive: true });
+    await cp(join(chart, 'templates', 'NOTES.txt'), join(chart, 'notes-under-test.txt'));
+    const template = [
+      'apiVersion: v1',
+      'kind: ConfigMap',
+      'metadata: {name: notes-under-test}',
+      'data:',
+      '  notes: {{ tpl (.Files.Get "notes-under-test.txt") . | toJson }}',
+    ].join('\n');
+    await writeFile(join(chart, 'templates', 'notes-under-test.yaml'), template);
+    const args = ['template', options.release ?? 'podcidr-allocator', chart, '-n', options.namespace ?? 'kube-system', '-f', '-'];
+    const [configMap] = await rawObjects(await tool(chartTools().helm, [...args, '--show-only', 'templates/notes-under-test.yaml'], JSON.stringify(values)));
+    const notes = (configMap as { data?: { notes?: unknown } } | undefined)?.data?.notes;
+    if (typeof notes !== 'string') throw new Error('the notes did not render');
+    return notes;
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 }
 
 export async function helmTemplate(values: object = {}, options: RenderOptions = {}): Promise<RawObject[]> {

@@ -65,7 +65,7 @@ describe('the chart README values table', () => {
 
   it('shows types from the schema, nullable flags and enums included', () => {
     const table = renderValuesTable();
-    expect(table).toContain('| `clusterCIDR` | string or list | `"10.244.0.0/16"` |');
+    expect(table).toContain('| `clusterCIDR` | null or string or list | `"10.244.0.0/16"` |');
     expect(table).toContain('| `kubeAPIBurst` | integer or null | `null` |');
     expect(table).toMatch(/\| `logLevel` \| `trace`, `debug`, `info`, `warn`, `error`, `fatal` or unset \| `null` \|/);
   });
