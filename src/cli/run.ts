@@ -15,6 +15,7 @@ import {
   createKubeClient,
   loadKubeConfig,
   type KubeClient,
+  type KubeConfigEnvironment,
 } from '../kube/index.js';
 import { ProtobufNodeSource } from '../kube/protobuf-node-source.js';
 import { LeaderElector, createKubeLeaseClient } from '../leader/index.js';
@@ -34,6 +35,8 @@ export interface RunDeps {
   readonly exit?: (code: number) => never;
   /** Where SIGTERM/SIGINT come from; tests pass their own emitter. */
   readonly signals?: NodeJS.EventEmitter;
+  /** Where the in-cluster configuration is read (environment, service-account root); tests point it elsewhere. */
+  readonly kubeEnvironment?: KubeConfigEnvironment;
 }
 
 /**
@@ -52,7 +55,7 @@ export async function runController(config: Config, deps: RunDeps): Promise<numb
   const log = deps.logger.child({ component: 'run' });
   log.info({ config }, 'configuration');
   if (!config.allocateNodeCIDRs) return serveOnly(config, deps);
-  const access = await loadClientConfig(config, log);
+  const access = await loadClientConfig(config, log, deps.kubeEnvironment);
   if (access === undefined) return 2;
   return new App(config, deps, access).run();
 }
@@ -74,9 +77,13 @@ async function serveOnly(config: Config, deps: RunDeps): Promise<number> {
   return 0;
 }
 
-async function loadClientConfig(config: Config, log: Logger): Promise<ClusterAccess | undefined> {
+async function loadClientConfig(
+  config: Config,
+  log: Logger,
+  environment: KubeConfigEnvironment | undefined,
+): Promise<ClusterAccess | undefined> {
   try {
-    return await loadKubeConfig(config.kube);
+    return await loadKubeConfig(config.kube, environment);
   } catch (err) {
     if (!(err instanceof KubeConfigError)) throw err;
     log.error({ err: err.message }, 'cannot load the Kubernetes client configuration');

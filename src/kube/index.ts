@@ -1,7 +1,7 @@
 // The Kubernetes adapters: client factory, kubeconfig loading, and implementations of the controller's ports.
 // Everything here talks to the API server; the controller itself only sees NodeSource, NodeWriter and EventSink.
 
-export { KubeConfigError, loadKubeConfig, type KubeConfigSource } from './config.js';
+export { KubeConfigError, loadKubeConfig, type KubeConfigEnvironment, type KubeConfigSource } from './config.js';
 export { type ClusterAccess, type Credentials, type TlsMaterial } from './access.js';
 export {
   createKubeClient,

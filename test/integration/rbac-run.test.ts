@@ -7,13 +7,17 @@ import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
 import * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { loadObjects, repoRoot } from '../unit/deploy/manifests.js';
+import { repoRoot } from '../unit/deploy/manifests.js';
 import { eventually } from '../support/eventually.js';
-import { TestScope, controlPlane, describeWithControlPlane, kubeClients, type KubeClients } from './harness.js';
-import { serviceAccountKubeconfig, type ServiceAccountKubeconfig } from './service-account.js';
+import { TestScope, describeWithControlPlane, kubeClients, type KubeClients } from './harness.js';
+import {
+  applyShippedRbac,
+  deleteShippedRbac,
+  serviceAccountKubeconfig,
+  type ServiceAccountKubeconfig,
+} from './service-account.js';
 
 const run = promisify(execFile);
-const rbacKinds = new Set(['ServiceAccount', 'ClusterRole', 'ClusterRoleBinding', 'Role', 'RoleBinding']);
 const node24 = join(repoRoot, 'node_modules/.bin/node');
 const main = join(repoRoot, 'src/cli/main.ts');
 /** The production lease: the only one the Role lets the ServiceAccount update. */
@@ -25,15 +29,6 @@ const OUT_OF_RANGE = '10.99.7.0/24';
 const APPENDED = '10.251.2.0/24';
 const CONFIG_MAP = 'podcidr-allocator-config';
 const STATE_MAP = 'podcidr-allocator-state';
-
-/** Runs the control plane's own kubectl as admin; rejects on a non-zero exit. */
-async function kubectl(args: string[], input?: string): Promise<string> {
-  const cp = controlPlane();
-  if (!cp.available) throw new Error(`no control plane: ${cp.reason}`);
-  const child = run(join(cp.binDir, 'kubectl'), ['--kubeconfig', cp.kubeconfigPath, ...args], { maxBuffer: 16 * 1024 * 1024 });
-  if (input !== undefined) child.child.stdin?.end(input);
-  return (await child).stdout;
-}
 
 /** The controller as a child process; every line it writes is kept for assertions. */
 class ControllerProcess {
@@ -170,12 +165,7 @@ describeWithControlPlane('the controller running as the manifests ServiceAccount
     const waiting = (await c.core.listNode()).items.filter((n) => (n.spec?.podCIDRs ?? []).length === 0);
     expect(waiting.map((n) => n.metadata?.name), 'nodes left without podCIDR by another test file').toEqual([]);
 
-    const rendered = loadObjects(await kubectl(['kustomize', join(repoRoot, 'manifests/base')]));
-    rbacYaml = rendered
-      .filter((o) => rbacKinds.has(o.kind ?? ''))
-      .map((o) => k8s.dumpYaml(o))
-      .join('---\n');
-    await kubectl(['apply', '-f', '-'], rbacYaml);
+    rbacYaml = await applyShippedRbac();
     sa = await serviceAccountKubeconfig(c, { namespace: 'kube-system', name: 'podcidr-allocator' });
     // A lease left by an earlier run would make this controller wait out its duration first, and a
     // stored quarantine or appended range would change what it hands out.
@@ -200,7 +190,7 @@ describeWithControlPlane('the controller running as the manifests ServiceAccount
     }
     await deleteControllerObjects();
     await sa?.remove();
-    if (rbacYaml !== undefined) await kubectl(['delete', '--ignore-not-found', '--wait=false', '-f', '-'], rbacYaml);
+    if (rbacYaml !== undefined) await deleteShippedRbac(rbacYaml);
   });
 
   it('authenticates only as the ServiceAccount, not as an admin', async () => {

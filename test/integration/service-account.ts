@@ -1,11 +1,44 @@
-// Acts as a ServiceAccount against the test control plane: a TokenRequest token in a kubeconfig of its own.
-// The token is bound to the ServiceAccount's lifetime and expires by itself; remove() deletes the file.
+// Acts as a ServiceAccount against the test control plane: the shipped RBAC applied, a TokenRequest token in a
+// kubeconfig of its own. The token is bound to the ServiceAccount's lifetime and expires by itself; remove() deletes the file.
 
+import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import * as k8s from '@kubernetes/client-node';
-import type { KubeClients } from './harness.js';
+import { loadObjects, repoRoot } from '../unit/deploy/manifests.js';
+import { controlPlane, type KubeClients } from './harness.js';
+
+const run = promisify(execFile);
+const rbacKinds = new Set(['ServiceAccount', 'ClusterRole', 'ClusterRoleBinding', 'Role', 'RoleBinding']);
+
+/** Runs the control plane's own kubectl as admin; rejects on a non-zero exit. */
+async function kubectl(args: string[], input?: string): Promise<string> {
+  const cp = controlPlane();
+  if (!cp.available) throw new Error(`no control plane: ${cp.reason}`);
+  const child = run(join(cp.binDir, 'kubectl'), ['--kubeconfig', cp.kubeconfigPath, ...args], { maxBuffer: 16 * 1024 * 1024 });
+  if (input !== undefined) child.child.stdin?.end(input);
+  return (await child).stdout;
+}
+
+/**
+ * Applies the ServiceAccount, roles and bindings that manifests/base renders, and nothing else of it.
+ * Returns their YAML for deleteShippedRbac.
+ */
+export async function applyShippedRbac(): Promise<string> {
+  const rendered = loadObjects(await kubectl(['kustomize', join(repoRoot, 'manifests/base')]));
+  const yaml = rendered
+    .filter((o) => rbacKinds.has(o.kind ?? ''))
+    .map((o) => k8s.dumpYaml(o))
+    .join('---\n');
+  await kubectl(['apply', '-f', '-'], yaml);
+  return yaml;
+}
+
+export async function deleteShippedRbac(yaml: string): Promise<void> {
+  await kubectl(['delete', '--ignore-not-found', '--wait=false', '-f', '-'], yaml);
+}
 
 export interface ServiceAccountKubeconfig {
   /** A kubeconfig file for kubectl (`--kubeconfig`). */
