@@ -51,9 +51,13 @@ interface NodeList {
   items: { metadata: { name: string }; spec: { podCIDR?: string; podCIDRs?: string[] } }[];
 }
 
+async function controllerPods(kube: Kube): Promise<PodList> {
+  return kube.json<PodList>(['-n', 'kube-system', 'get', 'pods', '-l', 'app.kubernetes.io/name=podcidr-allocator']);
+}
+
 async function readyControllerPods(kube: Kube, want: number): Promise<PodList['items']> {
   return until(`${want} controller pods Running and Ready`, 120_000, async () => {
-    const pods = await kube.json<PodList>(['-n', 'kube-system', 'get', 'pods', '-l', 'app.kubernetes.io/name=podcidr-allocator']);
+    const pods = await controllerPods(kube);
     const ready = pods.items.filter((p) => p.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'));
     return ready.length === want && pods.items.length === want ? ready : undefined;
   });
@@ -99,7 +103,7 @@ async function controllerChecks(cluster: Cluster, kube: Kube, how: string, befor
     return [...cidrs].map(([n, c]) => `${n} ${c}`).join(', ');
   });
   await check(`${how}: logs are JSON lines`, async () => {
-    const pods = await kube.json<PodList>(['-n', 'kube-system', 'get', 'pods', '-l', 'app.kubernetes.io/name=podcidr-allocator']);
+    const pods = await controllerPods(kube);
     const first = pods.items[0]?.metadata.name ?? '';
     const lines = (await kube.run(['-n', 'kube-system', 'logs', first])).split('\n').filter(Boolean);
     if (lines.length === 0) throw new Error(`${first} logged nothing`);
@@ -244,7 +248,7 @@ async function disruption(watch: NodeWatch, name: string, prefix: string, act: (
 const LEASE_DURATION_MS = 15_000;
 
 async function leaderPod(kube: Kube): Promise<{ name: string; node: string }> {
-  const pods = await kube.json<PodList>(['-n', 'kube-system', 'get', 'pods', '-l', 'app.kubernetes.io/name=podcidr-allocator']);
+  const pods = await controllerPods(kube);
   const name = await leaderOf(kube, pods.items.map((p) => p.metadata.name));
   return { name, node: pods.items.find((p) => p.metadata.name === name)?.spec.nodeName ?? '' };
 }

@@ -17,7 +17,11 @@ export class NodeWatch {
   readonly firstSeen = new Map<string, number>();
   private abort: AbortController | undefined;
 
-  private constructor(private readonly kc: k8s.KubeConfig) {}
+  readonly core: k8s.CoreV1Api;
+
+  private constructor(private readonly kc: k8s.KubeConfig) {
+    this.core = kc.makeApiClient(k8s.CoreV1Api);
+  }
 
   static async start(kubeconfigPath: string): Promise<NodeWatch> {
     const kc = new k8s.KubeConfig();
@@ -25,10 +29,6 @@ export class NodeWatch {
     const watch = new NodeWatch(kc);
     await watch.connect();
     return watch;
-  }
-
-  get core(): k8s.CoreV1Api {
-    return this.kc.makeApiClient(k8s.CoreV1Api);
   }
 
   /** Every podCIDR held by more than one Node, with the holders. */
@@ -44,6 +44,8 @@ export class NodeWatch {
 
   private async connect(): Promise<void> {
     const list = await this.core.listNode();
+    // A relist is the whole present: Nodes deleted while the watch was down must not look like holders.
+    this.podCIDRs.clear();
     for (const node of list.items) this.record('ADDED', node);
     this.abort = await new k8s.Watch(this.kc).watch(
       '/api/v1/nodes',
@@ -51,8 +53,9 @@ export class NodeWatch {
       (type: string, node: k8s.V1Node) => this.record(type, node),
       (err: unknown) => {
         // A watch the server closes is reopened; one we aborted stays closed.
-        if (this.abort?.signal.aborted !== true) void sleep(500).then(() => this.connect()).catch(() => undefined);
-        if (err !== null && err !== undefined && this.abort?.signal.aborted !== true) console.error(`node watch: ${String(err)}`);
+        if (this.abort?.signal.aborted === true) return;
+        if (err !== null && err !== undefined) console.error(`node watch: ${String(err)}`);
+        void sleep(500).then(() => this.connect()).catch(() => undefined);
       },
     );
   }
