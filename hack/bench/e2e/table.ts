@@ -7,7 +7,7 @@ const f = (x: number, digits = 2): string => (Number.isFinite(x) ? x.toFixed(dig
 
 export function formatTable(results: readonly CaseResult[]): string {
   const header = ['nodes', 'limits', 'contestant', 'allocated', 'alloc s', 'nodes/s', 'create s', 'peak RSS MB', 'CPU s',
-    'cold start s', 'restart s', 'restart RSS MB', 'time/upstream', 'rate/raw'];
+    'cold start s', 'restart s', 'restart RSS MB', 'time/upstream', 'CPU/upstream', 'cold/upstream', 'rate/raw'];
   const rows = results.map((r) => {
     const peer = (name: string): CaseResult | undefined =>
       results.find((p) => p.contestant === name && p.nodes === r.nodes && p.limits === r.limits);
@@ -18,6 +18,8 @@ export function formatTable(results: readonly CaseResult[]): string {
       f(r.createSeconds), f(r.peakRssMb, 0), f(r.cpuSeconds, 1), f(r.coldStartSeconds), r.startupAllocated ? f(r.startupSeconds) : 'timeout',
       f(r.startupPeakRssMb, 0),
       up ? f(r.allocateSeconds / up.allocateSeconds) : '-',
+      up ? f(r.cpuSeconds / up.cpuSeconds) : '-',
+      up ? f(r.coldStartSeconds / up.coldStartSeconds) : '-',
       raw ? f(r.nodesPerSecond / raw.nodesPerSecond) : '-',
     ];
   });
