@@ -11,7 +11,7 @@ function result(contestant: string, over: Partial<CaseResult>): CaseResult {
 
 /** The table's cells for one contestant, keyed by the header's column names. */
 function row(table: string, contestant: string): Map<string, string> {
-  const [header = '', ...rows] = table.split('\n').map((l) => l.trim().split(/\s{2,}/));
+  const [header = [], ...rows] = table.split('\n').map((l) => l.trim().split(/\s{2,}/));
   const cells = rows.find((r) => r[2] === contestant) ?? [];
   return new Map(header.map((h, i) => [h, cells[i] ?? '']));
 }
