@@ -32,6 +32,8 @@ const REPO = resolve(HACK_DIR, '..');
 const LEASE_NAME = 'podcidr-allocator';
 const LEASE_FLAGS = ['--leader-elect-lease-duration=4s', '--leader-elect-renew-deadline=3s', '--leader-elect-retry-period=500ms'];
 const LEASE_MS = 4_000;
+/** --handoff-interval of a replica, picked at its start: 0 is a leader whose kill leaves no fresh handoff. */
+const HANDOFF_INTERVALS = ['0', '500ms', '2s'];
 const REPLICAS = 3;
 /**
  * New nodes created from the graceful stop on, over TAKEOVER_BURST_MS: they come early in the watch
@@ -331,6 +333,8 @@ class ChaosRun {
       `--leader-elect-resource-namespace=${this.#lease.namespace}`,
       ...LEASE_FLAGS,
       `--release-quarantine=${this.#s.quarantine}`,
+      // Some replicas never refresh their handoff, so a kill can still leave the next one a stale one.
+      `--handoff-interval=${pick(this.#random, HANDOFF_INTERVALS)}`,
       '--kube-api-qps=200',
       '--kube-api-burst=400',
       `--log-level=${this.#s.logLevel}`,

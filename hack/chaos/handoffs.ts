@@ -4,8 +4,9 @@
 // before that watch has caught up.
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { HANDOFF_REFRESHED, HANDOFF_WRITTEN } from '../../src/term/handoff.js';
 
-export const HANDOFF_WRITTEN = 'wrote the handoff to podcidr-allocator-handoff';
+export { HANDOFF_WRITTEN };
 export const FAST_START = 'allocating from the handoff while the node list comes in';
 export const STARTED_LEADING = 'started leading';
 
@@ -25,7 +26,7 @@ export interface FastStartTally {
   readonly staleDetails: readonly string[];
 }
 
-const WANTED = new Set([HANDOFF_WRITTEN, FAST_START, STARTED_LEADING]);
+const WANTED = new Set([HANDOFF_WRITTEN, HANDOFF_REFRESHED, FAST_START, STARTED_LEADING]);
 
 /** The handoff, fast start and leadership lines of every replica-*.log in dir, oldest first. */
 export async function readEvents(dir: string): Promise<LogEvent[]> {
@@ -64,7 +65,9 @@ export function tallyFastStarts(events: readonly LogEvent[]): FastStartTally {
   let fastStarts = 0;
   for (const e of events) {
     if (e.msg === STARTED_LEADING) leads.push(e);
-    if (e.msg === HANDOFF_WRITTEN && e.resourceVersion !== undefined) writes.set(e.resourceVersion, { by: e.replica, at: e.at });
+    // Refreshes are logged at debug: at info a fast start from one finds no write and is not judged.
+    const written = e.msg === HANDOFF_WRITTEN || e.msg === HANDOFF_REFRESHED;
+    if (written && e.resourceVersion !== undefined) writes.set(e.resourceVersion, { by: e.replica, at: e.at });
     if (e.msg !== FAST_START) continue;
     fastStarts++;
     const write = e.resourceVersion === undefined ? undefined : writes.get(e.resourceVersion);

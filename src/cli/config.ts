@@ -59,6 +59,8 @@ export interface Config {
   readonly releaseQuarantineMs: number;
   /** --audit-interval; 0 = no continuous audit. */
   readonly auditIntervalMs: number;
+  /** --handoff-interval; 0 = the handoff is written only at a graceful stop. */
+  readonly handoffIntervalMs: number;
   readonly logLevel: LogLevel;
   readonly metrics: MetricsOptions;
   readonly leaderElection: LeaderElectionOptions;
@@ -112,6 +114,7 @@ function buildConfig(values: Values, env: Env, deps: ParseDeps, problems: string
   const concurrentNodeSyncs = values.positiveInteger('concurrent-node-syncs');
   const releaseQuarantineMs = values.duration('release-quarantine');
   const auditIntervalMs = values.duration('audit-interval');
+  const handoffIntervalMs = values.duration('handoff-interval');
   const logLevel = values.oneOf('log-level', logLevels, 'info');
   const metrics = values.bindAddress('metrics-bind-address');
   const leaderElection = leaderElectionOptions(values, env, deps, problems);
@@ -124,6 +127,7 @@ function buildConfig(values: Values, env: Env, deps: ParseDeps, problems: string
     concurrentNodeSyncs,
     releaseQuarantineMs,
     auditIntervalMs,
+    handoffIntervalMs,
     logLevel,
     metrics,
     leaderElection,

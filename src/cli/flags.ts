@@ -130,6 +130,15 @@ export const runFlags = {
       'How often the leader audits every node\'s podCIDRs (duplicates, overlaps, out-of-range, reserved, ' +
       'missing) like the check command, exporting podcidr_allocator_audit_findings and an Event per new finding. 0 turns it off.',
   },
+  'handoff-interval': {
+    kind: 'duration',
+    group: 'Controller',
+    default: '10s',
+    describe:
+      'How often the leader rewrites its handoff (the ConfigMap podcidr-allocator-handoff) while it runs, when its ' +
+      'Node cache has moved, so a replica that takes over after a crash (SIGKILL, OOM, a lost node) serves new Nodes ' +
+      'from it before its full Node list is in. A graceful stop always writes one. 0 writes it only then.',
+  },
   'log-level': {
     kind: 'string',
     group: 'Observability',

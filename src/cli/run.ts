@@ -158,6 +158,7 @@ class App {
       handoffs: new KubeConfigMapStore({ client: this.#cacheKube, namespace, log: log('configmaps') }),
       features: this.#features,
       flagRanges: config.ranges,
+      handoffIntervalMs: config.handoffIntervalMs,
       allocating: {
         reserved: config.reserved,
         quarantineMs: config.releaseQuarantineMs,

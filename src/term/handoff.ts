@@ -11,6 +11,8 @@ import { ConfigMapConflictError, type ConfigMapStore, type NodeInfo } from '../c
 
 export const HANDOFF_NAME = 'podcidr-allocator-handoff';
 export const HANDOFF_KEY = 'handoff.json';
+export const HANDOFF_WRITTEN = `wrote the handoff to ${HANDOFF_NAME}`;
+export const HANDOFF_REFRESHED = `refreshed the handoff in ${HANDOFF_NAME}`;
 /** A ConfigMap holds 1 MiB. A larger handoff is not written, and the next leader waits for its list. */
 export const MAX_HANDOFF_BYTES = 900_000;
 
@@ -31,9 +33,10 @@ interface Stored {
 }
 
 /**
- * The handoff of a term whose workers have stopped: what its allocator holds taken (in use, being
+ * The handoff of a term, its workers stopped or running: what its allocator holds taken (in use, being
  * patched, quarantined, reserved) and what every cached node's podCIDRs cover, since a node still
- * queued has not been occupied yet. Call with the cache's nodes and resourceVersion read together.
+ * queued has not been occupied yet. Call with the cache's nodes and resourceVersion read together, in
+ * one synchronous step: the cache then holds every podCIDR a node had at resourceVersion.
  */
 export function takeHandoff(
   allocator: Pick<ClusterAllocator, 'ranges' | 'taken'>,
@@ -131,10 +134,17 @@ export async function readHandoff(store: ConfigMapStore, log: Logger, signal?: A
 }
 
 /**
- * Replaces the stored handoff; a failure is logged, never thrown: the next leader then lists first.
- * signal bounds it, waits for rate-limit tokens included.
+ * Replaces the stored handoff; a failure is logged, never thrown: the next leader then starts from an
+ * older one, or lists first. signal bounds it, waits for rate-limit tokens included. A refresh (from
+ * a running term) logs at debug, and its failure at info: the next refresh tries again.
  */
-export async function writeHandoff(store: ConfigMapStore, handoff: Handoff, log: Logger, signal?: AbortSignal): Promise<boolean> {
+export async function writeHandoff(
+  store: ConfigMapStore,
+  handoff: Handoff,
+  log: Logger,
+  signal?: AbortSignal,
+  refresh = false,
+): Promise<boolean> {
   const text = encodeHandoff(handoff);
   if (text.length > MAX_HANDOFF_BYTES) {
     log.warn({ bytes: text.length }, `the handoff is too large for ${HANDOFF_NAME}; the next leader allocates once its node list is in`);
@@ -145,11 +155,14 @@ export async function writeHandoff(store: ConfigMapStore, handoff: Handoff, log:
     try {
       const current = await store.read(HANDOFF_NAME, signal);
       await store.write(HANDOFF_NAME, { [HANDOFF_KEY]: text }, current?.resourceVersion, signal);
-      log.info({ resourceVersion: handoff.resourceVersion, bytes: text.length }, `wrote the handoff to ${HANDOFF_NAME}`);
+      const written = { resourceVersion: handoff.resourceVersion, bytes: text.length };
+      if (refresh) log.debug(written, HANDOFF_REFRESHED);
+      else log.info(written, HANDOFF_WRITTEN);
       return true;
     } catch (err) {
       if (err instanceof ConfigMapConflictError && attempt === 1) continue;
-      log.warn({ err }, `could not write ${HANDOFF_NAME}; the next leader allocates once its node list is in`);
+      if (refresh) log.info({ err }, `could not refresh ${HANDOFF_NAME}; trying again at the next refresh`);
+      else log.warn({ err }, `could not write ${HANDOFF_NAME}; the next leader allocates once its node list is in`);
       return false;
     }
   }

@@ -13,7 +13,8 @@ import { AllocationController, type AllocatingOptions } from './allocation-contr
 import { FastStart } from './fast-start.js';
 import { startAll, termHandle, type TermHandle } from './features/feature.js';
 import { prepareTerm, type Features } from './features/index.js';
-import { handoffRanges, noFastStart, readHandoff, takeHandoff, writeHandoff } from './handoff.js';
+import { handoffRanges, noFastStart, readHandoff, takeHandoff, writeHandoff, type Handoff } from './handoff.js';
+import { HandoffRefresh } from './handoff-refresh.js';
 
 /** A graceful stop waits this long at most for the handoff to be written. */
 const HANDOFF_WRITE_MS = 3_000;
@@ -29,6 +30,8 @@ export interface TermRunnerOptions {
   /** --cluster-cidr as parsed: a handoff is used only when its ranges start with these. */
   readonly flagRanges: readonly RangeSpec[];
   readonly allocating: AllocatingOptions;
+  /** --handoff-interval: how often a running term rewrites its handoff; 0 only at a graceful end. */
+  readonly handoffIntervalMs: number;
   readonly allocatorObserver?: (pool: string) => AllocatorObserver;
   readonly queueObserver?: WorkQueueObserver;
   /** The informer's clock: a term's start is read from it, so it compares with the list times. */
@@ -101,6 +104,7 @@ export class TermRunner {
     const handle = termHandle(term, informer);
     startAll(features.all, handle, signal);
     this.#term = term;
+    const refresh = this.#refreshHandoff(term, signal);
     try {
       await term.run(signal);
     } catch (err) {
@@ -109,9 +113,26 @@ export class TermRunner {
       this.#o.exit(1);
     } finally {
       if (this.#term === term) this.#term = undefined;
+      await refresh.settled();
       // Still holding the Lease until it is released; after a loss the process exits instead.
       if (this.#stopping) await this.#writeLastState(term, handle);
     }
+  }
+
+  /** Rewrites the handoff while the term runs: the next leader has one even if this process is killed. */
+  #refreshHandoff(term: AllocationController, signal: AbortSignal): HandoffRefresh {
+    const log = this.#o.logger.child({ component: 'handoff' });
+    const refresh = new HandoffRefresh({
+      intervalMs: this.#o.handoffIntervalMs,
+      clock: this.#o.clock,
+      take: () => this.#handoffOf(term),
+      write: (handoff) => {
+        const bounded = AbortSignal.any([signal, AbortSignal.timeout(HANDOFF_WRITE_MS)]);
+        return writeHandoff(this.#o.handoffs, handoff, log, bounded, true);
+      },
+    });
+    refresh.start(signal);
+    return refresh;
   }
 
   /** Starts allocating from the stored handoff, when there is one that fits the ranges. */
@@ -119,6 +140,11 @@ export class TermRunner {
     const log = this.#o.logger.child({ component: 'fast-start' });
     const handoff = await readHandoff(this.#o.handoffs, log, signal);
     if (handoff === undefined || signal.aborted) return undefined;
+    // A refreshed handoff can predate a pool created just before a crash: never the wrong pool.
+    if (this.#o.features.pools.current().pools.length > 0) {
+      log.info('ClusterCIDR pools exist; allocating once the node list is in');
+      return undefined;
+    }
     const ranges = handoffRanges(handoff, this.#o.flagRanges);
     if (ranges === undefined) {
       log.info('the handoff describes other cluster ranges; allocating once the node list is in');
@@ -180,14 +206,23 @@ export class TermRunner {
    */
   async #writeLastState(term: AllocationController, handle: TermHandle): Promise<void> {
     await this.#o.features.quarantine?.flush(handle);
-    const resourceVersion = this.#o.informer.lastSyncResourceVersion();
-    if (resourceVersion === '') return;
-    const flags = term.allocator.flagPool();
-    const servedPools = flags === undefined || term.allocator.pools().length > 0;
-    const handoff = servedPools ? noFastStart(resourceVersion) : takeHandoff(flags, this.#o.informer.list(), resourceVersion);
+    const handoff = this.#handoffOf(term);
+    if (handoff === undefined) return;
     const log = this.#o.logger.child({ component: 'handoff' });
     // Bounded: a spent token bucket must not hold the stop up; the next leader then lists first.
     await writeHandoff(this.#o.handoffs, handoff, log, AbortSignal.timeout(HANDOFF_WRITE_MS));
+  }
+
+  /**
+   * What the term holds taken and what the cache shows, read together with the cache's
+   * resourceVersion in one synchronous step; undefined before the cache has one.
+   */
+  #handoffOf(term: AllocationController): Handoff | undefined {
+    const resourceVersion = this.#o.informer.lastSyncResourceVersion();
+    if (resourceVersion === '') return undefined;
+    const flags = term.allocator.flagPool();
+    const servedPools = flags === undefined || term.allocator.pools().length > 0;
+    return servedPools ? noFastStart(resourceVersion) : takeHandoff(flags, this.#o.informer.list(), resourceVersion);
   }
 
   #nodeChanged(before: NodeInfo | undefined, node: NodeInfo): void {

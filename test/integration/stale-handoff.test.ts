@@ -35,6 +35,8 @@ const FLAGS = ['--cluster-cidr', RANGE, '--node-cidr-mask-size', '24'];
  * took 1 s, and a slow poll sometimes saw every Node served before the kill).
  */
 const SLOW_PATCHES = ['--kube-api-qps', '10', '--kube-api-burst', '10'];
+/** B must leave no handoff of its own: the one C starts from is A's, a whole term old. */
+const NO_REFRESH = ['--handoff-interval', '0'];
 const BEFORE = 20;
 const BURST = 80;
 /** About a kubelet's Node (images, conditions): the replay of B's term is a few megabytes. */
@@ -103,7 +105,7 @@ describeWithControlPlane('a fast start from a handoff older than the last term',
     const burst = await pool(names('burst', BURST).reverse(), 1, createFatNode);
     // B starts by listing (as when its handoff cannot be read); A's handoff stays for C.
     const handoff = await takeHandoffAway();
-    const b = await startController(setup.namespace, [...FLAGS, ...SLOW_PATCHES]);
+    const b = await startController(setup.namespace, [...FLAGS, ...SLOW_PATCHES, ...NO_REFRESH]);
     await eventually(async () => ((await nodesWithPodCIDRs()) >= BEFORE + BURST / 2 ? true : undefined), { timeoutMs: 60_000, intervalMs: 20 });
     await sigkill(b);
     await putHandoffBack(handoff);

@@ -100,6 +100,7 @@ ranges first, leader election, then the metrics address.
   (list "kube-api-content-type" $v.kubeAPIContentType)
   (list "concurrent-node-syncs" $v.concurrentNodeSyncs)
   (list "audit-interval" $v.auditInterval)
+  (list "handoff-interval" $v.handoffInterval)
   (list "log-level" $v.logLevel)
   (list "leader-elect" $le.enabled)
   (list "leader-elect-lease-duration" $le.leaseDuration)

@@ -303,6 +303,7 @@ describeWithChartTools('the Helm chart', () => {
       { flag: 'kube-api-content-type', values: { kubeAPIContentType: 'application/json' }, text: 'application/json', read: (c) => c.kube.contentType, want: 'application/json' },
       { flag: 'concurrent-node-syncs', values: { concurrentNodeSyncs: 5 }, text: '5', read: (c) => c.concurrentNodeSyncs, want: 5 },
       { flag: 'audit-interval', values: { auditInterval: '0' }, text: '0', read: (c) => c.auditIntervalMs, want: 0 },
+      { flag: 'handoff-interval', values: { handoffInterval: '30s' }, text: '30s', read: (c) => c.handoffIntervalMs, want: 30_000 },
       { flag: 'log-level', values: { logLevel: 'debug' }, text: 'debug', read: (c) => c.logLevel, want: 'debug' },
       { flag: 'metrics-bind-address', values: { metricsBindAddress: '127.0.0.1:10300' }, text: '127.0.0.1:10300', read: (c) => c.metrics.port, want: 10300 },
       { flag: 'leader-elect', values: { leaderElection: { enabled: false } }, text: 'false', read: (c) => c.leaderElection.enabled, want: false },
