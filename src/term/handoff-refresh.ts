@@ -10,6 +10,8 @@ export interface HandoffRefreshOptions {
   /** Between two refreshes; 0 never refreshes. */
   readonly intervalMs: number;
   readonly clock: Clock;
+  /** The cache's resourceVersion now: read first, since taking a handoff walks every cached node. */
+  readonly resourceVersion: () => string;
   /**
    * The handoff as of now, read in one synchronous step (cache and resourceVersion together);
    * undefined when there is none to give (the cache has no resourceVersion yet).
@@ -42,9 +44,9 @@ export class HandoffRefresh {
    * watched from there.
    */
   refresh(): void {
-    if (this.#busy) return;
+    if (this.#busy || this.#o.resourceVersion() === this.#written) return;
     const handoff = this.#o.take();
-    if (handoff === undefined || handoff.resourceVersion === this.#written) return;
+    if (handoff === undefined) return;
     this.#busy = true;
     const previous = this.#written;
     this.#written = handoff.resourceVersion;

@@ -125,6 +125,7 @@ export class TermRunner {
     const refresh = new HandoffRefresh({
       intervalMs: this.#o.handoffIntervalMs,
       clock: this.#o.clock,
+      resourceVersion: () => this.#o.informer.lastSyncResourceVersion(),
       take: () => this.#handoffOf(term),
       write: (handoff) => {
         const bounded = AbortSignal.any([signal, AbortSignal.timeout(HANDOFF_WRITE_MS)]);
@@ -138,13 +139,13 @@ export class TermRunner {
   /** Starts allocating from the stored handoff, when there is one that fits the ranges. */
   async #startFast(signal: AbortSignal): Promise<FastStart | undefined> {
     const log = this.#o.logger.child({ component: 'fast-start' });
-    const handoff = await readHandoff(this.#o.handoffs, log, signal);
-    if (handoff === undefined || signal.aborted) return undefined;
     // A refreshed handoff can predate a pool created just before a crash: never the wrong pool.
     if (this.#o.features.pools.current().pools.length > 0) {
       log.info('ClusterCIDR pools exist; allocating once the node list is in');
       return undefined;
     }
+    const handoff = await readHandoff(this.#o.handoffs, log, signal);
+    if (handoff === undefined || signal.aborted) return undefined;
     const ranges = handoffRanges(handoff, this.#o.flagRanges);
     if (ranges === undefined) {
       log.info('the handoff describes other cluster ranges; allocating once the node list is in');

@@ -13,6 +13,8 @@ class Fixture {
   readonly clock = new ManualClock();
   readonly stop = new AbortController();
   resourceVersion = '';
+  /** Handoffs taken: each walks every cached node. */
+  taken = 0;
   readonly written: string[] = [];
   readonly answers: ((ok: boolean) => void)[] = [];
   readonly refresh: HandoffRefresh;
@@ -21,7 +23,11 @@ class Fixture {
     this.refresh = new HandoffRefresh({
       intervalMs,
       clock: this.clock,
-      take: () => (this.resourceVersion === '' ? undefined : { resourceVersion: this.resourceVersion, ranges: [] }),
+      resourceVersion: () => this.resourceVersion,
+      take: () => {
+        this.taken++;
+        return this.resourceVersion === '' ? undefined : { resourceVersion: this.resourceVersion, ranges: [] };
+      },
       write: (handoff: Handoff) => {
         this.written.push(handoff.resourceVersion);
         return new Promise<boolean>((resolve) => this.answers.push(resolve));
@@ -51,6 +57,8 @@ describe('HandoffRefresh', () => {
     await f.answer(true);
 
     expect(f.written).toEqual(['10', '12']);
+    // Only when the cache had moved: not before it had a resourceVersion, nor at 10 again.
+    expect(f.taken).toBe(2);
   });
 
   it('starts no write while one is in flight', async () => {
