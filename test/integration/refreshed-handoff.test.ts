@@ -4,25 +4,20 @@
 // answers 10 s late), so it serves those from A's last refresh long before its list is in, while its
 // watch replays A's patches since. Every Node must end with a subnet of its own, and B must have
 // started from that refresh (docs/decisions/0005).
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { eventually } from '../support/eventually.js';
 import {
   nodeName,
   overlappingPairs,
   pool,
-  scopeCIDRs,
   startController,
-  stopController,
   useControllerTestSetup,
   waitForPodCIDRs,
   type ControllerProcess,
   type LogLine,
 } from './controller-harness.js';
 import { describeWithControlPlane } from './harness.js';
-import { SlowApiProxy } from './slow-api-proxy.js';
+import { createFatNode, names, nodesWithPodCIDRs, sigkill, useBigClusterProxy } from './handoff-cases.js';
 import { HANDOFF_KEY, HANDOFF_NAME, HANDOFF_REFRESHED, decodeHandoff } from '../../src/term/handoff.js';
 import type * as k8s from '@kubernetes/client-node';
 
@@ -33,41 +28,12 @@ const LEADER_A = ['--kube-api-qps', '10', '--kube-api-burst', '10', '--handoff-i
 const BEFORE = 20;
 const BURST = 60;
 const AFTER = 20;
-const PADDING = 'x'.repeat(24_000);
-const PACE = { listDelayMs: 10_000, watchPieceBytes: 16_384, watchPieceMs: 10 };
 const FAST_START = 'allocating from the handoff while the node list comes in';
 
 describeWithControlPlane('a fast start from a handoff refreshed before a SIGKILL', () => {
   const setup = useControllerTestSetup({ namespacePrefix: 'refreshed-handoff', scopePrefix: 'refresh', expectCleanExit: true });
-  let dir = '';
-  let proxy: SlowApiProxy | undefined;
-
-  beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'refreshed-handoff-'));
-    proxy = await SlowApiProxy.start(setup.clients.kc, dir, PACE);
-  });
-
-  afterAll(async () => {
-    await proxy?.close();
-    await rm(dir, { recursive: true, force: true });
-  });
-
-  function createFatNode(base: string): Promise<k8s.V1Node> {
-    const body = setup.scope.node(base);
-    body.metadata = { ...body.metadata, annotations: { 'example.com/padding': PADDING } };
-    return setup.clients.core.createNode({ body });
-  }
-
-  async function nodesWithPodCIDRs(): Promise<number> {
-    const all = await scopeCIDRs(setup.clients, setup.scope);
-    return [...all.values()].filter((cidrs) => cidrs.length > 0).length;
-  }
-
-  async function sigkill(proc: ControllerProcess): Promise<void> {
-    if (proc.pid !== undefined) process.kill(proc.pid, 'SIGKILL');
-    await eventually(async () => (proc.exitCode === undefined ? undefined : true), { timeoutMs: 10_000, intervalMs: 20 });
-    await stopController(proc).catch(() => undefined);
-  }
+  const slowKubeconfig = useBigClusterProxy(setup, 'refreshed-handoff');
+  const fatNode = (base: string): Promise<k8s.V1Node> => createFatNode(setup, base);
 
   function refreshes(proc: ControllerProcess): LogLine[] {
     return proc.logs.filter((l) => l.msg === HANDOFF_REFRESHED);
@@ -78,18 +44,14 @@ describeWithControlPlane('a fast start from a handoff refreshed before a SIGKILL
     return decodeHandoff(cm.data?.[HANDOFF_KEY])?.resourceVersion;
   }
 
-  function names(prefix: string, count: number): string[] {
-    return Array.from({ length: count }, (_, i) => `${prefix}-${String(i).padStart(3, '0')}`);
-  }
-
   it.each([1, 2])('gives no subnet to two Nodes after the leader is killed mid-burst (round %i)', async (round) => {
     setup.newScope(`r${round}`);
     const a = await startController(setup.namespace, [...FLAGS, ...LEADER_A]);
-    const before = await pool(names('before', BEFORE), 10, createFatNode);
+    const before = await pool(names('before', BEFORE), 10, fatNode);
     await waitForPodCIDRs(setup.clients, setup.scope, before.map(nodeName), 60_000);
 
-    const burst = pool(names('burst', BURST), 4, createFatNode);
-    await eventually(async () => ((await nodesWithPodCIDRs()) >= BEFORE + BURST / 3 ? true : undefined), { timeoutMs: 60_000, intervalMs: 20 });
+    const burst = pool(names('burst', BURST), 4, fatNode);
+    await eventually(async () => ((await nodesWithPodCIDRs(setup)) >= BEFORE + BURST / 3 ? true : undefined), { timeoutMs: 60_000, intervalMs: 20 });
     // A refresh written from here on holds part of the burst, and A has more of it on the wire.
     const seen = refreshes(a).length;
     await eventually(async () => (refreshes(a).length > seen ? true : undefined), { timeoutMs: 10_000, intervalMs: 20 });
@@ -97,13 +59,13 @@ describeWithControlPlane('a fast start from a handoff refreshed before a SIGKILL
     const created = await burst;
     // What B will read; A's log may lack its last line, lost with the process.
     const stored = await storedHandoffVersion();
-    const waiting = BEFORE + BURST - (await nodesWithPodCIDRs());
+    const waiting = BEFORE + BURST - (await nodesWithPodCIDRs(setup));
     expect(waiting, 'Nodes without podCIDRs when B starts').toBeGreaterThan(0);
     // Joined after the refresh, so B's watch from it shows them: the fast start serves these (the
     // burst's Nodes were cached at the refresh and wait for B's list).
-    const after = await pool(names('after', AFTER), 10, createFatNode);
+    const after = await pool(names('after', AFTER), 10, fatNode);
 
-    const b = await startController(setup.namespace, FLAGS, { kubeconfig: proxy?.kubeconfigPath });
+    const b = await startController(setup.namespace, FLAGS, { kubeconfig: slowKubeconfig() });
     const all = await waitForPodCIDRs(setup.clients, setup.scope, [...before, ...created, ...after].map(nodeName), 60_000);
     expect(overlappingPairs(all)).toEqual([]);
     const fast = await b.waitForLog((l) => l.msg === FAST_START);

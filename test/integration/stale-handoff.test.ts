@@ -6,25 +6,20 @@
 // C reads the cluster at a big cluster's pace (its list answers late, its watch replays B's whole term
 // slowly), so it serves Nodes from the handoff long before its list is in. It must not allocate from
 // the replayed past: every Node ends with a subnet of its own.
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { eventually } from '../support/eventually.js';
 import {
   nodeName,
   overlappingPairs,
   pool,
-  scopeCIDRs,
   startController,
   stopController,
   useControllerTestSetup,
   waitForPodCIDRs,
-  type ControllerProcess,
 } from './controller-harness.js';
 import { describeWithControlPlane } from './harness.js';
-import { SlowApiProxy } from './slow-api-proxy.js';
-import { HANDOFF_NAME } from '../../src/term/handoff.js';
+import { createFatNode, names, nodesWithPodCIDRs, sigkill, useBigClusterProxy } from './handoff-cases.js';
+import { HANDOFF_NAME, HANDOFF_WRITTEN } from '../../src/term/handoff.js';
 import type * as k8s from '@kubernetes/client-node';
 
 const RANGE = '10.202.0.0/16';
@@ -39,43 +34,11 @@ const SLOW_PATCHES = ['--kube-api-qps', '10', '--kube-api-burst', '10'];
 const NO_REFRESH = ['--handoff-interval', '0'];
 const BEFORE = 20;
 const BURST = 80;
-/** About a kubelet's Node (images, conditions): the replay of B's term is a few megabytes. */
-const PADDING = 'x'.repeat(24_000);
-/** C's list takes this long (as about 80,000 such Nodes do); its watch passes 16 KiB every 10 ms (1.6 MB/s). */
-const PACE = { listDelayMs: 10_000, watchPieceBytes: 16_384, watchPieceMs: 10 };
 
 describeWithControlPlane('a fast start from a handoff older than the last term', () => {
   const setup = useControllerTestSetup({ namespacePrefix: 'stale-handoff', scopePrefix: 'stale', expectCleanExit: true });
-  let dir = '';
-  let proxy: SlowApiProxy | undefined;
-
-  beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'stale-handoff-'));
-    proxy = await SlowApiProxy.start(setup.clients.kc, dir, PACE);
-  });
-
-  afterAll(async () => {
-    await proxy?.close();
-    await rm(dir, { recursive: true, force: true });
-  });
-
-  function createFatNode(base: string): Promise<k8s.V1Node> {
-    const body = setup.scope.node(base);
-    body.metadata = { ...body.metadata, annotations: { 'example.com/padding': PADDING } };
-    return setup.clients.core.createNode({ body });
-  }
-
-  async function nodesWithPodCIDRs(): Promise<number> {
-    const all = await scopeCIDRs(setup.clients, setup.scope);
-    return [...all.values()].filter((cidrs) => cidrs.length > 0).length;
-  }
-
-  async function sigkill(proc: ControllerProcess): Promise<void> {
-    if (proc.pid !== undefined) process.kill(proc.pid, 'SIGKILL');
-    await eventually(async () => (proc.exitCode === undefined ? undefined : true), { timeoutMs: 10_000, intervalMs: 20 });
-    // Already dead: this only takes it off the harness's list.
-    await stopController(proc).catch(() => undefined);
-  }
+  const slowKubeconfig = useBigClusterProxy(setup, 'stale-handoff');
+  const fatNode = (base: string): Promise<k8s.V1Node> => createFatNode(setup, base);
 
   async function takeHandoffAway(): Promise<k8s.V1ConfigMap> {
     const cm = await setup.clients.core.readNamespacedConfigMap({ name: HANDOFF_NAME, namespace: setup.namespace });
@@ -88,31 +51,27 @@ describeWithControlPlane('a fast start from a handoff older than the last term',
     await setup.clients.core.createNamespacedConfigMap({ namespace: setup.namespace, body });
   }
 
-  function names(prefix: string, count: number): string[] {
-    return Array.from({ length: count }, (_, i) => `${prefix}-${String(i).padStart(3, '0')}`);
-  }
-
   it.each([1, 2])('gives no subnet to two Nodes (round %i)', async (round) => {
     setup.newScope(`r${round}`);
     const a = await startController(setup.namespace, FLAGS);
-    const before = await pool(names('before', BEFORE), 10, createFatNode);
+    const before = await pool(names('before', BEFORE), 10, fatNode);
     await waitForPodCIDRs(setup.clients, setup.scope, before.map(nodeName));
     await stopController(a);
-    expect(a.logs.some((l) => l.msg === `wrote the handoff to ${HANDOFF_NAME}`)).toBe(true);
+    expect(a.logs.some((l) => l.msg === HANDOFF_WRITTEN)).toBe(true);
 
     // The burst joins while no controller runs, the last name first; B lists them and so serves them
     // in name order, C's watch shows them in the order they joined: the two orders differ.
-    const burst = await pool(names('burst', BURST).reverse(), 1, createFatNode);
+    const burst = await pool(names('burst', BURST).reverse(), 1, fatNode);
     // B starts by listing (as when its handoff cannot be read); A's handoff stays for C.
     const handoff = await takeHandoffAway();
     const b = await startController(setup.namespace, [...FLAGS, ...SLOW_PATCHES, ...NO_REFRESH]);
-    await eventually(async () => ((await nodesWithPodCIDRs()) >= BEFORE + BURST / 2 ? true : undefined), { timeoutMs: 60_000, intervalMs: 20 });
+    await eventually(async () => ((await nodesWithPodCIDRs(setup)) >= BEFORE + BURST / 2 ? true : undefined), { timeoutMs: 60_000, intervalMs: 20 });
     await sigkill(b);
     await putHandoffBack(handoff);
-    const waiting = BEFORE + BURST - (await nodesWithPodCIDRs());
+    const waiting = BEFORE + BURST - (await nodesWithPodCIDRs(setup));
     expect(waiting, 'Nodes without podCIDRs when C starts').toBeGreaterThan(0);
 
-    const c = await startController(setup.namespace, FLAGS, { kubeconfig: proxy?.kubeconfigPath });
+    const c = await startController(setup.namespace, FLAGS, { kubeconfig: slowKubeconfig() });
     const all = await waitForPodCIDRs(setup.clients, setup.scope, [...before, ...burst].map(nodeName));
     expect(overlappingPairs(all)).toEqual([]);
     const handedOver = await c.waitForLog((l) => l.msg === 'node list is in; handing over to the term');
